@@ -1,0 +1,109 @@
+"""Market-structure calculations on one clean (tier, week) partition.
+
+Each calculation is a pure function of a CleanWeekly frame, checked against its schema on the
+way out. Shares are the volume measure everywhere ("share of volume" = share of shares).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import DataFrame
+
+from spine.schemas import ATS, NON_ATS, CleanWeekly, SymbolHHI, SymbolWeek, VenueShare
+
+SECURITY = ["week_start", "tier", "symbol", "issue_name"]
+
+
+def venue_label(clean: pd.DataFrame) -> pd.Series:
+    """A venue is one reporting MPID (or `CRD <number>` for a firm that reports without one)
+    within one summary type, so a firm that runs an ATS and also trades as a non-ATS dealer
+    counts as two venues: `GSCO ATS` and `GSCO non-ATS`."""
+    crd = "CRD " + clean["firm_crd"].astype("string")
+    ident = clean["mpid"].astype("string").fillna(crd)
+    return ident + np.where(clean["summary_type"] == ATS, " ATS", " non-ATS")
+
+
+@pa.check_types
+def symbol_week(clean: DataFrame[CleanWeekly]) -> DataFrame[SymbolWeek]:
+    df = clean.assign(
+        ats_shares=clean["shares"].where(clean["summary_type"] == ATS, 0.0),
+        ats_trades=clean["trades"].where(clean["summary_type"] == ATS, 0),
+        non_ats_shares=clean["shares"].where(clean["summary_type"] == NON_ATS, 0.0),
+        non_ats_trades=clean["trades"].where(clean["summary_type"] == NON_ATS, 0),
+        venue=venue_label(clean),
+    )
+    out = df.groupby(SECURITY, dropna=False, sort=True).agg(
+        ats_shares=("ats_shares", "sum"),
+        ats_trades=("ats_trades", "sum"),
+        non_ats_shares=("non_ats_shares", "sum"),
+        non_ats_trades=("non_ats_trades", "sum"),
+        venue_count=("venue", "nunique"),
+    ).reset_index()
+    out["total_shares"] = out["ats_shares"] + out["non_ats_shares"]
+    out["total_trades"] = out["ats_trades"] + out["non_ats_trades"]
+    total = out["total_shares"].where(out["total_shares"] > 0)
+    out["ats_share"] = out["ats_shares"] / total
+    trades = out["total_trades"].where(out["total_trades"] > 0)
+    out["avg_trade_size"] = out["total_shares"] / trades
+    for c in ("ats_trades", "non_ats_trades", "total_trades", "venue_count"):
+        out[c] = out[c].astype(np.int64)
+    return out[list(SymbolWeek.to_schema().columns)]
+
+
+@pa.check_types
+def venue_share(clean: DataFrame[CleanWeekly]) -> DataFrame[VenueShare]:
+    keys = ["week_start", "tier", "summary_type", "mpid", "firm_crd"]
+    out = clean.groupby(keys, dropna=False, sort=True).agg(
+        participant_name=("participant_name", "first"),
+        shares=("shares", "sum"),
+        trades=("trades", "sum"),
+        symbols=("symbol", "nunique"),
+    ).reset_index()
+    tier_total = out.groupby(["week_start", "tier"])["shares"].transform("sum")
+    out["tier_share"] = (out["shares"] / tier_total.where(tier_total > 0)).fillna(0.0)
+    out["rank"] = out.groupby(["week_start", "tier"])["shares"].rank(
+        method="min", ascending=False).astype(np.int64)
+    out["trades"] = out["trades"].astype(np.int64)
+    out["symbols"] = out["symbols"].astype(np.int64)
+    out = out.sort_values(["rank", "summary_type", "mpid"], kind="mergesort")
+    return out[list(VenueShare.to_schema().columns)].reset_index(drop=True)
+
+
+@pa.check_types
+def symbol_hhi(clean: DataFrame[CleanWeekly]) -> DataFrame[SymbolHHI]:
+    """HHI of each security's venue shares on the 0-10,000 scale (10,000 = a single venue)."""
+    df = clean.assign(venue=venue_label(clean))
+    per_venue = df.groupby(SECURITY + ["venue"], dropna=False, sort=False)["shares"].sum()
+    per_venue = per_venue.reset_index()
+    total = per_venue.groupby(SECURITY, dropna=False)["shares"].transform("sum")
+    per_venue["venue_share"] = per_venue["shares"] / total.where(total > 0)
+    per_venue["sq"] = (per_venue["venue_share"] * 100) ** 2
+    top = per_venue.sort_values("shares", ascending=False, kind="mergesort").drop_duplicates(SECURITY)
+    out = per_venue.groupby(SECURITY, dropna=False, sort=True).agg(
+        total_shares=("shares", "sum"),
+        venue_count=("venue", "nunique"),
+        hhi=("sq", lambda s: s.sum(min_count=1)),
+    ).reset_index()
+    out = out.merge(
+        top[SECURITY + ["venue", "venue_share"]].rename(
+            columns={"venue": "top_venue", "venue_share": "top_venue_share"}),
+        on=SECURITY, how="left")
+    # A security with zero shares on every venue has no defined concentration.
+    out["hhi"] = out["hhi"].fillna(0.0).clip(0, 10_000)
+    out["top_venue"] = out["top_venue"].astype(object).where(out["total_shares"] > 0, None)
+    out["venue_count"] = out["venue_count"].astype(np.int64)
+    return out[list(SymbolHHI.to_schema().columns)]
+
+
+CALCS = {
+    "symbol_week": symbol_week,
+    "venue_share": venue_share,
+    "symbol_hhi": symbol_hhi,
+}
+CALC_SCHEMAS = {
+    "symbol_week": SymbolWeek,
+    "venue_share": VenueShare,
+    "symbol_hhi": SymbolHHI,
+}

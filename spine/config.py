@@ -1,0 +1,89 @@
+"""Run configuration: load, validate against config/schema.yaml, resolve dates.
+
+A bad value is refused before any job runs, with a message that names the key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from spine import calendar as cal
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = REPO / "config" / "schema.yaml"
+CONFIG_PATH = REPO / "config" / "config.yaml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _coerce(value: Any, schema: dict) -> Any:
+    """Command-line values arrive as strings (`--config seed=3`); read them as the schema's type,
+    and YAML dates (`as_of: 2025-06-30` in a config file) as ISO strings."""
+    kind = schema.get("type")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            if kind == "integer":
+                return int(value)
+            if kind == "number":
+                return float(value)
+        except ValueError:
+            return value
+    if isinstance(value, dict) and "properties" in schema:
+        return {k: _coerce(v, schema["properties"].get(k, {})) for k, v in value.items()}
+    if isinstance(value, list) and "items" in schema:
+        return [_coerce(v, schema["items"]) for v in value]
+    return value
+
+
+def _key(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+
+
+def validate(config: dict) -> dict:
+    """Validate and normalise a config dict; returns a new dict with as_of/start/end resolved."""
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    config = _coerce(dict(config), schema)
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config),
+                    key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"config key '{_key(e)}': {e.message}" for e in errors]
+        raise ConfigError("invalid configuration (config/config.yaml or --config):\n  "
+                          + "\n  ".join(lines))
+    out = dict(config)
+    try:
+        out["as_of"] = cal.to_date(config.get("as_of") or cal.today_eastern(), "as_of").isoformat()
+        for key in ("start", "end"):
+            if config.get(key):
+                out[key] = cal.to_date(config[key], key).isoformat()
+        for i, rev in enumerate(config["synthetic"].get("revisions", [])):
+            cal.check_week_start(cal.to_date(rev["week_start"], f"synthetic.revisions[{i}].week_start"))
+            cal.to_date(rev["published"], f"synthetic.revisions[{i}].published")
+    except ValueError as err:
+        raise ConfigError(f"invalid configuration: config key {err}") from None
+    if out.get("start") and out.get("end") and out["end"] < out["start"]:
+        raise ConfigError(f"invalid configuration: config key 'end' ({out['end']}) is before "
+                          f"'start' ({out['start']})")
+    lo, hi = config["gates"].get("rows_band", [0.5, 1.5])
+    if lo > hi:
+        raise ConfigError("invalid configuration: config key 'gates.rows_band' must be [low, high]")
+    return out
+
+
+def load(path: str | Path = CONFIG_PATH, **overrides: Any) -> dict:
+    """The repository's config file with overrides, validated (for notebooks, CLI and tests)."""
+    config = yaml.safe_load(Path(path).read_text())
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    return validate(config)

@@ -1,0 +1,193 @@
+"""The lake: hive-partitioned Parquet under one root, written atomically.
+
+Layout (the public data contract, see docs/data-contract.md):
+    <root>/<layer>/<dataset>/<key>=<value>/.../<file>.parquet
+Partition keys live in the path only, never inside the files, so DuckDB's
+`read_parquet(..., hive_partitioning=true)` and pyarrow datasets read them the same way.
+
+Writes go to a temporary file in the partition directory, are fsynced and then renamed over the
+target, under an exclusive lock per partition: a reader sees the old file or the new one, never a
+half-written one, and two writers never interleave. Raw captures are written with
+`overwrite=False`: a capture file, once there, is never replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+PART_FILE = "part-0.parquet"
+DATE_COLUMNS = ("week_start", "initial_published", "last_updated", "trade_date")
+PARTITION_TYPES = {"tier": pa.string(), "week_start": pa.date32(), "trade_date": pa.date32()}
+
+
+def key_value(value: object) -> str:
+    if isinstance(value, (dt.date, pd.Timestamp)):
+        return pd.Timestamp(value).date().isoformat()
+    return str(value)
+
+
+def partition_dir(root: str | Path, layer: str, dataset: str, **keys: object) -> Path:
+    path = Path(root) / layer / dataset
+    for k, v in keys.items():
+        path = path / f"{k}={key_value(v)}"
+    return path
+
+
+@contextlib.contextmanager
+def partition_lock(directory: Path) -> Iterator[None]:
+    """Exclusive advisory lock on a partition directory (one writer per partition)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _to_table(df: pd.DataFrame, drop: list[str]) -> pa.Table:
+    df = df.drop(columns=[c for c in drop if c in df.columns])
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    for name in DATE_COLUMNS:
+        if name in table.column_names and pa.types.is_timestamp(table.schema.field(name).type):
+            table = table.set_column(
+                table.schema.get_field_index(name), name, table[name].cast(pa.date32()))
+    return table
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_file_atomic(path: Path, data: bytes, *, overwrite: bool = True) -> bool:
+    """Write bytes to `path` atomically. With overwrite=False an existing file is kept and
+    False is returned."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if the target exists: never clobbers
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(tmp)
+        _fsync_dir(path.parent)
+        return True
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_partition(df: pd.DataFrame, root: str | Path, layer: str, dataset: str,
+                    keys: dict[str, object], *, filename: str = PART_FILE,
+                    overwrite: bool = True) -> Path:
+    """Write one partition file atomically; returns its path."""
+    directory = partition_dir(root, layer, dataset, **keys)
+    path = directory / filename
+    table = _to_table(df, drop=list(keys))
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    with partition_lock(directory):
+        write_file_atomic(path, sink.getvalue().to_pybytes(), overwrite=overwrite)
+    return path
+
+
+def write_json(path: str | Path, payload: dict) -> Path:
+    path = Path(path)
+    text = json.dumps(payload, indent=2, sort_keys=True, default=key_value) + "\n"
+    write_file_atomic(path, text.encode())
+    return path
+
+
+def read_json(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def _date_columns_to_timestamps(df: pd.DataFrame) -> pd.DataFrame:
+    for name in DATE_COLUMNS:
+        if name in df.columns:
+            df[name] = pd.to_datetime(df[name]).astype("datetime64[ns]")
+    return df
+
+
+def read_dataset(root: str | Path, layer: str, dataset: str, *, columns: list[str] | None = None,
+                 filter: ds.Expression | None = None) -> pd.DataFrame:
+    """Read a whole dataset (all partitions) with its hive keys as columns."""
+    base = Path(root) / layer / dataset
+    if not base.exists():
+        raise FileNotFoundError(f"no dataset at {base}; run the pipeline that writes it first")
+    files = sorted(str(p) for p in base.rglob("*.parquet") if not p.name.startswith("."))
+    if not files:
+        raise FileNotFoundError(f"dataset {base} has no Parquet files yet")
+    keys = [part.split("=", 1)[0] for part in Path(files[0]).relative_to(base).parts[:-1]]
+    partitioning = ds.partitioning(
+        pa.schema([(k, PARTITION_TYPES.get(k, pa.string())) for k in keys]), flavor="hive")
+    dataset_ = ds.dataset(files, format="parquet", partitioning=partitioning,
+                          partition_base_dir=str(base))
+    table = dataset_.to_table(columns=columns, filter=filter)
+    return _date_columns_to_timestamps(table.to_pandas())
+
+
+def read_partition(root: str | Path, layer: str, dataset: str, keys: dict[str, object], *,
+                   filename: str = PART_FILE, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read one partition file and put its keys back as columns."""
+    path = partition_dir(root, layer, dataset, **keys) / filename
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    df = pq.read_table(path, columns=columns).to_pandas()
+    for k, v in keys.items():
+        df.insert(0, k, pd.Timestamp(v) if k in DATE_COLUMNS else v)
+    df = df[list(keys) + [c for c in df.columns if c not in keys]]
+    return _date_columns_to_timestamps(df)
+
+
+def content_hash(df: pd.DataFrame) -> str:
+    """Order-independent SHA-256 of a table's content (the API returns rows unsorted)."""
+    canonical = df.sort_values(list(df.columns), kind="mergesort", na_position="first")
+    text = canonical.to_csv(index=False, lineterminator="\n", float_format="%.10g")
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# Where each step puts its files, relative to the lake root. The Snakefile and the notebooks
+# both build paths from these, so the layout is written down once.
+DATASET = "finra_otc_weekly"
+LAYOUT = {
+    "raw": "raw/finra_otc_weekly/tier={tier}/week_start={week_start}",
+    "fetch": "fetches/finra_otc_weekly/tier={tier}/week_start={week_start}/fetch.json",
+    "gate": "gates/finra_otc_weekly/tier={tier}/week_start={week_start}/gate.json",
+    "clean": "clean/finra_otc_weekly/tier={tier}/week_start={week_start}/" + PART_FILE,
+    "calc": "calc/{calc}/tier={tier}/week_start={week_start}/" + PART_FILE,
+    "report": "reports/weekly/week_start={week_start}.html",
+    "run": "runs/{step}/tier={tier}/week_start={week_start}/{step}.ipynb",
+    "report_run": "runs/report/week_start={week_start}/report.ipynb",
+    "log": "logs/{step}/tier={tier}/week_start={week_start}.log",
+}
+
+
+def path(root: str | Path, kind: str, **keys: object) -> Path:
+    return Path(root) / LAYOUT[kind].format(**{k: key_value(v) for k, v in keys.items()})

@@ -1,0 +1,395 @@
+"""The embedded synthetic FINRA source: FINRA-shaped weekly detail rows, offline.
+
+Deterministic for (seed, size, tier, week_start, as_of). What makes it realistic:
+- per-tier symbol universes that persist week to week (a symbol trades on mostly the same venues);
+- autocorrelated, heavy-tailed weekly volumes (AR(1) in log space around a heavy-tailed level);
+- real ATS MPIDs per tier and plausible non-ATS firms, some with a CRD number and no MPID;
+- fractional share quantities in about 13% of rows, fewer shares in holiday weeks;
+- FINRA's quirks: a symbol that moved tape mid-week appears under both CTS and UTP, a reused
+  ticker appears once per issue name, a lowercase suffix is a different security,
+  `issueName` is not trimmed;
+- `initialPublishedDate` / `lastUpdateDate` from the publication calendar, and restatements
+  from a configurable revision schedule: a revised week is published on its revision date
+  and rows change, appear and disappear.
+Rows are emitted with the FINRA Query API's field names, unsorted, like the API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from spine import calendar as cal
+
+EPOCH = dt.date(2014, 1, 6)  # a Monday; week indices count from here
+AR_PHI = 0.8
+AR_LAGS = 30
+
+ATS_MPIDS = {
+    "NMS": [
+        ("SGMT", "SIGMA X2"), ("INCR", "INTELLIGENT CROSS ASPEN"), ("UBSA", "UBS ATS"),
+        ("JPMX", "JPM-X"), ("JPBX", "JPB-X"), ("MLIX", "INSTINCT X"), ("EBXL", "LEVEL ATS"),
+        ("CROS", "CROSSFINDER"), ("IATS", "IBKR ATS"), ("DBAX", "SUPERX ATS"),
+        ("MSPL", "MS POOL"), ("MSTX", "MS TRAJECTORY CROSS"), ("BIDS", "BIDS ATS"),
+        ("ICBX", "INSTINET CBX"), ("PDQX", "PDQ ATS"), ("CODA", "CODA MARKETS ATS"),
+        ("VFMI", "VIRTU MATCHIT"), ("LMNX", "LUMINEX TRADING"), ("NYFX", "MILLENNIUM ATS"),
+        ("KCGM", "VIRTU ATS"), ("XSTM", "INSTINET X-STREAM"), ("CXCX", "CITI CROSS"),
+        ("LATS", "CITI LIQUIFI"), ("BLKX", "BLOCKCROSS ATS"), ("XIST", "INSTINET XIST"),
+        ("ITGP", "POSIT"), ("LQNA", "LIQUIDNET ATS"), ("TWSS", "TWO SIGMA ATS"),
+        ("GSCO", "GS ATS"), ("ATDF", "ATD ATS"),
+    ],
+    "OTCE": [
+        ("OTCN", "OTC LINK NQB IDQS"), ("OTCX", "OTC LINK ECN"), ("ARCA", "NYSE ARCA GLOBAL OTC"),
+        ("PPEX", "PURE X"), ("PROS", "PROSPER"), ("ALTS", "ALTERNATIVE TRADING SYSTEM"),
+        ("SWCL", "SWITCHBLADE"), ("STEN", "STENO"), ("SMKT", "SMART MARKET"),
+        ("GTXS", "GTX ATS"),
+    ],
+}
+
+NON_ATS_FIRMS = [
+    ("CDRG", "CITADEL SECURITIES LLC"), ("NITE", "VIRTU AMERICAS LLC"),
+    ("ETMM", "G1 EXECUTION SERVICES LLC"), ("JNST", "JANE STREET CAPITAL LLC"),
+    ("SOHO", "TWO SIGMA SECURITIES LLC"), ("UBSS", "UBS SECURITIES LLC"),
+    ("GSCO", "GOLDMAN SACHS & CO LLC"), ("MSCO", "MORGAN STANLEY & CO LLC"),
+    ("IBKR", "INTERACTIVE BROKERS LLC"), ("HRTF", "HRT FINANCIAL LP"),
+    ("NFSC", "NATIONAL FINANCIAL SERVICES LLC"), ("JPMS", "J.P. MORGAN SECURITIES LLC"),
+    ("MLCO", "BOFA SECURITIES INC"), ("WEXX", "WOLVERINE EXECUTION SERVICES LLC"),
+    ("INCA", "INSTINET LLC"), ("RBCM", "RBC CAPITAL MARKETS LLC"),
+    ("JEFF", "JEFFERIES LLC"), ("NMRA", "NOMURA SECURITIES INTERNATIONAL INC"),
+    ("BARD", "BARCLAYS CAPITAL INC"), ("CANT", "CANTOR FITZGERALD & CO"),
+    ("SNEY", "STIFEL NICOLAUS & CO INC"), ("LEKS", "LEK SECURITIES CORP"),
+    ("DBAB", "DEUTSCHE BANK SECURITIES INC"), ("PUMA", "PUMA CAPITAL LLC"),
+    (None, "DE MINIMIS BROKER DEALER A"), (None, "DE MINIMIS BROKER DEALER B"),
+]
+
+
+@dataclass(frozen=True)
+class TierShape:
+    symbols: int
+    ats_rows: int  # expected ATS_W_SMBL_FIRM rows per week
+    otc_rows: int  # expected OTC_W_SMBL_FIRM rows per week
+    n_ats: int
+    n_firms: int
+    log_volume: tuple[float, float]  # mean, sd of a symbol's log weekly off-exchange shares
+    log_price: tuple[float, float]
+    trade_size: float  # typical shares per trade
+
+
+# Full sizes follow a real week: ~72k rows T1, ~168k T2, ~24k OTCE (ATS ~5k rows, ~3.1k symbols).
+SHAPES = {
+    "full": {
+        "T1": TierShape(1500, 40_000, 32_000, 30, 26, (15.5, 1.1), (4.2, 0.8), 150),
+        "T2": TierShape(9000, 100_000, 68_000, 30, 26, (11.8, 1.6), (2.7, 1.2), 260),
+        "OTCE": TierShape(12000, 5_000, 19_000, 10, 18, (11.0, 2.0), (-1.2, 2.0), 4000),
+    },
+    "small": {
+        "T1": TierShape(40, 700, 500, 12, 10, (15.5, 1.1), (4.2, 0.8), 150),
+        "T2": TierShape(80, 900, 600, 12, 10, (11.8, 1.6), (2.7, 1.2), 260),
+        "OTCE": TierShape(60, 120, 260, 6, 8, (11.0, 2.0), (-1.2, 2.0), 4000),
+    },
+}
+
+API_FIELDS = [
+    "issueSymbolIdentifier", "issueName", "firmCRDNumber", "MPID", "marketParticipantName",
+    "tierIdentifier", "tierDescription", "summaryStartDate", "weekStartDate",
+    "totalWeeklyTradeCount", "totalWeeklyShareQuantity", "totalNotionalSum", "productTypeCode",
+    "summaryTypeCode", "lastUpdateDate", "initialPublishedDate", "lastReportedDate",
+]
+
+_WORDS = [
+    "Acme", "Apex", "Atlas", "Blue", "Bright", "Cedar", "Crest", "Delta", "Eagle", "Echo",
+    "Everest", "First", "Frontier", "Global", "Golden", "Granite", "Harbor", "Horizon", "Iron",
+    "Keystone", "Liberty", "Lunar", "Meridian", "Nova", "Oak", "Orion", "Pacific", "Pioneer",
+    "Quantum", "Redwood", "River", "Sierra", "Silver", "Summit", "Terra", "Titan", "Union",
+    "Vector", "Vista", "Zenith",
+]
+_KINDS = [
+    "Holdings", "Technologies", "Pharmaceuticals", "Energy", "Bancorp", "Resources", "Mining",
+    "Therapeutics", "Industries", "Capital", "Brands", "Systems",
+]
+
+
+def _rng(*parts: object) -> np.random.Generator:
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return np.random.default_rng(int.from_bytes(digest, "little"))
+
+
+def _solve_scale(weights: np.ndarray, target: float) -> float:
+    """Scale such that sum(clip(weights * scale, 0, 0.97)) is close to target."""
+    lo, hi = 0.0, 1.0
+    while np.clip(weights * hi, 0, 0.97).sum() < target and hi < 1e12:
+        hi *= 2
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if np.clip(weights * mid, 0, 0.97).sum() < target:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+@dataclass(frozen=True)
+class Universe:
+    tier: str
+    symbols: np.ndarray
+    issue_names: np.ndarray
+    product_types: np.ndarray
+    level: np.ndarray  # mean log weekly volume per symbol
+    log_price: np.ndarray
+    venue_mpid: np.ndarray  # object array, None for CRD-only firms
+    venue_name: np.ndarray
+    venue_crd: np.ndarray  # float, NaN for ATS... every venue has a CRD in FINRA data
+    venue_is_ats: np.ndarray
+    venue_weight: np.ndarray
+    presence: np.ndarray  # (symbols, venues) probability a symbol trades on a venue in a week
+    core: np.ndarray  # (symbols, venues) uniform draw fixing persistent participation
+
+
+def _tickers(rng: np.random.Generator, n: int, lengths: list[int], taken: set[str]) -> list[str]:
+    letters = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+    out: list[str] = []
+    while len(out) < n:
+        length = int(rng.choice(lengths))
+        ticker = "".join(rng.choice(letters, size=length))
+        if ticker not in taken:
+            taken.add(ticker)
+            out.append(ticker)
+    return out
+
+
+@lru_cache(maxsize=8)
+def _nms_tickers(seed: int, size: str) -> dict[str, list[str]]:
+    """T1 and T2 draw from one pool so no ticker is in both NMS tiers."""
+    rng = _rng(seed, size, "nms-tickers")
+    taken: set[str] = set()
+    t1 = _tickers(rng, SHAPES[size]["T1"].symbols, [1, 2, 3, 3, 4, 4], taken)
+    t2 = _tickers(rng, SHAPES[size]["T2"].symbols, [3, 4, 4, 4], taken)
+    return {"T1": t1, "T2": t2}
+
+
+@lru_cache(maxsize=8)
+def universe(seed: int, size: str, tier: str) -> Universe:
+    if size not in SHAPES:
+        raise ValueError(f"synthetic size={size!r} is unknown; use one of {', '.join(SHAPES)}")
+    shape = SHAPES[size][cal.check_tier(tier)]
+    rng = _rng(seed, size, tier, "universe")
+    n = shape.symbols
+    if tier == "OTCE":
+        symbols = _tickers(rng, n, [4, 5, 5], set())
+        product_types = np.full(n, "OTC", dtype=object)
+    else:
+        symbols = _nms_tickers(seed, size)[tier]
+        product_types = np.where(rng.random(n) < 0.45, "UTP", "CTS").astype(object)
+    symbols = np.array(symbols, dtype=object)
+    # A lowercase suffix is a different security (e.g. a preferred or a when-issued line).
+    n_suffix = max(1, n // 200)
+    idx = rng.choice(n, size=n_suffix, replace=False)
+    symbols[idx] = [s[:3] + "p" + s[3:4] if len(s) >= 3 else s + "w" for s in symbols[idx]]
+    symbols[idx] = [s if s not in set(symbols[np.setdiff1d(np.arange(n), idx)]) else s + "w"
+                    for s in symbols[idx]]
+    names = []
+    for _ in range(n):
+        a, b = rng.choice(_WORDS, size=2, replace=False)
+        kind = rng.choice(_KINDS)
+        sep = "  " if rng.random() < 0.03 else " "  # issueName is not trimmed in FINRA data
+        names.append(f"{a} {b}{sep}{kind} Inc Common Stock")
+    issue_names = np.array(names, dtype=object)
+
+    mean, sd = shape.log_volume
+    # Student-t levels (clipped): a heavier tail than lognormal, a few symbols dominate.
+    z = np.clip(rng.standard_t(df=6, size=n), -4, 4)
+    level = mean + sd * z * 0.8
+    # Cheap OTC stocks trade the most shares; large NMS names are both liquid and pricier.
+    rho = -0.5 if tier == "OTCE" else 0.3
+    p_mean, p_sd = shape.log_price
+    log_price = p_mean + p_sd * (rho * z / z.std() + np.sqrt(1 - rho**2) * rng.normal(size=n))
+
+    ats_pool = ATS_MPIDS["OTCE" if tier == "OTCE" else "NMS"][: shape.n_ats]
+    firms = NON_ATS_FIRMS[: shape.n_firms - 2] + NON_ATS_FIRMS[-2:]
+    mpids = [m for m, _ in ats_pool] + [m for m, _ in firms]
+    vnames = [nm for _, nm in ats_pool] + [nm for _, nm in firms]
+    is_ats = np.array([True] * len(ats_pool) + [False] * len(firms))
+    crd_rng = _rng(seed, "crd")  # one CRD per firm name, the same in every tier
+    crd_of = {nm: int(c) for nm, c in zip(
+        [nm for _, nm in ATS_MPIDS["NMS"] + ATS_MPIDS["OTCE"] + NON_ATS_FIRMS],
+        crd_rng.choice(np.arange(1000, 330000), size=70, replace=False))}
+    crds = np.array([crd_of[nm] for nm in vnames], dtype=float)
+    n_v = len(mpids)
+    # Zipf-like venue weights within ATS and within non-ATS.
+    weight = np.empty(n_v)
+    weight[is_ats] = 1.0 / np.arange(1, is_ats.sum() + 1) ** 1.1
+    weight[~is_ats] = 1.0 / np.arange(1, (~is_ats).sum() + 1) ** 1.3
+    breadth = weight ** 0.5
+    activity = np.exp((level - level.mean()) / (2 * level.std()))
+    base = activity[:, None] * breadth[None, :]
+    presence = np.zeros_like(base)
+    for mask, target in ((is_ats, shape.ats_rows), (~is_ats, shape.otc_rows)):
+        # Weekly churn (see _base_rows) keeps ~92% of the expected pairs: aim a little higher.
+        scale = _solve_scale(base[:, mask], target * 1.09)
+        presence[:, mask] = np.clip(base[:, mask] * scale, 0, 0.97)
+    core = rng.random(presence.shape)
+    return Universe(
+        tier=tier, symbols=symbols, issue_names=issue_names, product_types=product_types,
+        level=level, log_price=log_price,
+        venue_mpid=np.array(mpids, dtype=object), venue_name=np.array(vnames, dtype=object),
+        venue_crd=crds, venue_is_ats=is_ats, venue_weight=weight,
+        presence=presence, core=core,
+    )
+
+
+def _week_index(week_start: dt.date) -> int:
+    return (week_start - EPOCH).days // 7
+
+
+def _symbol_log_volume(u: Universe, seed: int, size: str, week_start: dt.date) -> np.ndarray:
+    """AR(1) deviation around each symbol's level, as a truncated sum of weekly shocks."""
+    k = _week_index(week_start)
+    n = len(u.symbols)
+    dev = np.zeros(n)
+    for lag in range(AR_LAGS):
+        shocks = _rng(seed, size, u.tier, "shock", k - lag).standard_normal(n)
+        dev += AR_PHI**lag * shocks
+    return u.level + 0.35 * np.sqrt(1 - AR_PHI**2) * dev
+
+
+def _base_rows(seed: int, size: str, tier: str, week_start: dt.date) -> pd.DataFrame:
+    u = universe(seed, size, tier)
+    shape = SHAPES[size][tier]
+    rng = _rng(seed, size, tier, "week", week_start.isoformat())
+    # Mostly persistent participation, with some venues coming and going each week.
+    weekly = rng.random(u.presence.shape)
+    present = (u.core < u.presence * 0.9) | (weekly < u.presence * 0.1)
+    s_idx, v_idx = np.nonzero(present)
+    n_rows = len(s_idx)
+
+    days = cal.trading_days(week_start)
+    volume = np.exp(_symbol_log_volume(u, seed, size, week_start)) * days / 5
+    w = u.venue_weight[v_idx] * np.exp(rng.normal(0, 0.5, n_rows))
+    w_sum = np.bincount(s_idx, weights=w, minlength=len(u.symbols))
+    shares = volume[s_idx] * w / w_sum[s_idx]
+    shares = np.maximum(shares, 1.0 + rng.integers(0, 300, n_rows))
+    fractional = rng.random(n_rows) < 0.13
+    shares = np.where(fractional, np.round(shares, 4), np.floor(shares))
+    shares = np.where(shares <= 0, 1.0, shares)
+    size_per_trade = shape.trade_size * np.exp(rng.normal(0, 0.6, n_rows))
+    trades = np.clip(np.round(shares / size_per_trade), 1, np.maximum(1, np.ceil(shares)))
+    price = np.exp(u.log_price[s_idx] + rng.normal(0, 0.01, n_rows))
+    notional = np.round(shares * price, 2)
+
+    return pd.DataFrame({
+        "issueSymbolIdentifier": u.symbols[s_idx],
+        "issueName": u.issue_names[s_idx],
+        "firmCRDNumber": u.venue_crd[v_idx],
+        "MPID": u.venue_mpid[v_idx],
+        "marketParticipantName": u.venue_name[v_idx],
+        "totalWeeklyTradeCount": trades.astype(np.int64),
+        "totalWeeklyShareQuantity": shares,
+        "totalNotionalSum": notional,
+        "productTypeCode": u.product_types[s_idx],
+        "summaryTypeCode": np.where(u.venue_is_ats[v_idx], "ATS_W_SMBL_FIRM", "OTC_W_SMBL_FIRM"),
+    })
+
+
+def _add_quirks(df: pd.DataFrame, seed: int, size: str, tier: str, week_start: dt.date) -> pd.DataFrame:
+    """A tape move mid-week (CTS and UTP rows) and a reused ticker (two issue names)."""
+    rng = _rng(seed, size, tier, "quirks", week_start.isoformat())
+    symbols = df["issueSymbolIdentifier"].unique()
+    picks = rng.choice(symbols, size=min(2, len(symbols)), replace=False)
+    extra = []
+    if tier != "OTCE":
+        moved = df[df["issueSymbolIdentifier"] == picks[0]].copy()
+        moved["productTypeCode"] = np.where(moved["productTypeCode"] == "CTS", "UTP", "CTS")
+        moved["totalWeeklyShareQuantity"] = np.floor(moved["totalWeeklyShareQuantity"] * 0.3) + 1
+        moved["totalWeeklyTradeCount"] = np.maximum(1, moved["totalWeeklyTradeCount"] // 3)
+        moved["totalNotionalSum"] = np.round(moved["totalNotionalSum"] * 0.3, 2)
+        extra.append(moved)
+    reused = df[df["issueSymbolIdentifier"] == picks[-1]].head(3).copy()
+    reused["issueName"] = "Reused Ticker Acquisition Corp Class A"
+    extra.append(reused)
+    return pd.concat([df, *extra], ignore_index=True)
+
+
+def _apply_revision(df: pd.DataFrame, seed: int, size: str, tier: str, week_start: dt.date,
+                    revised_on: dt.date) -> pd.DataFrame:
+    """A restatement: ~3% of rows change, ~1% disappear, ~1% appear (new symbol-venue pairs)."""
+    rng = _rng(seed, size, tier, "revision", week_start.isoformat(), revised_on.isoformat())
+    stamp = revised_on.isoformat()
+    n = len(df)
+    df = df.copy()
+    change = rng.random(n) < 0.03
+    factor = rng.uniform(0.6, 1.4, change.sum())
+    df.loc[change, "totalWeeklyShareQuantity"] = np.maximum(
+        1.0, np.floor(df.loc[change, "totalWeeklyShareQuantity"].to_numpy() * factor))
+    df.loc[change, "totalWeeklyTradeCount"] = np.maximum(
+        1, np.round(df.loc[change, "totalWeeklyTradeCount"].to_numpy() * factor)).astype(np.int64)
+    df.loc[change, "totalNotionalSum"] = np.round(
+        df.loc[change, "totalNotionalSum"].to_numpy() * factor, 2)
+    df.loc[change, "lastUpdateDate"] = stamp
+    keep = ~(rng.random(n) < 0.01) | change
+    added = df.sample(n=max(1, n // 100), random_state=int(rng.integers(0, 2**31))).copy()
+    added["issueSymbolIdentifier"] = [f"{s[:4]}r" for s in added["issueSymbolIdentifier"]]
+    added["lastUpdateDate"] = stamp
+    added = added.drop_duplicates(subset=["issueSymbolIdentifier", "issueName", "MPID",
+                                          "marketParticipantName", "productTypeCode"])
+    return pd.concat([df[keep], added], ignore_index=True)
+
+
+@dataclass(frozen=True)
+class Revision:
+    tier: str
+    week_start: dt.date
+    published: dt.date
+
+
+def parse_revisions(entries: list[dict] | None) -> list[Revision]:
+    """Read the `synthetic.revisions` schedule from config."""
+    out = []
+    for i, e in enumerate(entries or []):
+        where = f"synthetic.revisions[{i}]"
+        try:
+            out.append(Revision(
+                tier=cal.check_tier(str(e["tier"])),
+                week_start=cal.check_week_start(e["week_start"]),
+                published=cal.to_date(e["published"], f"{where}.published"),
+            ))
+        except KeyError as missing:
+            raise ValueError(f"{where} lacks {missing}; give tier, week_start and published") from None
+    return out
+
+
+def weekly_rows(tier: str, week_start: dt.date | str, as_of: dt.date | str, *, seed: int = 7,
+                size: str = "small", revisions: list[Revision] | None = None) -> pd.DataFrame:
+    """The detail rows FINRA would return for (tier, week_start) when asked on `as_of`.
+
+    Raises LookupError when the week is not yet published as of `as_of`.
+    """
+    tier = cal.check_tier(tier)
+    week_start = cal.check_week_start(week_start)
+    as_of = cal.to_date(as_of, "as_of")
+    published = cal.publication_date(tier, week_start)
+    if published > as_of:
+        raise LookupError(
+            f"{tier} week {week_start} is first published on {published}, after as_of={as_of}")
+    df = _base_rows(seed, size, tier, week_start)
+    df = _add_quirks(df, seed, size, tier, week_start)
+    df["tierIdentifier"] = tier
+    df["tierDescription"] = cal.TIER_DESCRIPTIONS[tier]
+    df["weekStartDate"] = week_start.isoformat()
+    df["summaryStartDate"] = week_start.isoformat()
+    df["initialPublishedDate"] = published.isoformat()
+    df["lastUpdateDate"] = published.isoformat()
+    df["lastReportedDate"] = published.isoformat()
+    for rev in sorted(revisions or [], key=lambda r: r.published):
+        if rev.tier == tier and rev.week_start == week_start and published < rev.published <= as_of:
+            df = _apply_revision(df, seed, size, tier, week_start, rev.published)
+            df["lastReportedDate"] = rev.published.isoformat()
+    # Non-ATS firms without an MPID report under their CRD number only.
+    df["firmCRDNumber"] = df["firmCRDNumber"].astype("Int64")
+    # The API returns rows unsorted.
+    order = _rng(seed, tier, week_start.isoformat(), "order").permutation(len(df))
+    return df.iloc[order][API_FIELDS].reset_index(drop=True)
