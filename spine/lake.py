@@ -186,6 +186,8 @@ LAYOUT = {
     "run": "runs/{step}/tier={tier}/week_start={week_start}/{step}.ipynb",
     "report_run": "runs/report/week_start={week_start}/report.ipynb",
     "log": "logs/{step}/tier={tier}/week_start={week_start}.log",
+    "report_log": "logs/report/week_start={week_start}.log",
+    "gate_summary": "gates/summary/{run}.txt",
 }
 
 

@@ -88,6 +88,14 @@ def trailing_counts(root: str, tier: str, week_start: dt.date, band_weeks: int) 
     return pd.DataFrame(out, columns=["week_start", "rows", "symbols"])
 
 
+def current_capture(clean_path: Path) -> str | None:
+    """The capture_id a clean partition holds, or None if there is none."""
+    if not clean_path.exists():
+        return None
+    ids = pq.read_table(clean_path, columns=["capture_id"]).column("capture_id").unique()
+    return ids[0].as_py() if len(ids) else None
+
+
 def gate(config: dict, tier: str, week_start: dt.date | str) -> GateReport:
     """Gate the fetched capture; advance clean to it only if every check passes.
 
@@ -103,7 +111,9 @@ def gate(config: dict, tier: str, week_start: dt.date | str) -> GateReport:
     report = evaluate(clean, dataset=lake.DATASET, tier=tier, week_start=week_start,
                       capture_id=receipt["capture_id"], trailing=trailing,
                       aggregate_rows=aggregates, cfg=gcfg)
-    if report.status == PASS:
+    clean_path = lake.path(root, "clean", tier=tier, week_start=week_start)
+    if report.status == PASS and current_capture(clean_path) != receipt["capture_id"]:
+        # Rewrite only on a new capture, so an unchanged week does not rerun its calcs.
         lake.write_partition(clean, root, "clean", lake.DATASET,
                              {"tier": tier, "week_start": week_start})
     payload = report.to_dict() | {"trailing_weeks": [w.isoformat() for w in trailing["week_start"]],
@@ -141,14 +151,24 @@ def read_calc(root: str, name: str, tier: str, week_start: dt.date | str) -> pd.
     return df[list(CALC_SCHEMAS[name].to_schema().columns)]
 
 
-def demo_config(lake_root: str = "", **overrides) -> dict:
-    """Config for running a notebook by hand: the embedded `small` source and, unless a lake
-    root is given, a fresh temporary lake (nothing is written into the repository)."""
+def notebook_config(overrides: dict) -> dict:
+    """The config a notebook runs with. The pipeline passes the full config (with `lake_root`);
+    by hand, without `lake_root`, it is the embedded `small` source in a fresh temporary lake,
+    so running a notebook in JupyterLab never writes into the repository."""
     from spine import config as config_
 
-    root = lake_root or tempfile.mkdtemp(prefix="market-spine-")
-    base = {"lake_root": root, "synthetic": {"size": "small"}}
-    return config_.load(**(base | overrides))
+    overrides = dict(overrides)
+    if not overrides.get("lake_root"):
+        overrides["lake_root"] = tempfile.mkdtemp(prefix="market-spine-")
+        overrides["synthetic"] = {"size": "small", **overrides.get("synthetic", {})}
+    return config_.load(**overrides)
+
+
+def show_receipt(receipt: dict) -> pd.DataFrame:
+    """A fetch receipt as a two-column table for a notebook."""
+    flat = {k: v for k, v in receipt.items() if k != "request"}
+    flat |= {f"request.{k}": v for k, v in receipt["request"].items()}
+    return pd.DataFrame({"field": list(flat), "value": [str(v) for v in flat.values()]})
 
 
 def ensure_upstream(config: dict, tier: str, week_start: dt.date | str, upto: str) -> None:

@@ -41,6 +41,7 @@ def trailing_gates(root: str, tier: str, week_start: dt.date, band_weeks: int,
     """Gate reports of the trailing weeks in this run: a week's count band is evaluated after
     the weeks before it have been accepted or refused, so a backfill is deterministic."""
     wanted = set(partitions)
+    week_start = cal.check_week_start(week_start)
     out = []
     for i in range(1, band_weeks + 1):
         prior = week_start - dt.timedelta(days=7 * i)

@@ -1,0 +1,117 @@
+"""The weekly report's tables and chart, assembled from gate reports and calculations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import matplotlib
+
+matplotlib.use("Agg")  # reports render headless; the inline backend still embeds PNGs
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from spine import calendar as cal  # noqa: E402
+from spine import lake, pipeline  # noqa: E402
+from spine.gates import PASS  # noqa: E402
+
+
+@dataclass
+class Week:
+    week_start: dt.date
+    tiers: list[str]
+    gates: dict[str, dict]
+    calcs: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)  # tier -> name -> df
+
+    def title(self) -> str:
+        days = cal.trading_days(self.week_start)
+        accepted = [t for t in self.tiers if t in self.calcs]
+        refused = [t for t in self.tiers if t not in self.calcs]
+        line = (f"# FINRA OTC Transparency, week of {self.week_start:%Y-%m-%d}\n\n"
+                f"{days} trading days. Tiers accepted: {', '.join(accepted) or 'none'}.")
+        if refused:
+            line += f" **Refused by a gate: {', '.join(refused)}** (see Quality gates)."
+        return line
+
+    def headline(self) -> pd.DataFrame:
+        rows = []
+        for tier in self.tiers:
+            gate = self.gates[tier]
+            row = {"tier": tier, "gate": gate["status"], "capture_id": gate["capture_id"]}
+            if tier in self.calcs:
+                sw = self.calcs[tier]["symbol_week"]
+                vs = self.calcs[tier]["venue_share"]
+                total = sw["total_shares"].sum()
+                row |= {
+                    "symbols": len(sw),
+                    "venues": len(vs),
+                    "total_shares": total,
+                    "total_trades": int(sw["total_trades"].sum()),
+                    "shares_per_trading_day": total / cal.trading_days(self.week_start),
+                    "ats_share": sw["ats_shares"].sum() / total if total else float("nan"),
+                }
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("tier")
+
+    def gate_outcomes(self) -> pd.DataFrame:
+        rows = []
+        for tier in self.tiers:
+            for check in self.gates[tier]["checks"]:
+                rows.append({"tier": tier, **check})
+        return pd.DataFrame(rows)
+
+    def top_symbols(self, n: int) -> dict[str, pd.DataFrame]:
+        cols = ["symbol", "issue_name", "total_shares", "total_trades", "ats_share",
+                "venue_count", "avg_trade_size"]
+        return {tier: c["symbol_week"].nlargest(n, "total_shares")[cols].reset_index(drop=True)
+                for tier, c in self.calcs.items()}
+
+    def top_venues(self, n: int) -> dict[str, pd.DataFrame]:
+        cols = ["rank", "summary_type", "mpid", "participant_name", "shares", "trades", "symbols",
+                "tier_share"]
+        return {tier: c["venue_share"].nsmallest(n, "rank")[cols].reset_index(drop=True)
+                for tier, c in self.calcs.items()}
+
+    def venue_chart(self, n: int) -> plt.Figure:
+        tiers = list(self.calcs)
+        fig, axes = plt.subplots(1, max(1, len(tiers)), figsize=(5 * max(1, len(tiers)), 0.3 * n + 1.5),
+                                 squeeze=False)
+        for ax, tier in zip(axes[0], tiers):
+            vs = self.calcs[tier]["venue_share"].nsmallest(n, "rank").iloc[::-1]
+            labels = vs["mpid"].fillna("CRD " + vs["firm_crd"].astype("string"))
+            colors = ["tab:blue" if s == "ATS_W_SMBL_FIRM" else "tab:orange"
+                      for s in vs["summary_type"]]
+            ax.barh(labels, vs["tier_share"] * 100, color=colors)
+            ax.set_title(f"{tier}: top {n} venues")
+            ax.set_xlabel("% of tier share volume (blue ATS, orange non-ATS)")
+        if not tiers:
+            axes[0][0].text(0.5, 0.5, "no accepted tier this week", ha="center")
+        fig.tight_layout()
+        return fig
+
+    def concentration(self) -> pd.DataFrame:
+        rows = []
+        for tier, c in self.calcs.items():
+            hhi = c["symbol_hhi"]
+            weights = hhi["total_shares"]
+            rows.append({
+                "tier": tier,
+                "securities": len(hhi),
+                "median_hhi": hhi["hhi"].median(),
+                "volume_weighted_hhi": (hhi["hhi"] * weights).sum() / weights.sum(),
+                "single_venue_securities": int((hhi["venue_count"] == 1).sum()),
+                "tier_hhi_of_venues": float(((c["venue_share"]["tier_share"] * 100) ** 2).sum()),
+            })
+        return pd.DataFrame(rows).set_index("tier") if rows else pd.DataFrame()
+
+
+def load_week(config: dict, week_start: dt.date | str, tiers: list[str]) -> Week:
+    root = config["lake_root"]
+    week_start = cal.check_week_start(week_start)
+    gates = {t: lake.read_json(lake.path(root, "gate", tier=t, week_start=week_start)) for t in tiers}
+    week = Week(week_start=week_start, tiers=list(tiers), gates=gates)
+    for tier in tiers:
+        if gates[tier]["status"] == PASS:
+            week.calcs[tier] = {name: pipeline.read_calc(root, name, tier, week_start)
+                                for name in ("symbol_week", "venue_share", "symbol_hhi")}
+    return week
