@@ -28,8 +28,10 @@ PY = sys.executable
 KERNEL = CFG["kernel"]
 WEEKLY = targets.weekly(CFG)
 BACKFILL = targets.backfill(CFG) if CFG.get("start") else []
-PARTITIONS = sorted(set(WEEKLY) | set(BACKFILL))
-TIERS_BY_WEEK = {w.isoformat(): tiers for w, tiers in targets.weeks_by_start(PARTITIONS).items()}
+# With `start` the invocation is a backfill: gates are ordered within the backfill's weeks only.
+PARTITIONS = BACKFILL or WEEKLY
+TIERS_BY_WEEK = {w.isoformat(): tiers
+                 for w, tiers in targets.weeks_by_start(sorted(set(WEEKLY) | set(BACKFILL))).items()}
 
 
 def L(kind, **keys):

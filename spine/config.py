@@ -48,6 +48,14 @@ def _key(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "(top level)"
 
 
+def _date(key: str, value: Any) -> str:
+    try:
+        return cal.to_date(value, key).isoformat()
+    except ValueError:
+        raise ConfigError(f"invalid configuration: config key '{key}': {value!r} is not a date; "
+                          "write it as YYYY-MM-DD") from None
+
+
 def validate(config: dict) -> dict:
     """Validate and normalise a config dict; returns a new dict with as_of/start/end resolved."""
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
@@ -59,16 +67,16 @@ def validate(config: dict) -> dict:
         raise ConfigError("invalid configuration (config/config.yaml or --config):\n  "
                           + "\n  ".join(lines))
     out = dict(config)
-    try:
-        out["as_of"] = cal.to_date(config.get("as_of") or cal.today_eastern(), "as_of").isoformat()
-        for key in ("start", "end"):
-            if config.get(key):
-                out[key] = cal.to_date(config[key], key).isoformat()
-        for i, rev in enumerate(config["synthetic"].get("revisions", [])):
-            cal.check_week_start(cal.to_date(rev["week_start"], f"synthetic.revisions[{i}].week_start"))
-            cal.to_date(rev["published"], f"synthetic.revisions[{i}].published")
-    except ValueError as err:
-        raise ConfigError(f"invalid configuration: config key {err}") from None
+    out["as_of"] = _date("as_of", config.get("as_of") or cal.today_eastern())
+    for key in ("start", "end"):
+        if config.get(key):
+            out[key] = _date(key, config[key])
+    for i, rev in enumerate(config["synthetic"].get("revisions", [])):
+        week = _date(f"synthetic.revisions.{i}.week_start", rev["week_start"])
+        if dt.date.fromisoformat(week).weekday() != 0:
+            raise ConfigError(f"invalid configuration: config key 'synthetic.revisions.{i}."
+                              f"week_start': {week} is not a Monday")
+        _date(f"synthetic.revisions.{i}.published", rev["published"])
     if out.get("start") and out.get("end") and out["end"] < out["start"]:
         raise ConfigError(f"invalid configuration: config key 'end' ({out['end']}) is before "
                           f"'start' ({out['start']})")

@@ -123,7 +123,8 @@ def evaluate(clean: pd.DataFrame, *, dataset: str, tier: str, week_start: dt.dat
                      f"{rows} detail rows ({aggregate_rows} aggregate rows left in raw)"))
     report.add(_schema_check(clean))
     report.add(_identity_check(clean, "tier", tier))
-    report.add(_identity_check(clean, "week_start", pd.Timestamp(week_start)))
+    report.add(_identity_check(clean.assign(week_start=clean["week_start"].dt.date), "week_start",
+                               week_start))
     dups = int(clean.duplicated(subset=NATURAL_KEY, keep=False).sum())
     report.add(Check("unique_natural_key", FAIL if dups else PASS, dups, 0,
                      f"{dups} rows share a natural key ({', '.join(NATURAL_KEY)})"))

@@ -29,6 +29,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 PART_FILE = "part-0.parquet"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 DATE_COLUMNS = ("week_start", "initial_published", "last_updated", "trade_date")
 PARTITION_TYPES = {"tier": pa.string(), "week_start": pa.date32(), "trade_date": pa.date32()}
 
@@ -81,6 +83,7 @@ def write_file_atomic(path: Path, data: bytes, *, overwrite: bool = True) -> boo
     False is returned."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; lake files are as readable as any
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -179,6 +179,7 @@ def ensure_upstream(config: dict, tier: str, week_start: dt.date | str, upto: st
         fetch(config, tier, week_start)
     if order.index(upto) > 1 and not lake.path(root, "gate", **keys).exists():
         gate(config, tier, week_start)
-    if order.index(upto) > 2 and not all(
-            lake.path(root, "calc", calc=name, **keys).exists() for name in CALCS):
+    if (order.index(upto) > 2
+            and lake.read_json(lake.path(root, "gate", **keys))["status"] != FAIL
+            and not all(lake.path(root, "calc", calc=name, **keys).exists() for name in CALCS)):
         calc(config, tier, week_start)

@@ -5,15 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
 
-matplotlib.use("Agg")  # reports render headless; the inline backend still embeds PNGs
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from spine import calendar as cal  # noqa: E402
-from spine import lake, pipeline  # noqa: E402
-from spine.gates import PASS  # noqa: E402
+from spine import calendar as cal
+from spine import lake, pipeline
+from spine.gates import PASS
 
 
 @dataclass

@@ -1,0 +1,51 @@
+"""Each step's notebook executed with papermill, parameters injected as the pipeline does."""
+
+import json
+
+import papermill as pm
+import pytest
+
+from spine import lake
+from tests.conftest import REPO
+
+PARAMS = {"tier": "OTCE", "week_start": "2025-06-02"}
+
+
+@pytest.fixture(scope="module")
+def lake_config(tmp_path_factory):
+    root = tmp_path_factory.mktemp("nb") / "lake"
+    return {"lake_root": str(root), "as_of": "2025-08-01", "synthetic": {"size": "small"}}
+
+
+def execute(name, tmp_path, **params):
+    out = tmp_path / f"{name}.ipynb"
+    pm.execute_notebook(str(REPO / "notebooks" / f"{name}.ipynb"), str(out), parameters=params,
+                        kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+    return json.loads(out.read_text())
+
+
+def test_steps_in_order_write_the_lake(lake_config, tmp_path):
+    root = lake_config["lake_root"]
+    execute("fetch", tmp_path, **PARAMS, config=lake_config)
+    assert lake.path(root, "fetch", **PARAMS).exists()
+    execute("gate", tmp_path, **PARAMS, config=lake_config)
+    assert lake.read_json(lake.path(root, "gate", **PARAMS))["status"] == "PASS"
+    assert lake.path(root, "clean", **PARAMS).exists()
+    execute("calc", tmp_path, **PARAMS, config=lake_config)
+    for name in ("symbol_week", "venue_share", "symbol_hhi"):
+        assert lake.path(root, "calc", calc=name, **PARAMS).exists()
+    nb = execute("report", tmp_path, week_start="2025-06-02", tiers=["OTCE"],
+                 config=lake_config | {"report": {"top_n": 5}})
+    outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in outputs), "the venue chart is embedded"
+    text = json.dumps(outputs)
+    assert "OTCN" in text and "rows_in_band" in text
+
+
+def test_notebooks_have_one_parameters_cell_and_no_outputs():
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, path.name
+        assert all(not c.get("outputs") and not c.get("execution_count")
+                   for c in nb["cells"] if c["cell_type"] == "code"), path.name
