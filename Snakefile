@@ -79,6 +79,8 @@ rule fetch:
     log:
         notebook=L("run", step="fetch", tier="{tier}", week_start="{week_start}"),
         stderr=L("log", step="fetch", tier="{tier}", week_start="{week_start}"),
+    benchmark:
+        L("bench", step="fetch", tier="{tier}", week_start="{week_start}")
     params:
         yaml=lambda wc: papermill_yaml("fetch", tier=wc.tier, week_start=wc.week_start),
     threads: 1
@@ -101,6 +103,8 @@ checkpoint gate:
     log:
         notebook=L("run", step="gate", tier="{tier}", week_start="{week_start}"),
         stderr=L("log", step="gate", tier="{tier}", week_start="{week_start}"),
+    benchmark:
+        L("bench", step="gate", tier="{tier}", week_start="{week_start}")
     params:
         yaml=lambda wc: papermill_yaml("gate", tier=wc.tier, week_start=wc.week_start),
     threads: 1
@@ -122,6 +126,8 @@ rule calc:
     log:
         notebook=L("run", step="calc", tier="{tier}", week_start="{week_start}"),
         stderr=L("log", step="calc", tier="{tier}", week_start="{week_start}"),
+    benchmark:
+        L("bench", step="calc", tier="{tier}", week_start="{week_start}")
     params:
         yaml=lambda wc: papermill_yaml("calc", tier=wc.tier, week_start=wc.week_start),
     threads: 1
@@ -154,6 +160,8 @@ rule report:
     log:
         notebook=L("report_run", week_start="{week_start}"),
         stderr=L("report_log", week_start="{week_start}"),
+    benchmark:
+        L("report_bench", week_start="{week_start}")
     params:
         yaml=lambda wc: papermill_yaml(
             "report", week_start=wc.week_start, tiers=TIERS_BY_WEEK[wc.week_start]),

@@ -190,6 +190,8 @@ LAYOUT = {
     "report_run": "runs/report/week_start={week_start}/report.ipynb",
     "log": "logs/{step}/tier={tier}/week_start={week_start}.log",
     "report_log": "logs/report/week_start={week_start}.log",
+    "bench": "benchmarks/{step}/tier={tier}/week_start={week_start}.tsv",
+    "report_bench": "benchmarks/report/week_start={week_start}.tsv",
     "gate_summary": "gates/summary/{run}.txt",
 }
 
