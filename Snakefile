@@ -83,12 +83,14 @@ rule fetch:
         L("bench", step="fetch", tier="{tier}", week_start="{week_start}")
     params:
         yaml=lambda wc: papermill_yaml("fetch", tier=wc.tier, week_start=wc.week_start),
+        py=PY,
+        kernel=KERNEL,
     threads: 1
     resources:
         mem_mb=1500,
     shell:
-        "{PY} -m papermill {input.notebook} {log.notebook} -k {KERNEL} -y {params.yaml} "
-        "--no-progress-bar > {log.stderr} 2>&1"
+        "{params.py} -m papermill {input.notebook} {log.notebook} -k {params.kernel} "
+        "-y {params.yaml} --no-progress-bar > {log.stderr} 2>&1"
 
 
 checkpoint gate:
@@ -107,12 +109,14 @@ checkpoint gate:
         L("bench", step="gate", tier="{tier}", week_start="{week_start}")
     params:
         yaml=lambda wc: papermill_yaml("gate", tier=wc.tier, week_start=wc.week_start),
+        py=PY,
+        kernel=KERNEL,
     threads: 1
     resources:
         mem_mb=1500,
     shell:
-        "{PY} -m papermill {input.notebook} {log.notebook} -k {KERNEL} -y {params.yaml} "
-        "--no-progress-bar > {log.stderr} 2>&1"
+        "{params.py} -m papermill {input.notebook} {log.notebook} -k {params.kernel} "
+        "-y {params.yaml} --no-progress-bar > {log.stderr} 2>&1"
 
 
 rule calc:
@@ -130,12 +134,14 @@ rule calc:
         L("bench", step="calc", tier="{tier}", week_start="{week_start}")
     params:
         yaml=lambda wc: papermill_yaml("calc", tier=wc.tier, week_start=wc.week_start),
+        py=PY,
+        kernel=KERNEL,
     threads: 1
     resources:
         mem_mb=1500,
     shell:
-        "{PY} -m papermill {input.notebook} {log.notebook} -k {KERNEL} -y {params.yaml} "
-        "--no-progress-bar > {log.stderr} 2>&1"
+        "{params.py} -m papermill {input.notebook} {log.notebook} -k {params.kernel} "
+        "-y {params.yaml} --no-progress-bar > {log.stderr} 2>&1"
 
 
 def report_inputs(wc):
@@ -165,13 +171,15 @@ rule report:
     params:
         yaml=lambda wc: papermill_yaml(
             "report", week_start=wc.week_start, tiers=TIERS_BY_WEEK[wc.week_start]),
+        py=PY,
+        kernel=KERNEL,
     threads: 1
     resources:
         mem_mb=1500,
     shell:
-        "({PY} -m papermill {input.notebook} {log.notebook} -k {KERNEL} -y {params.yaml} "
-        "--no-progress-bar && {PY} -m spine.cli render-html {log.notebook} {output.html}) "
-        "> {log.stderr} 2>&1"
+        "({params.py} -m papermill {input.notebook} {log.notebook} -k {params.kernel} "
+        "-y {params.yaml} --no-progress-bar "
+        "&& {params.py} -m spine.cli render-html {log.notebook} {output.html}) > {log.stderr} 2>&1"
 
 
 rule gate_summary:
@@ -183,5 +191,11 @@ rule gate_summary:
             WEEKLY if wc.run == "weekly" else BACKFILL)],
     output:
         summary=L("gate_summary", run="{run}"),
+    log:
+        L("gate_summary_log", run="{run}"),
+    params:
+        py=PY,
     shell:
-        "{PY} -m spine.cli gate-summary --output {output.summary} {input.gates}"
+        # The summary is printed to the terminal (the operator's verdict) and kept in the log.
+        "{params.py} -m spine.cli gate-summary --output {output.summary} {input.gates} "
+        "2>&1 | tee {log}"

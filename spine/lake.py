@@ -193,6 +193,7 @@ LAYOUT = {
     "bench": "benchmarks/{step}/tier={tier}/week_start={week_start}.tsv",
     "report_bench": "benchmarks/report/week_start={week_start}.tsv",
     "gate_summary": "gates/summary/{run}.txt",
+    "gate_summary_log": "logs/gate_summary/{run}.log",
 }
 
 
