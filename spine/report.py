@@ -13,6 +13,23 @@ from spine import lake, pipeline
 from spine.gates import PASS
 
 
+COUNT, SHARES, PCT, RATIO = "{:,.0f}", "{:,.0f}", "{:.1%}", "{:,.1f}"
+FORMATS = {
+    "symbols": COUNT, "venues": COUNT, "securities": COUNT, "trades": COUNT,
+    "total_shares": SHARES, "total_trades": COUNT, "shares": SHARES,
+    "shares_per_trading_day": SHARES, "ats_share": PCT, "tier_share": PCT,
+    "top_venue_share": PCT, "avg_trade_size": RATIO, "median_hhi": COUNT,
+    "volume_weighted_hhi": COUNT, "tier_hhi_of_venues": COUNT, "single_venue_securities": COUNT,
+}
+
+
+def styled(df: pd.DataFrame, hide_index: bool = True):
+    """A table for the HTML report: thousands separators, percentages, full-width text."""
+    formats = {c: f for c, f in FORMATS.items() if c in df.columns}
+    style = df.style.format(formats, na_rep="-")
+    return style.hide(axis="index") if hide_index else style
+
+
 @dataclass
 class Week:
     week_start: dt.date
@@ -53,8 +70,11 @@ class Week:
     def gate_outcomes(self) -> pd.DataFrame:
         rows = []
         for tier in self.tiers:
-            for check in self.gates[tier]["checks"]:
-                rows.append({"tier": tier, **check})
+            for c in self.gates[tier]["checks"]:
+                rows.append({"tier": tier, "check": c["check"], "status": c["status"],
+                             "measured": str(c["measured"]),
+                             "limit": "-" if c["limit"] is None else str(c["limit"]),
+                             "message": c["message"]})
         return pd.DataFrame(rows)
 
     def top_symbols(self, n: int) -> dict[str, pd.DataFrame]:
