@@ -42,15 +42,17 @@ def L(kind, **keys):
 def papermill_yaml(step, **params):
     """Notebook parameters: the wildcards and the part of the config the step reads. Only that
     part, so that changing an unrelated key (as_of, say) does not rerun a step."""
-    keys = {"fetch": ["lake_root", "as_of", "source", "synthetic"],
+    keys = {"fetch": ["lake_root", "as_of", "source", "synthetic", "finra_api", "finra_files"],
             "gate": ["lake_root", "gates"],
             "calc": ["lake_root"],
+            "regsho": ["lake_root", "as_of", "regsho", "synthetic"],
             "report": ["lake_root", "report"]}[step]
     return shlex.quote(json.dumps({**params, "config": {k: CFG[k] for k in keys}}, sort_keys=True))
 
 
 wildcard_constraints:
     tier="T1|T2|OTCE",
+    nms_tier="T1|T2",
     week_start=r"\d{4}-\d{2}-\d{2}",
 
 
@@ -144,6 +146,54 @@ rule calc:
         "-y {params.yaml} --no-progress-bar > {log.stderr} 2>&1"
 
 
+rule fetch_regsho:
+    """Reg SHO daily short-sale volume for every trading day of a week (second source)."""
+    input:
+        notebook="notebooks/regsho.ipynb",
+    output:
+        week=L("regsho_week", week_start="{week_start}"),
+    log:
+        notebook=L("regsho_run", week_start="{week_start}"),
+        stderr=L("regsho_log", week_start="{week_start}"),
+    benchmark:
+        L("regsho_bench", week_start="{week_start}")
+    params:
+        yaml=lambda wc: papermill_yaml("regsho", week_start=wc.week_start),
+        py=PY,
+        kernel=KERNEL,
+    threads: 1
+    resources:
+        mem_mb=1000,
+    shell:
+        "{params.py} -m papermill {input.notebook} {log.notebook} -k {params.kernel} "
+        "-y {params.yaml} --no-progress-bar > {log.stderr} 2>&1"
+
+
+rule short_volume:
+    """Short-volume ratio beside ATS share, per NMS symbol and week."""
+    input:
+        notebook="notebooks/short_volume.ipynb",
+        symbol_week=L("calc", calc="symbol_week", tier="{nms_tier}", week_start="{week_start}"),
+        regsho=rules.fetch_regsho.output.week,
+    output:
+        calc=L("calc", calc="short_volume", tier="{nms_tier}", week_start="{week_start}"),
+    log:
+        notebook=L("run", step="short_volume", tier="{nms_tier}", week_start="{week_start}"),
+        stderr=L("log", step="short_volume", tier="{nms_tier}", week_start="{week_start}"),
+    benchmark:
+        L("bench", step="short_volume", tier="{nms_tier}", week_start="{week_start}")
+    params:
+        yaml=lambda wc: papermill_yaml("calc", tier=wc.nms_tier, week_start=wc.week_start),
+        py=PY,
+        kernel=KERNEL,
+    threads: 1
+    resources:
+        mem_mb=1000,
+    shell:
+        "{params.py} -m papermill {input.notebook} {log.notebook} -k {params.kernel} "
+        "-y {params.yaml} --no-progress-bar > {log.stderr} 2>&1"
+
+
 def report_inputs(wc):
     """Gate reports of the week's tiers, and the calculations of those that passed."""
     tiers = TIERS_BY_WEEK[wc.week_start]
@@ -154,6 +204,9 @@ def report_inputs(wc):
         with open(gate_report) as handle:
             if json.load(handle)["status"] == PASS:
                 files += [str(p) for p in targets.calc_files(ROOT, tier, wc.week_start)]
+                if CFG["regsho"]["enabled"] and tier in ("T1", "T2"):
+                    files.append(L("calc", calc="short_volume", tier=tier,
+                                   week_start=wc.week_start))
     return files
 
 

@@ -11,7 +11,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import DataFrame
 
-from spine.schemas import ATS, NON_ATS, CleanWeekly, SymbolHHI, SymbolWeek, VenueShare
+from spine.schemas import (ATS, NON_ATS, CleanWeekly, RegShoDaily, ShortVolume, SymbolHHI,
+                           SymbolWeek, VenueShare)
 
 SECURITY = ["week_start", "tier", "symbol", "issue_name"]
 
@@ -106,4 +107,28 @@ CALC_SCHEMAS = {
     "symbol_week": SymbolWeek,
     "venue_share": VenueShare,
     "symbol_hhi": SymbolHHI,
+    "short_volume": ShortVolume,  # from symbol_week and Reg SHO; see pipeline.calc_short_volume
 }
+
+
+@pa.check_types
+def short_volume(symbol_week_: DataFrame[SymbolWeek], regsho: DataFrame[RegShoDaily],
+                 trading_days: int) -> DataFrame[ShortVolume]:
+    """Per symbol of the tier-week: Reg SHO short volume / total volume summed over the week's
+    trading days, beside the symbol's ATS share of off-exchange volume.
+
+    Reg SHO is keyed by symbol only, so the weekly rows of a symbol (several issue names or
+    tapes) are summed first. A symbol with no Reg SHO rows that week has no ratio (null)."""
+    weekly = symbol_week_.groupby(["week_start", "tier", "symbol"], sort=True).agg(
+        ats_shares=("ats_shares", "sum"), otc_total_shares=("total_shares", "sum")).reset_index()
+    weekly["ats_share"] = weekly["ats_shares"] / weekly["otc_total_shares"].where(
+        weekly["otc_total_shares"] > 0)
+    daily = regsho.groupby("symbol").agg(
+        short_volume=("short_volume", "sum"), total_volume=("total_volume", "sum"),
+        days_with_data=("trade_date", "nunique")).reset_index()
+    out = weekly.merge(daily, on="symbol", how="left")
+    out[["short_volume", "total_volume"]] = out[["short_volume", "total_volume"]].fillna(0.0)
+    out["days_with_data"] = out["days_with_data"].fillna(0).astype(np.int64)
+    out["short_ratio"] = out["short_volume"] / out["total_volume"].where(out["total_volume"] > 0)
+    out["trading_days"] = np.int64(trading_days)
+    return out[list(ShortVolume.to_schema().columns)]

@@ -121,11 +121,15 @@ def recent_weeks(tier: str, as_of: dt.date, lookback_weeks: int) -> list[dt.date
 
 def trading_days(week_start: dt.date) -> int:
     """XNYS sessions in the Monday-to-Friday week starting at `week_start`."""
+    return len(sessions_in_week(week_start))
+
+
+def sessions_in_week(week_start: dt.date | str) -> list[dt.date]:
+    """The XNYS trading days of the week starting at `week_start`."""
     week_start = check_week_start(week_start)
     sessions = xnys().sessions_in_range(
-        pd.Timestamp(week_start), pd.Timestamp(week_start + dt.timedelta(days=4))
-    )
-    return len(sessions)
+        pd.Timestamp(week_start), pd.Timestamp(week_start + dt.timedelta(days=4)))
+    return [s.date() for s in sessions]
 
 
 def today_eastern() -> dt.date:

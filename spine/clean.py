@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from spine.schemas import API_TO_CLEAN, CLEAN_COLUMNS, DETAIL_SUMMARY_TYPES
+from spine.schemas import API_TO_CLEAN, CLEAN_COLUMNS, DETAIL_SUMMARY_TYPES, REGSHO_TO_CLEAN
 
 
 def _dates(values: pd.Series) -> pd.Series:
@@ -42,3 +42,12 @@ def to_clean(raw: pd.DataFrame, capture_id: str) -> tuple[pd.DataFrame, int]:
     df["capture_id"] = capture_id
     return df[CLEAN_COLUMNS], int((~detail).sum())
 
+
+
+def regsho_to_clean(raw: pd.DataFrame, capture_id: str) -> pd.DataFrame:
+    """Raw Reg SHO rows -> RegShoDaily (trade_date from the file's YYYYMMDD `Date`)."""
+    df = raw[list(REGSHO_TO_CLEAN)].rename(columns=REGSHO_TO_CLEAN).reset_index(drop=True)
+    df["trade_date"] = pd.to_datetime(df["trade_date"], format="%Y%m%d",
+                                      errors="coerce").astype("datetime64[ns]")
+    df["capture_id"] = capture_id
+    return df

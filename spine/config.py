@@ -35,6 +35,8 @@ def _coerce(value: Any, schema: dict) -> Any:
                 return int(value)
             if kind == "number":
                 return float(value)
+            if kind == "boolean" and value.lower() in ("true", "false"):
+                return value.lower() == "true"
         except ValueError:
             return value
     if isinstance(value, dict) and "properties" in schema:

@@ -17,9 +17,11 @@ import contextlib
 import datetime as dt
 import fcntl
 import hashlib
+import io
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Iterator
 
@@ -120,6 +122,16 @@ def write_partition(df: pd.DataFrame, root: str | Path, layer: str, dataset: str
     return path
 
 
+def zip_parts(parts: list[tuple[str, bytes]]) -> bytes:
+    """Payload parts (name, bytes) as one deflate-compressed zip, in order, byte for byte."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        for name, body in parts:
+            zf.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), body,
+                        compress_type=zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
 def write_json(path: str | Path, payload: dict) -> Path:
     path = Path(path)
     text = json.dumps(payload, indent=2, sort_keys=True, default=key_value) + "\n"
@@ -172,7 +184,7 @@ def read_partition(root: str | Path, layer: str, dataset: str, keys: dict[str, o
 def content_hash(df: pd.DataFrame) -> str:
     """Order-independent SHA-256 of a table's content (the API returns rows unsorted)."""
     canonical = df.sort_values(list(df.columns), kind="mergesort", na_position="first")
-    text = canonical.to_csv(index=False, lineterminator="\n", float_format="%.10g")
+    text = canonical.to_csv(index=False, lineterminator="\n")  # floats at full precision
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -192,6 +204,12 @@ LAYOUT = {
     "report_log": "logs/report/week_start={week_start}.log",
     "bench": "benchmarks/{step}/tier={tier}/week_start={week_start}.tsv",
     "report_bench": "benchmarks/report/week_start={week_start}.tsv",
+    "regsho_fetch": "fetches/finra_regsho_daily/trade_date={trade_date}/fetch.json",
+    "regsho_clean": "clean/finra_regsho_daily/trade_date={trade_date}/" + PART_FILE,
+    "regsho_week": "fetches/finra_regsho_daily/weeks/week_start={week_start}.json",
+    "regsho_run": "runs/regsho/week_start={week_start}/regsho.ipynb",
+    "regsho_log": "logs/regsho/week_start={week_start}.log",
+    "regsho_bench": "benchmarks/regsho/week_start={week_start}.tsv",
     "gate_summary": "gates/summary/{run}.txt",
     "gate_summary_log": "logs/gate_summary/{run}.log",
 }

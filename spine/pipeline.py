@@ -11,64 +11,81 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+import pandera.errors
 import pyarrow.parquet as pq
 
+from spine import calcs, lake, sources
 from spine import calendar as cal
 from spine import clean as clean_
-from spine import lake, synthetic
+from spine.sources import REGSHO, WEEKLY, Capture, finra_files
 from spine.calcs import CALC_SCHEMAS, CALCS
 from spine.gates import FAIL, PASS, GateConfig, GateReport, evaluate
-from spine.schemas import CLEAN_COLUMNS, RawWeekly
+from spine.schemas import CLEAN_COLUMNS, RegShoDaily
 
 
 class GateFailed(RuntimeError):
     pass
 
 
-def _source_rows(config: dict, tier: str, week_start: dt.date) -> tuple[pd.DataFrame, dict]:
-    source = config["source"]
-    if source == "synthetic":
-        syn = config["synthetic"]
-        rows = synthetic.weekly_rows(
-            tier, week_start, config["as_of"], seed=syn["seed"], size=syn["size"],
-            revisions=synthetic.parse_revisions(syn.get("revisions")))
-        request = {"source": "synthetic", "tier": tier, "week_start": week_start.isoformat(),
-                   "as_of": config["as_of"], "seed": syn["seed"], "size": syn["size"]}
-        return rows, request
-    raise ValueError(f"config key 'source': unknown source {source!r}")
+def store_capture(root: str, capture: Capture, receipt_path: Path) -> dict:
+    """Store a capture in raw, immutably, and write the fetch receipt.
 
-
-def fetch(config: dict, tier: str, week_start: dt.date | str) -> dict:
-    """Fetch one (tier, week) and store it in raw as an immutable capture.
-
-    The capture_id is derived from the content, so a re-fetch of identical content finds its
-    capture already stored and writes nothing new. Returns the fetch receipt (also written).
+    The capture_id is derived from the parsed content (row order ignored), so a re-fetch of
+    identical content finds its capture already stored and writes nothing new. The payload
+    parts exactly as received (API pages, files) are kept beside it in a zip.
     """
-    root = config["lake_root"]
-    week_start = cal.check_week_start(week_start)
-    retrieved_at = pd.Timestamp.now(tz="UTC").floor("s")
-    rows, request = _source_rows(config, tier, week_start)
-    content_hash = lake.content_hash(rows)
+    dataset = capture.dataset
+    content_hash = lake.content_hash(capture.table)
     capture_id = content_hash[:16]
-    raw = rows.assign(capture_id=capture_id, retrieved_at=retrieved_at)
-    RawWeekly.validate(raw)
-    raw_dir = lake.path(root, "raw", tier=tier, week_start=week_start)
+    raw = capture.table.assign(capture_id=capture_id, retrieved_at=capture.retrieved_at)
+    schema = {WEEKLY.name: WEEKLY, REGSHO.name: REGSHO}[dataset].raw_schema
+    schema.validate(raw)
+    raw_dir = lake.partition_dir(root, "raw", dataset, **capture.partition)
     filename = f"{capture_id}.parquet"
     is_new = not (raw_dir / filename).exists()
     if is_new:
-        lake.write_partition(raw, root, "raw", lake.DATASET,
-                             {"tier": tier, "week_start": week_start},
-                             filename=filename, overwrite=False)
+        if capture.payload:
+            lake.write_file_atomic(raw_dir / f"{capture_id}.payload.zip",
+                                   lake.zip_parts(capture.payload), overwrite=False)
+        lake.write_partition(raw, root, "raw", dataset, capture.partition, filename=filename,
+                             overwrite=False)
     receipt = {
-        "dataset": lake.DATASET, "tier": tier, "week_start": week_start.isoformat(),
-        "capture_id": capture_id, "content_hash": content_hash,
+        "dataset": dataset, **capture.partition, "capture_id": capture_id,
+        "content_hash": content_hash, "payload_sha256": capture.payload_sha256,
         "file": str((raw_dir / filename).relative_to(root)),
-        "retrieved_at": retrieved_at.isoformat(), "request": request, "rows": len(rows),
-        "max_last_updated": str(rows["lastUpdateDate"].max()) if len(rows) else None,
-        "new_capture": is_new,
+        "retrieved_at": capture.retrieved_at.isoformat(), "request": capture.request,
+        "rows": len(capture.table), "new_capture": is_new,
+        "max_last_updated": (str(capture.table["lastUpdateDate"].max())
+                             if dataset == WEEKLY.name and len(capture.table) else None),
     }
-    lake.write_json(lake.path(root, "fetch", tier=tier, week_start=week_start), receipt)
+    lake.write_json(receipt_path, receipt)
     return receipt
+
+
+def fetch(config: dict, tier: str, week_start: dt.date | str) -> dict:
+    """Fetch one (tier, week) from the configured source into raw. Returns the receipt."""
+    week_start = cal.check_week_start(week_start)
+    source = sources.get(config["source"], config)
+    capture = source.fetch(WEEKLY.name, {"tier": tier, "week_start": week_start.isoformat()})
+    root = config["lake_root"]
+    return store_capture(root, capture, lake.path(root, "fetch", tier=tier, week_start=week_start))
+
+
+def import_files(config: dict, paths: list[str | Path], tier: str, week_start: dt.date | str,
+                 summary_type: str | None = None) -> tuple[dict, GateReport]:
+    """`spine import-file`: files downloaded by hand become a capture, through the same gates
+    (and calculations when they pass) as a fetch."""
+    week_start = cal.check_week_start(week_start)
+    capture = finra_files.capture_files([Path(p) for p in paths], tier=tier,
+                                        week_start=week_start, summary_type=summary_type,
+                                        source="import-file")
+    root = config["lake_root"]
+    receipt = store_capture(root, capture,
+                            lake.path(root, "fetch", tier=tier, week_start=week_start))
+    report = gate(config, tier, week_start)
+    if report.status == PASS:
+        calc(config, tier, week_start)
+    return receipt, report
 
 
 def read_capture(root: str, receipt: dict) -> pd.DataFrame:
@@ -149,6 +166,54 @@ def read_calc(root: str, name: str, tier: str, week_start: dt.date | str) -> pd.
     week_start = cal.check_week_start(week_start)
     df = lake.read_partition(root, "calc", name, {"tier": tier, "week_start": week_start})
     return df[list(CALC_SCHEMAS[name].to_schema().columns)]
+
+
+def fetch_regsho(config: dict, week_start: dt.date | str) -> dict:
+    """Reg SHO for every trading day of a week (up to as_of): fetch each day's file into raw,
+    validate it and advance clean. Writes and returns the week's receipt."""
+    root = config["lake_root"]
+    week_start = cal.check_week_start(week_start)
+    source = sources.get(config["regsho"]["source"], config)
+    days = [d for d in cal.sessions_in_week(week_start) if d <= cal.to_date(config["as_of"])]
+    received = []
+    for day in days:
+        capture = source.fetch(REGSHO.name, {"trade_date": day.isoformat()})
+        receipt = store_capture(root, capture, lake.path(root, "regsho_fetch", trade_date=day))
+        raw = read_capture(root, receipt)
+        daily = clean_.regsho_to_clean(raw, receipt["capture_id"])
+        try:
+            RegShoDaily.validate(daily, lazy=True)
+        except pandera.errors.SchemaErrors as err:
+            raise sources.SourceError(
+                f"Reg SHO {day} (capture {receipt['capture_id']}, {receipt['file']}) fails its "
+                f"schema: {err.failure_cases.head(5).to_dict('records')}; clean was not "
+                "changed") from None
+        clean_path = lake.path(root, "regsho_clean", trade_date=day)
+        if current_capture(clean_path) != receipt["capture_id"]:
+            lake.write_partition(daily, root, "clean", REGSHO.name, {"trade_date": day})
+        received.append({"trade_date": day.isoformat(), "capture_id": receipt["capture_id"],
+                         "rows": receipt["rows"]})
+    summary = {"dataset": REGSHO.name, "week_start": week_start.isoformat(),
+               "source": config["regsho"]["source"], "days": received}
+    lake.write_json(lake.path(root, "regsho_week", week_start=week_start), summary)
+    return summary
+
+
+def calc_short_volume(config: dict, tier: str, week_start: dt.date | str) -> pd.DataFrame:
+    """The `short_volume` calculation for one accepted NMS (tier, week)."""
+    root = config["lake_root"]
+    week_start = cal.check_week_start(week_start)
+    summary = lake.read_json(lake.path(root, "regsho_week", week_start=week_start))
+    frames = [lake.read_partition(root, "clean", REGSHO.name, {"trade_date": d["trade_date"]})
+              for d in summary["days"]]
+    daily = (pd.concat(frames, ignore_index=True) if frames
+             else pd.DataFrame(columns=list(RegShoDaily.to_schema().columns)))
+    daily = daily[list(RegShoDaily.to_schema().columns)]
+    result = calcs.short_volume(read_calc(root, "symbol_week", tier, week_start), daily,
+                                cal.trading_days(week_start))
+    lake.write_partition(result, root, "calc", "short_volume",
+                         {"tier": tier, "week_start": week_start})
+    return result
 
 
 def notebook_config(overrides: dict) -> dict:

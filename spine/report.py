@@ -20,6 +20,8 @@ FORMATS = {
     "shares_per_trading_day": SHARES, "ats_share": PCT, "tier_share": PCT,
     "top_venue_share": PCT, "avg_trade_size": RATIO, "median_hhi": COUNT,
     "volume_weighted_hhi": COUNT, "tier_hhi_of_venues": COUNT, "single_venue_securities": COUNT,
+    "short_volume": SHARES, "total_volume": SHARES, "short_ratio": PCT, "median_short_ratio": PCT,
+    "symbols_with_reg_sho": COUNT, "corr_short_ratio_ats_share": "{:.2f}",
 }
 
 
@@ -106,6 +108,30 @@ class Week:
         fig.tight_layout()
         return fig
 
+    def short_volume(self, n: int) -> pd.DataFrame:
+        """Per NMS tier: volume-weighted short ratio, its correlation with ATS share, and the
+        most active symbols with both measures (empty when Reg SHO is not enabled)."""
+        rows = []
+        for tier, c in self.calcs.items():
+            sv = c.get("short_volume")
+            if sv is None or not len(sv):
+                continue
+            has = sv[sv["total_volume"] > 0]
+            rows.append({
+                "tier": tier,
+                "symbols_with_reg_sho": len(has),
+                "short_ratio": has["short_volume"].sum() / has["total_volume"].sum(),
+                "median_short_ratio": has["short_ratio"].median(),
+                "corr_short_ratio_ats_share": has["short_ratio"].corr(has["ats_share"]),
+            })
+        return pd.DataFrame(rows)
+
+    def top_short_volume(self, n: int) -> dict[str, pd.DataFrame]:
+        cols = ["symbol", "total_volume", "short_volume", "short_ratio", "ats_share",
+                "days_with_data"]
+        return {tier: c["short_volume"].nlargest(n, "total_volume")[cols].reset_index(drop=True)
+                for tier, c in self.calcs.items() if "short_volume" in c}
+
     def concentration(self) -> pd.DataFrame:
         rows = []
         for tier, c in self.calcs.items():
@@ -131,4 +157,7 @@ def load_week(config: dict, week_start: dt.date | str, tiers: list[str]) -> Week
         if gates[tier]["status"] == PASS:
             week.calcs[tier] = {name: pipeline.read_calc(root, name, tier, week_start)
                                 for name in ("symbol_week", "venue_share", "symbol_hhi")}
+            if lake.path(root, "calc", calc="short_volume", tier=tier, week_start=week_start).exists():
+                week.calcs[tier]["short_volume"] = pipeline.read_calc(
+                    root, "short_volume", tier, week_start)
     return week

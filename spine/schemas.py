@@ -15,6 +15,51 @@ DETAIL_SUMMARY_TYPES = ["ATS_W_SMBL_FIRM", "OTC_W_SMBL_FIRM"]
 ATS = "ATS_W_SMBL_FIRM"
 NON_ATS = "OTC_W_SMBL_FIRM"
 
+# The FINRA Query API's weeklySummary fields, in the API's order: the raw layer's layout.
+API_FIELDS = [
+    "issueSymbolIdentifier", "issueName", "firmCRDNumber", "MPID", "marketParticipantName",
+    "tierIdentifier", "tierDescription", "summaryStartDate", "weekStartDate",
+    "totalWeeklyTradeCount", "totalWeeklyShareQuantity", "totalNotionalSum", "productTypeCode",
+    "summaryTypeCode", "lastUpdateDate", "initialPublishedDate", "lastReportedDate",
+]
+API_INTEGERS = ("firmCRDNumber", "totalWeeklyTradeCount")
+API_FLOATS = ("totalWeeklyShareQuantity", "totalNotionalSum")
+
+
+class ParseError(ValueError):
+    """A value that is not what its field needs; `row` is the 0-based row of the table."""
+
+    def __init__(self, row: int, field: str, value: object, expected: str):
+        self.row, self.field, self.value = row, field, value
+        super().__init__(f"field {field}: {value!r} is not {expected}")
+
+
+def normalise_weekly(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows with API field names -> the raw layout with one dtype per field, whatever the source.
+
+    Numbers may arrive as JSON numbers, strings or E-notation ("1.99E9"); a value that is not a
+    number raises ParseError naming the row and field: nothing is coerced to null silently.
+    """
+    out = pd.DataFrame(index=df.index)
+    for name in API_FIELDS:
+        col = df[name] if name in df.columns else pd.Series(None, index=df.index, dtype=object)
+        if name in API_INTEGERS + API_FLOATS:
+            as_text = col.astype("string").str.strip()
+            present = col.notna() & (as_text != "")
+            number = pd.to_numeric(as_text.where(present), errors="coerce")
+            bad = present & number.isna()
+            if name in API_INTEGERS:
+                bad |= present & number.notna() & (number != number.round())
+            if bad.any():
+                i = int(bad.to_numpy().nonzero()[0][0])
+                raise ParseError(i, name, col.iloc[i],
+                                 "an integer" if name in API_INTEGERS else "a number")
+            out[name] = number.astype("Int64") if name in API_INTEGERS else number.astype(float)
+        else:
+            out[name] = col.astype("str")
+    return out.reset_index(drop=True)
+
+
 # FINRA Query API field -> clean column. Fields not listed stay in raw only.
 API_TO_CLEAN = {
     "weekStartDate": "week_start",
@@ -59,9 +104,9 @@ class RawWeekly(pa.DataFrameModel):
     tierDescription: Series[str] = pa.Field(nullable=True)
     summaryStartDate: Series[str] = pa.Field(nullable=True)
     weekStartDate: Series[str] = pa.Field(nullable=True)
-    totalWeeklyTradeCount: Series[float] = pa.Field(nullable=True, coerce=True)
-    totalWeeklyShareQuantity: Series[float] = pa.Field(nullable=True, coerce=True)
-    totalNotionalSum: Series[float] = pa.Field(nullable=True, coerce=True)
+    totalWeeklyTradeCount: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    totalWeeklyShareQuantity: Series[float] = pa.Field(nullable=True)
+    totalNotionalSum: Series[float] = pa.Field(nullable=True)
     productTypeCode: Series[str] = pa.Field(nullable=True)
     summaryTypeCode: Series[str] = pa.Field(nullable=True)
     lastUpdateDate: Series[str] = pa.Field(nullable=True)
@@ -89,7 +134,7 @@ class CleanWeekly(pa.DataFrameModel):
     shares: Series[float] = pa.Field(ge=0)
     trades: Series[pd.Int64Dtype] = pa.Field(ge=0)
     notional: Series[float] = pa.Field(ge=0, nullable=True)
-    initial_published: Series[pd.Timestamp]
+    initial_published: Series[pd.Timestamp] = pa.Field(nullable=True)  # absent in download files
     last_updated: Series[pd.Timestamp]
     capture_id: Series[str]
 
@@ -158,6 +203,94 @@ class SymbolHHI(pa.DataFrameModel):
     hhi: Series[float] = pa.Field(ge=0, le=10_000)
     top_venue: Series[str] = pa.Field(nullable=True)
     top_venue_share: Series[float] = pa.Field(ge=0, le=1, nullable=True)
+
+    class Config:
+        strict = True
+
+
+# --- Reg SHO daily short-sale volume (consolidated NMS file, CNMSshvolYYYYMMDD.txt) ----------
+
+REGSHO_FIELDS = ["Date", "Symbol", "ShortVolume", "ShortExemptVolume", "TotalVolume", "Market"]
+REGSHO_NUMBERS = ("ShortVolume", "ShortExemptVolume", "TotalVolume")
+
+
+def normalise_regsho(df: pd.DataFrame) -> pd.DataFrame:
+    """Reg SHO rows (file field names) -> one dtype per field; a bad number raises ParseError."""
+    out = pd.DataFrame(index=df.index)
+    for name in REGSHO_FIELDS:
+        col = df[name]
+        if name in REGSHO_NUMBERS:
+            as_text = col.astype("string").str.strip()
+            number = pd.to_numeric(as_text, errors="coerce")
+            bad = number.isna()
+            if bad.any():
+                i = int(bad.to_numpy().nonzero()[0][0])
+                raise ParseError(i, name, col.iloc[i], "a number")
+            out[name] = number.astype(float)
+        else:
+            out[name] = col.astype("str")
+    return out.reset_index(drop=True)
+
+
+class RawRegSho(pa.DataFrameModel):
+    """A Reg SHO daily file's rows as received, plus capture metadata."""
+
+    Date: Series[str]
+    Symbol: Series[str]
+    ShortVolume: Series[float]
+    ShortExemptVolume: Series[float]
+    TotalVolume: Series[float]
+    Market: Series[str] = pa.Field(nullable=True)
+    capture_id: Series[str]
+    retrieved_at: Series[pd.Timestamp] = pa.Field(coerce=True)
+
+    class Config:
+        strict = True
+
+
+REGSHO_TO_CLEAN = {"Date": "trade_date", "Symbol": "symbol", "ShortVolume": "short_volume",
+                   "ShortExemptVolume": "short_exempt_volume", "TotalVolume": "total_volume",
+                   "Market": "market"}
+
+
+class RegShoDaily(pa.DataFrameModel):
+    """Clean Reg SHO: per trade date and symbol, short volume reported to FINRA facilities."""
+
+    trade_date: Series[pd.Timestamp]
+    symbol: Series[str] = pa.Field(str_length={"min_value": 1})
+    short_volume: Series[float] = pa.Field(ge=0)
+    short_exempt_volume: Series[float] = pa.Field(ge=0)
+    total_volume: Series[float] = pa.Field(ge=0)
+    market: Series[str] = pa.Field(nullable=True)
+    capture_id: Series[str]
+
+    class Config:
+        strict = True
+        ordered = True
+
+    @pa.dataframe_check(error="a symbol appears twice on one trade date")
+    def unique_symbol_per_day(cls, df: pd.DataFrame) -> pd.Series:
+        return ~df.duplicated(subset=["trade_date", "symbol"], keep=False)
+
+    @pa.dataframe_check(error="short volume exceeds total volume")
+    def short_within_total(cls, df: pd.DataFrame) -> pd.Series:
+        return df["short_volume"] <= df["total_volume"] + 1e-9
+
+
+class ShortVolume(pa.DataFrameModel):
+    """Per (week, tier, symbol): short-volume ratio over the week's trading days beside the
+    symbol's ATS share of off-exchange volume."""
+
+    week_start: Series[pd.Timestamp]
+    tier: Series[str] = pa.Field(isin=["T1", "T2"])
+    symbol: Series[str]
+    short_volume: Series[float] = pa.Field(ge=0)
+    total_volume: Series[float] = pa.Field(ge=0)
+    short_ratio: Series[float] = pa.Field(ge=0, le=1, nullable=True)
+    trading_days: Series[int] = pa.Field(ge=1, le=5)
+    days_with_data: Series[int] = pa.Field(ge=0, le=5)
+    ats_share: Series[float] = pa.Field(ge=0, le=1, nullable=True)
+    otc_total_shares: Series[float] = pa.Field(ge=0)
 
     class Config:
         strict = True

@@ -3,7 +3,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from spine import clean, gates, pipeline, synthetic
+from spine import clean, gates, pipeline
+from spine.sources import synthetic
 from tests.helpers import clean_frame
 
 WEEK = dt.date(2025, 6, 2)

@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 
 from spine import calendar as cal
-from spine import synthetic
-from spine.synthetic import API_FIELDS, Revision
+from spine.sources import synthetic
+from spine.schemas import API_FIELDS
+from spine.sources.synthetic import Revision
 
 D = dt.date.fromisoformat
 AS_OF = "2025-09-30"

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 
 from spine import calendar as cal
+from spine.schemas import API_FIELDS, normalise_regsho, normalise_weekly
+from spine.sources import REGSHO, WEEKLY, Capture, Source, SourceError, register
 
 EPOCH = dt.date(2014, 1, 6)  # a Monday; week indices count from here
 AR_PHI = 0.8
@@ -94,12 +96,6 @@ SHAPES = {
     },
 }
 
-API_FIELDS = [
-    "issueSymbolIdentifier", "issueName", "firmCRDNumber", "MPID", "marketParticipantName",
-    "tierIdentifier", "tierDescription", "summaryStartDate", "weekStartDate",
-    "totalWeeklyTradeCount", "totalWeeklyShareQuantity", "totalNotionalSum", "productTypeCode",
-    "summaryTypeCode", "lastUpdateDate", "initialPublishedDate", "lastReportedDate",
-]
 
 _WORDS = [
     "Acme", "Apex", "Atlas", "Blue", "Bright", "Cedar", "Crest", "Delta", "Eagle", "Echo",
@@ -388,8 +384,71 @@ def weekly_rows(tier: str, week_start: dt.date | str, as_of: dt.date | str, *, s
         if rev.tier == tier and rev.week_start == week_start and published < rev.published <= as_of:
             df = _apply_revision(df, seed, size, tier, week_start, rev.published)
             df["lastReportedDate"] = rev.published.isoformat()
-    # Non-ATS firms without an MPID report under their CRD number only.
-    df["firmCRDNumber"] = df["firmCRDNumber"].astype("Int64")
     # The API returns rows unsorted.
     order = _rng(seed, tier, week_start.isoformat(), "order").permutation(len(df))
-    return df.iloc[order][API_FIELDS].reset_index(drop=True)
+    return normalise_weekly(df.iloc[order][API_FIELDS])
+
+
+def regsho_rows(trade_date: dt.date | str, *, seed: int = 7, size: str = "small") -> pd.DataFrame:
+    """Reg SHO consolidated NMS short-sale volume for one trade date, in the file's layout.
+
+    Total volume is the off-exchange (FINRA facility) volume, consistent with the weekly
+    universe of T1 and T2 symbols; the short share of it varies by symbol around 45%.
+    """
+    day = cal.to_date(trade_date, "trade_date")
+    week = cal.week_start_of(day)
+    frames = []
+    for tier in ("T1", "T2"):
+        u = universe(seed, size, tier)
+        rng = _rng(seed, size, tier, "regsho", day.isoformat())
+        weekly = np.exp(_symbol_log_volume(u, seed, size, week))
+        total = weekly / 5 * np.exp(rng.normal(0, 0.25, len(u.symbols)))
+        base_ratio = _rng(seed, size, tier, "short-ratio").beta(9, 11, len(u.symbols))
+        ratio = np.clip(base_ratio + rng.normal(0, 0.04, len(u.symbols)), 0.02, 0.98)
+        fractional = rng.random(len(u.symbols)) < 0.1
+        total = np.where(fractional, np.round(total, 4), np.floor(total) + 1)
+        short = np.where(fractional, np.round(total * ratio, 4), np.floor(total * ratio))
+        exempt = np.floor(short * rng.uniform(0, 0.02, len(u.symbols)))
+        markets = np.array(["B,Q,N", "Q,N", "B,Q", "N", "Q"], dtype=object)
+        frames.append(pd.DataFrame({
+            "Date": day.strftime("%Y%m%d"), "Symbol": u.symbols, "ShortVolume": short,
+            "ShortExemptVolume": exempt, "TotalVolume": total,
+            "Market": markets[rng.integers(0, len(markets), len(u.symbols))],
+        }))
+    df = pd.concat(frames, ignore_index=True).sort_values("Symbol", kind="mergesort")
+    return df.reset_index(drop=True)
+
+
+@register
+class SyntheticSource(Source):
+    """The embedded source: what FINRA would return, generated deterministically, offline.
+
+    Nothing is received, so a capture has no payload parts: the raw Parquet is the record, and
+    the same request always gives the same rows."""
+
+    name = "synthetic"
+    datasets = {WEEKLY.name: WEEKLY, REGSHO.name: REGSHO}
+
+    def _settings(self) -> dict:
+        syn = self.config.get("synthetic") or {}
+        return {"seed": int(syn.get("seed", 7)), "size": syn.get("size", "small"),
+                "revisions": parse_revisions(syn.get("revisions"))}
+
+    def fetch(self, dataset: str, partition: dict[str, str]) -> Capture:
+        self.dataset(dataset)
+        s = self._settings()
+        as_of = self.config["as_of"]
+        request = {"source": self.name, **partition, "as_of": as_of, "seed": s["seed"],
+                   "size": s["size"]}
+        if dataset == "finra_regsho_daily":
+            day = cal.to_date(partition["trade_date"], "trade_date")
+            if day > cal.to_date(as_of, "as_of"):
+                raise SourceError(f"Reg SHO {day} is not published as of {as_of}")
+            table = normalise_regsho(regsho_rows(day, seed=s["seed"], size=s["size"]))
+            return Capture(dataset, dict(partition), table, [], request)
+        try:
+            table = weekly_rows(partition["tier"], partition["week_start"], as_of,
+                                seed=s["seed"], size=s["size"], revisions=s["revisions"])
+        except LookupError as err:
+            raise SourceError(str(err)) from None
+        return Capture(dataset, dict(partition), table, [], request)

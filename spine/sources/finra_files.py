@@ -1,0 +1,188 @@
+"""FINRA OTC Transparency files (`source: finra_files`, and `spine import-file`).
+
+Two layouts are recognised by their header row:
+- the download file of otctransparency.finra.org: pipe-delimited, unquoted, 8 columns
+  `tierDescription|issueSymbolIdentifier|issueName|marketParticipantName|MPID|
+  totalWeeklyShareQuantity|totalWeeklyTradeCount|lastUpdateDate`. It has no week column and no
+  summary type: the week and tier come from the caller (or the configured file-name pattern),
+  and ATS vs non-ATS from the caller or the file name. `marketParticipantName` starts with the
+  MPID ("OTCN OTC LINK NQB IDQS"); the prefix is removed so names match the API's.
+- the Query API's delimited text export: a header of API field names, `|` or `,` delimited,
+  values optionally quoted.
+
+Both become the API's raw layout. Every row's tier must be the requested tier; an unknown
+layout, a short or long row or a bad number is an error naming the file and line. No row is
+ever dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from spine import calendar as cal
+from spine.schemas import API_FIELDS, ATS, NON_ATS, ParseError, normalise_weekly
+from spine.sources import WEEKLY, Capture, Source, SourceError, register
+
+DOWNLOAD_COLUMNS = [
+    "tierDescription", "issueSymbolIdentifier", "issueName", "marketParticipantName", "MPID",
+    "totalWeeklyShareQuantity", "totalWeeklyTradeCount", "lastUpdateDate",
+]
+TIER_BY_DESCRIPTION = {v: k for k, v in cal.TIER_DESCRIPTIONS.items()}
+KINDS = {"ats": ATS, "otc": NON_ATS}
+
+
+def summary_type_from_name(name: str) -> str | None:
+    """ATS vs non-ATS from a download file's name, when the name says so."""
+    lower = Path(name).name.lower()
+    if any(tag in lower for tag in ("nonats", "non-ats", "non_ats", "otc_w_smbl", "_otc", "-otc")):
+        return NON_ATS
+    if "ats" in lower:
+        return ATS
+    return None
+
+
+def _rows(text: str, name: str) -> tuple[list[str], list[list[str]], str]:
+    first = text.split("\n", 1)[0]
+    delimiter = "|" if "|" in first else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter,
+                        quoting=csv.QUOTE_NONE if delimiter == "|" else csv.QUOTE_MINIMAL)
+    try:
+        header = [h.strip().strip('"') for h in next(reader)]
+    except StopIteration:
+        raise SourceError(f"{name}: the file is empty") from None
+    rows = []
+    for row in reader:
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        rows.append(row)
+        if len(row) != len(header):
+            kind = "short" if len(row) < len(header) else "long"
+            raise SourceError(f"{name} line {reader.line_num}: a {kind} row with {len(row)} "
+                              f"fields, the header has {len(header)}; the file is damaged or "
+                              "not in the published format")
+    return header, rows, delimiter
+
+
+def parse(data: bytes, name: str, *, tier: str, week_start, summary_type: str | None = None
+          ) -> pd.DataFrame:
+    """Parse one file into the API's raw layout for (tier, week_start)."""
+    tier = cal.check_tier(tier)
+    week = cal.check_week_start(week_start).isoformat()
+    text = data.decode("utf-8-sig").replace("\r\n", "\n")
+    header, rows, _ = _rows(text, name)
+    frame = pd.DataFrame(rows, columns=header, dtype=object)
+    if header == DOWNLOAD_COLUMNS:
+        summary_type = summary_type or summary_type_from_name(name)
+        if summary_type not in (ATS, NON_ATS):
+            raise SourceError(f"{name}: a download file holds either ATS or non-ATS rows and its "
+                              "name does not say which; pass --summary-type ATS_W_SMBL_FIRM or "
+                              "OTC_W_SMBL_FIRM")
+        tiers = frame["tierDescription"].map(TIER_BY_DESCRIPTION)
+        prefix = frame["MPID"].fillna("") + " "
+        names = frame["marketParticipantName"]
+        frame["marketParticipantName"] = [
+            n[len(p):] if p.strip() and isinstance(n, str) and n.startswith(p) else n
+            for n, p in zip(names, prefix)]
+        frame["tierIdentifier"] = tiers
+        frame["summaryTypeCode"] = summary_type
+        frame["weekStartDate"] = week
+        frame["summaryStartDate"] = week
+        for empty in ("MPID",):
+            frame[empty] = frame[empty].where(frame[empty].str.strip() != "", None)
+    elif set(header) <= set(API_FIELDS) and {"tierIdentifier", "totalWeeklyShareQuantity",
+                                             "issueSymbolIdentifier"} <= set(header):
+        frame = frame.replace({"": None})
+        tiers = frame["tierIdentifier"]
+        if "weekStartDate" in frame and (frame["weekStartDate"].dropna() != week).any():
+            line = int((frame["weekStartDate"] != week).to_numpy().nonzero()[0][0]) + 2
+            raise SourceError(f"{name} line {line}: weekStartDate is "
+                              f"{frame['weekStartDate'].iloc[line - 2]}, expected {week}")
+    else:
+        raise SourceError(
+            f"{name}: unknown column layout {header[:9]}. Expected the FINRA download layout "
+            f"({'|'.join(DOWNLOAD_COLUMNS)}) or the Query API's text export (API field names)")
+    wrong = tiers != tier
+    if wrong.any():
+        i = int(wrong.to_numpy().nonzero()[0][0])
+        found = frame.iloc[i].get("tierDescription", frame.iloc[i].get("tierIdentifier"))
+        raise SourceError(f"{name} line {i + 2}: tier {found!r}, but the file was requested as "
+                          f"{tier} ({cal.TIER_DESCRIPTIONS[tier]})")
+    try:
+        return normalise_weekly(frame)
+    except ParseError as err:
+        raise SourceError(f"{name} line {err.row + 2}: {err}") from None
+
+
+def render_download(df: pd.DataFrame) -> str:
+    """API-layout rows of one summary type in the download file layout (for tests and the
+    emulator). Inverse of `parse` for the fields the download layout carries."""
+    def number(x) -> str:
+        return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+    lines = ["|".join(DOWNLOAD_COLUMNS)]
+    for r in df.itertuples(index=False):
+        mpid = "" if pd.isna(r.MPID) else r.MPID
+        participant = f"{mpid} {r.marketParticipantName}" if mpid else r.marketParticipantName
+        lines.append("|".join([r.tierDescription, r.issueSymbolIdentifier, r.issueName,
+                               participant, mpid, number(r.totalWeeklyShareQuantity),
+                               str(int(r.totalWeeklyTradeCount)), r.lastUpdateDate]))
+    return "\n".join(lines) + "\n"
+
+
+def capture_files(paths: list[Path], *, tier: str, week_start, summary_type: str | None = None,
+                  source: str = "finra_files") -> Capture:
+    """One capture from one or more files of the same (tier, week), e.g. the ATS and the
+    non-ATS download files."""
+    if not paths:
+        raise SourceError("no files given")
+    frames, payload = [], []
+    for path in paths:
+        path = Path(path)
+        if not path.is_file():
+            raise SourceError(f"{path}: no such file")
+        data = path.read_bytes()
+        frames.append(parse(data, str(path), tier=tier, week_start=week_start,
+                            summary_type=summary_type))
+        payload.append((path.name, data))
+    week = cal.check_week_start(week_start).isoformat()
+    request = {"source": source, "files": [str(Path(p)) for p in paths], "tier": tier,
+               "week_start": week}
+    return Capture(WEEKLY.name, {"tier": tier, "week_start": week},
+                   pd.concat(frames, ignore_index=True), payload, request)
+
+
+@register
+class FinraFilesSource(Source):
+    """Reads downloaded files from `finra_files.dir`, named by `finra_files.pattern` with the
+    placeholders {tier}, {week_start} and {kind} (`ats`, `otc`, or `all` for an API export)."""
+
+    name = "finra_files"
+    datasets = {WEEKLY.name: WEEKLY}
+
+    def fetch(self, dataset: str, partition: dict[str, str]) -> Capture:
+        self.dataset(dataset)
+        cfg = self.config.get("finra_files") or {}
+        directory = Path(cfg.get("dir") or "downloads")
+        pattern = cfg.get("pattern") or "{tier}_{week_start}_{kind}.txt"
+        candidates = {kind: directory / pattern.format(kind=kind, **partition)
+                      for kind in ("ats", "otc", "all")}
+        found = {k: p for k, p in candidates.items() if p.is_file()}
+        if not found:
+            raise SourceError(
+                f"no file for {partition['tier']} week {partition['week_start']} in {directory}: "
+                f"looked for {', '.join(p.name for p in candidates.values())} "
+                "(finra_files.dir and finra_files.pattern in config)")
+        frames, payload = [], []
+        for kind, path in found.items():
+            capture = capture_files([path], tier=partition["tier"],
+                                    week_start=partition["week_start"],
+                                    summary_type=KINDS.get(kind))
+            frames.append(capture.table)
+            payload += capture.payload
+        request = {"source": self.name, "files": [str(p) for p in found.values()], **partition}
+        return Capture(dataset, dict(partition), pd.concat(frames, ignore_index=True), payload,
+                       request)
