@@ -22,7 +22,7 @@ def venue_label(clean: pd.DataFrame) -> pd.Series:
     within one summary type, so a firm that runs an ATS and also trades as a non-ATS dealer
     counts as two venues: `GSCO ATS` and `GSCO non-ATS`."""
     crd = "CRD " + clean["firm_crd"].astype("string")
-    ident = clean["mpid"].astype("string").fillna(crd)
+    ident = clean["mpid"].astype("string").fillna(crd).fillna(clean["participant_name"])
     return ident + np.where(clean["summary_type"] == ATS, " ATS", " non-ATS")
 
 
@@ -55,9 +55,8 @@ def symbol_week(clean: DataFrame[CleanWeekly]) -> DataFrame[SymbolWeek]:
 
 @pa.check_types
 def venue_share(clean: DataFrame[CleanWeekly]) -> DataFrame[VenueShare]:
-    keys = ["week_start", "tier", "summary_type", "mpid", "firm_crd"]
+    keys = ["week_start", "tier", "summary_type", "mpid", "firm_crd", "participant_name"]
     out = clean.groupby(keys, dropna=False, sort=True).agg(
-        participant_name=("participant_name", "first"),
         shares=("shares", "sum"),
         trades=("trades", "sum"),
         symbols=("symbol", "nunique"),

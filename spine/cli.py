@@ -50,6 +50,53 @@ def gate_summary(gate_files: list[Path], output: Path) -> int:
     return 0
 
 
+def import_file(args: argparse.Namespace) -> int:
+    """Import FINRA files downloaded by hand as one capture of (tier, week), through the gates."""
+    from spine import config as config_
+    from spine import pipeline
+    from spine.sources import SourceError
+
+    cfg = config_.load(lake_root=args.lake_root) if args.lake_root else config_.load()
+    try:
+        receipt, report = pipeline.import_files(cfg, args.paths, args.tier, args.week_start,
+                                                args.summary_type)
+    except (SourceError, ValueError) as err:
+        print(f"spine import-file: {err}", file=sys.stderr)
+        print("Nothing was stored.", file=sys.stderr)
+        return 2
+    state = "new capture" if receipt["new_capture"] else "identical to a stored capture"
+    print(f"captured {receipt['rows']} rows of {args.tier} week {receipt['week_start']} as "
+          f"{receipt['capture_id']} ({state}) in {cfg['lake_root']}/{receipt['file']}")
+    print(f"gate: {report.status}")
+    for check in report.checks:
+        print(f"  {check.status:4}  {check.check}: {check.message}")
+    if report.status != "PASS":
+        print("The week was not advanced to clean; see "
+              "workflows/operational/WEEKLY_DATA_UPDATE.md (Rollback).", file=sys.stderr)
+        return 1
+    print("clean and calculations updated; render reports with: snakemake --cores 2")
+    return 0
+
+
+def emulator(args: argparse.Namespace) -> int:
+    """Serve the FINRA emulator on loopback until interrupted."""
+    import time
+
+    from spine.emulator import Emulator, Faults
+
+    faults = Faults(require_token=args.require_token)
+    em = Emulator(as_of=args.as_of, size=args.size, seed=args.seed, port=args.port,
+                  faults=faults).start()
+    print(f"FINRA emulator on {em.base_url} (as of {args.as_of}, {args.size} synthetic data)")
+    print(f"  snakemake --cores 2 --config source=finra_api 'finra_api={{\"base_url\": \"{em.base_url}\"}}'")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        em.stop()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="spine", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -59,7 +106,24 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("gate-summary", help="summarise gate reports; exit 1 if any failed")
     p.add_argument("--output", type=Path, required=True)
     p.add_argument("gates", type=Path, nargs="*")
+    p = sub.add_parser("import-file", help="import downloaded FINRA files as a capture")
+    p.add_argument("paths", nargs="+", help="download files (ATS and/or non-ATS) or API exports")
+    p.add_argument("--tier", required=True, choices=["T1", "T2", "OTCE"])
+    p.add_argument("--week-start", required=True, help="the week's Monday, YYYY-MM-DD")
+    p.add_argument("--summary-type", choices=["ATS_W_SMBL_FIRM", "OTC_W_SMBL_FIRM"],
+                   help="for a download file whose name does not say ATS or non-ATS")
+    p.add_argument("--lake-root", help="default: lake_root in config/config.yaml")
+    p = sub.add_parser("emulator", help="serve the FINRA emulator on loopback")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--as-of", required=True)
+    p.add_argument("--size", choices=["small", "full"], default="small")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--require-token", action="store_true")
     args = parser.parse_args(argv)
+    if args.command == "import-file":
+        return import_file(args)
+    if args.command == "emulator":
+        return emulator(args)
     if args.command == "render-html":
         render_html(args.notebook, args.html)
         return 0

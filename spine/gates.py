@@ -73,12 +73,22 @@ def _schema_check(clean: pd.DataFrame) -> Check:
         CleanWeekly.validate(clean, lazy=True)
     except pandera.errors.SchemaErrors as err:
         cases = err.failure_cases
-        examples = []
-        for _, case in cases.head(5).iterrows():
-            row = "" if pd.isna(case.get("index")) else f"row {case['index']}: "
-            examples.append(f"{row}{case['column']} {case['check']} (value {case['failure_case']!r})")
-        return Check("schema", FAIL, int(len(cases)), 0,
-                     f"{len(cases)} schema violations, e.g. " + "; ".join(examples))
+        parts, rows = [], set()
+        for check, group in cases.groupby("check", sort=False):
+            index = group["index"].dropna().astype(int)
+            rows |= set(index)
+            first = group.iloc[0]
+            where = (f"rows {', '.join(map(str, sorted(set(index))[:3]))}"
+                     + (" ..." if index.nunique() > 3 else "")) if len(index) else "the table"
+            what = (f"{first['column']} {check}" if first["schema_context"] == "Column"
+                    else check)
+            case = first["failure_case"]
+            case = case.item() if hasattr(case, "item") else case
+            value = (f" (e.g. {case!r})"
+                     if first["schema_context"] == "Column" and len(index) else "")
+            parts.append(f"{what}{value}: {where}")
+        return Check("schema", FAIL, len(rows) or len(cases), 0,
+                     f"{len(rows)} rows violate the schema: " + "; ".join(parts))
     return Check("schema", PASS, 0, 0, "types, ranges, non-null keys and unique natural key")
 
 

@@ -79,10 +79,12 @@ API_TO_CLEAN = {
 }
 
 # One row per (week, tier, summary type, security line, venue). A venue is an MPID, or a CRD
-# number for non-ATS firms that report without one; a security line is symbol + issue name +
-# product type, because FINRA repeats a ticker that moved tape (CTS and UTP) or was reused.
+# number for non-ATS firms that report without one, or (download files carry no CRD) the
+# participant name; a security line is symbol + issue name + product type, because FINRA
+# repeats a ticker that moved tape (CTS and UTP) or was reused.
 NATURAL_KEY = [
-    "week_start", "tier", "summary_type", "symbol", "issue_name", "product_type", "mpid", "firm_crd",
+    "week_start", "tier", "summary_type", "symbol", "issue_name", "product_type", "mpid",
+    "firm_crd", "participant_name",
 ]
 
 CLEAN_COLUMNS = [
@@ -142,9 +144,9 @@ class CleanWeekly(pa.DataFrameModel):
         strict = True
         ordered = True
 
-    @pa.dataframe_check(error="a venue needs an MPID or a CRD number")
+    @pa.dataframe_check(error="a venue needs an MPID, a CRD number or a participant name")
     def venue_identified(cls, df: pd.DataFrame) -> pd.Series:
-        return df["mpid"].notna() | df["firm_crd"].notna()
+        return df["mpid"].notna() | df["firm_crd"].notna() | df["participant_name"].notna()
 
     @pa.dataframe_check(error="natural key is not unique")
     def unique_natural_key(cls, df: pd.DataFrame) -> pd.Series:

@@ -35,7 +35,7 @@ def test_negative_shares_fail_the_schema_gate_and_name_the_row():
     df.loc[7, "shares"] = -5.0
     report = evaluate(df)
     assert report.status == gates.FAIL and failed(report) == {"schema"}
-    assert "row 7" in report.failures[0].message and "shares" in report.failures[0].message
+    assert "shares greater_than_or_equal_to(0) (e.g. -5.0): rows 7" in report.failures[0].message
 
 
 def test_a_bad_number_becomes_a_named_null_not_a_dropped_row():

@@ -108,7 +108,8 @@ def parse(data: bytes, name: str, *, tier: str, week_start, summary_type: str | 
     wrong = tiers != tier
     if wrong.any():
         i = int(wrong.to_numpy().nonzero()[0][0])
-        found = frame.iloc[i].get("tierDescription", frame.iloc[i].get("tierIdentifier"))
+        column = "tierDescription" if header == DOWNLOAD_COLUMNS else "tierIdentifier"
+        found = frame.iloc[i][column]
         raise SourceError(f"{name} line {i + 2}: tier {found!r}, but the file was requested as "
                           f"{tier} ({cal.TIER_DESCRIPTIONS[tier]})")
     try:

@@ -1,0 +1,110 @@
+"""FINRA download files and API text exports: exact parsing, errors that name file and line,
+and `spine import-file` through the gates."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from spine import lake
+from spine.sources import SourceError, finra_files, synthetic
+
+WEEK = "2025-06-02"
+# The published download layout, verbatim (two spaces in an issue name are real).
+SAMPLE = (
+    "tierDescription|issueSymbolIdentifier|issueName|marketParticipantName|MPID|"
+    "totalWeeklyShareQuantity|totalWeeklyTradeCount|lastUpdateDate\n"
+    "OTC|AABB|Asia Broadband Inc Common Stock|OTCN OTC LINK NQB IDQS|OTCN|6753871|171|2025-12-15\n"
+    "OTC|AABB|Asia Broadband Inc Common Stock|PPEX PURE X|PPEX|1200.5|3|2025-12-15\n"
+    "OTC|ABCDF|Abcd  Mining Corp Ordinary Shares|OTCX OTC LINK ECN|OTCX|98|1|2025-12-15\n"
+)
+
+
+def parse(text, name="otce_ats.txt", tier="OTCE", **kw):
+    return finra_files.parse(text.encode(), name, tier=tier, week_start=WEEK, **kw)
+
+
+def test_download_layout_exactly():
+    df = parse(SAMPLE)
+    assert len(df) == 3
+    first = df.iloc[0]
+    assert first["marketParticipantName"] == "OTC LINK NQB IDQS" and first["MPID"] == "OTCN"
+    assert first["totalWeeklyShareQuantity"] == 6753871 and first["totalWeeklyTradeCount"] == 171
+    assert df.iloc[1]["totalWeeklyShareQuantity"] == 1200.5
+    assert df.iloc[2]["issueName"] == "Abcd  Mining Corp Ordinary Shares"  # not trimmed
+    assert set(df["summaryTypeCode"]) == {"ATS_W_SMBL_FIRM"}  # from the file name
+    assert set(df["weekStartDate"]) == {WEEK} and set(df["tierIdentifier"]) == {"OTCE"}
+    assert df["firmCRDNumber"].isna().all() and df["totalNotionalSum"].isna().all()
+
+
+@pytest.mark.parametrize("line, message", [
+    ("OTC|AABB|Asia|OTCN X|OTCN|12x|1|2025-12-15", r"line 3: field totalWeeklyShareQuantity: '12x'"),
+    ("OTC|AABB|Asia|OTCN X|OTCN|12|1.5|2025-12-15", r"line 3: field totalWeeklyTradeCount: '1.5'"),
+    ("OTC|AABB|Asia|OTCN X|OTCN|12|1", r"line 3: a short row with 7 fields"),
+    ("OTC|AABB|Asia|OTCN X|OTCN|12|1|2025-12-15|extra", r"line 3: a long row with 9 fields"),
+    ("NMS Tier 2|AABB|Asia|OTCN X|OTCN|12|1|2025-12-15", r"line 3: tier 'NMS Tier 2', but the file was requested as OTCE"),
+])
+def test_bad_rows_name_file_and_line(line, message):
+    text = SAMPLE.split("\n")[0] + "\n" + SAMPLE.split("\n")[1] + "\n" + line + "\n"
+    with pytest.raises(SourceError, match=f"otce_ats.txt {message}"):
+        parse(text)
+
+
+def test_unknown_layout_and_unknown_summary_type_are_refused():
+    with pytest.raises(SourceError, match="unknown column layout"):
+        parse("Symbol|Volume\nAABB|12\n")
+    with pytest.raises(SourceError, match="--summary-type"):
+        parse(SAMPLE, name="download.txt")
+    assert len(parse(SAMPLE, name="download.txt", summary_type="OTC_W_SMBL_FIRM")) == 3
+
+
+def test_the_api_text_export():
+    rows = synthetic.weekly_rows("T1", WEEK, "2025-08-01", size="small")
+    text = rows.to_csv(index=False, quoting=1)  # the API's delimited export: quoted, comma
+    df = parse(text, name="export.csv", tier="T1")
+    pd.testing.assert_frame_equal(df, rows)
+    with pytest.raises(SourceError, match="tier 'T1', but the file was requested as T2"):
+        parse(text, name="export.csv", tier="T2")
+
+
+def test_full_week_round_trip_through_download_files(tmp_path):
+    rows = synthetic.weekly_rows("T2", WEEK, "2025-08-01", size="full")
+    for kind, stype in finra_files.KINDS.items():
+        part = rows[rows["summaryTypeCode"] == stype]
+        back = parse(finra_files.render_download(part), name=f"T2_{kind}.txt", tier="T2")
+        assert len(back) == len(part)
+        for col in ("issueSymbolIdentifier", "MPID", "marketParticipantName",
+                    "totalWeeklyShareQuantity", "totalWeeklyTradeCount", "lastUpdateDate"):
+            pd.testing.assert_series_equal(back[col].reset_index(drop=True),
+                                           part[col].reset_index(drop=True), check_names=False)
+
+
+def test_import_file_command(tmp_path):
+    rows = synthetic.weekly_rows("OTCE", WEEK, "2025-08-01", size="small")
+    files = []
+    for kind, stype in finra_files.KINDS.items():
+        path = tmp_path / f"otce_{kind}_2025-06-02.txt"
+        path.write_text(finra_files.render_download(rows[rows["summaryTypeCode"] == stype]))
+        files.append(str(path))
+    root = tmp_path / "lake"
+    cmd = [sys.executable, "-m", "spine.cli", "import-file", *files, "--tier", "OTCE",
+           "--week-start", WEEK, "--lake-root", str(root)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "gate: PASS" in proc.stdout
+    clean = pd.read_parquet(lake.path(root, "clean", tier="OTCE", week_start=WEEK))
+    assert len(clean) == len(rows)
+    assert lake.path(root, "calc", calc="symbol_week", tier="OTCE", week_start=WEEK).exists()
+    raw_dir = lake.path(root, "raw", tier="OTCE", week_start=WEEK)
+    assert len(list(raw_dir.glob("*.payload.zip"))) == 1  # the files as received
+
+    # a damaged file: a clear error, exit 2, and nothing new stored
+    bad = tmp_path / "otce_ats_bad.txt"
+    bad.write_text(SAMPLE.replace("|171|", "|17x|"))
+    before = sorted(p.name for p in raw_dir.iterdir())
+    proc = subprocess.run([*cmd[:4], str(bad), *cmd[5 + len(files) - 1:]], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2
+    assert "otce_ats_bad.txt line 2: field totalWeeklyTradeCount: '17x'" in proc.stderr
+    assert sorted(p.name for p in raw_dir.iterdir()) == before
