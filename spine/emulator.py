@@ -189,7 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
         if body:
             self.wfile.write(body)
 
-    def _faulted(self) -> bool:
+    def _faulted(self, needs_token: bool = True) -> bool:
         em = self.emulator
         if em.faults.slow_seconds:
             time.sleep(em.faults.slow_seconds)
@@ -206,7 +206,8 @@ class _Handler(BaseHTTPRequestHandler):
             em.count("500")
             self._send(500, b'{"error":"internal"}')
             return True
-        if em.faults.require_token and not em.token_ok(self.headers.get("Authorization")):
+        if (needs_token and em.faults.require_token
+                and not em.token_ok(self.headers.get("Authorization"))):
             em.count("401")
             self._send(401, b'{"error":"invalid_token"}')
             return True
@@ -230,7 +231,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, json.dumps({"fields": [{"name": f} for f in API_FIELDS]}).encode())
         if path.startswith("/regsho/CNMSshvol"):
             em.count("regsho")
-            if self._faulted():
+            if self._faulted(needs_token=False):  # Reg SHO files are public: no token
                 return
             stamp = path.removeprefix("/regsho/CNMSshvol").removesuffix(".txt")
             try:

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from spine import calendar as cal
-from spine import lake, pipeline
+from spine import calcs, lake, pipeline
 from spine.gates import PASS
 
 
@@ -97,7 +97,7 @@ class Week:
                                  squeeze=False)
         for ax, tier in zip(axes[0], tiers):
             vs = self.calcs[tier]["venue_share"].nsmallest(n, "rank").iloc[::-1]
-            labels = vs["mpid"].fillna("CRD " + vs["firm_crd"].astype("string"))
+            labels = calcs.venue_label(vs).str.slice(0, 30)
             colors = ["tab:blue" if s == "ATS_W_SMBL_FIRM" else "tab:orange"
                       for s in vs["summary_type"]]
             ax.barh(labels, vs["tier_share"] * 100, color=colors)
