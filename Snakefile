@@ -3,19 +3,27 @@
 #   snakemake --cores 2                                   weekly update as of config `as_of`
 #   snakemake --cores 2 --config as_of=2025-06-30         ... as of another date
 #   snakemake --cores 2 backfill --config start=2025-01-06 end=2025-06-30
+#   snakemake --cores 2 refetch --config weeks=[2025-06-02] tiers=[T2]   re-fetch on demand
+#   snakemake --cores 2 reports                           render missing or stale reports
 #
-# Per (tier, week): fetch -> gate (checkpoint: advances clean only on PASS) -> calc; per week a
-# report rendered to HTML. Every step is a papermill run of a notebook in notebooks/; the
-# executed copy is kept under <lake_root>/runs/. Which weeks a run covers is decided in
-# spine/targets.py, the file layout in spine/lake.py (LAYOUT).
+# Per (tier, week): fetch (checkpoint, one per fetch key) -> gate (checkpoint, one per capture:
+# advances clean only on PASS) -> calc -> symbol_rolling; Reg SHO -> short_volume; per week a
+# report, per revision a revision report. A re-fetch of identical content is the same capture,
+# whose gate and everything downstream are already done: nothing reruns. Every step is a
+# papermill run of a notebook in notebooks/; executed copies are kept under <lake_root>/runs/.
+# Which weeks a run covers: spine/targets.py. File layout: spine/lake.py (LAYOUT).
 
+import datetime as dt
 import json
 import shlex
 import sys
+from pathlib import Path
+
+from snakemake.exceptions import IncompleteCheckpointException
 
 from spine import config as spine_config
 from spine import lake, targets
-from spine.gates import PASS
+from spine.calcs import CALCS, ROLLING_WEEKS
 
 
 configfile: "config/config.yaml"
@@ -28,10 +36,13 @@ PY = sys.executable
 KERNEL = CFG["kernel"]
 WEEKLY = targets.weekly(CFG)
 BACKFILL = targets.backfill(CFG) if CFG.get("start") else []
-# With `start` the invocation is a backfill: gates are ordered within the backfill's weeks only.
-PARTITIONS = BACKFILL or WEEKLY
-TIERS_BY_WEEK = {w.isoformat(): tiers
-                 for w, tiers in targets.weeks_by_start(sorted(set(WEEKLY) | set(BACKFILL))).items()}
+REFETCH = targets.refetch(CFG)
+RUN = REFETCH or BACKFILL or WEEKLY  # the partitions this invocation fetches
+RUN_SET = set(RUN)
+FETCH_KEY = targets.fetch_key(CFG, dt.datetime.now(dt.timezone.utc))
+LAKE = targets.gated_partitions(ROOT)  # what the lake already holds (`reports`)
+TIERS_BY_WEEK = {w.isoformat(): tiers for w, tiers in
+                 targets.weeks_by_start(sorted(RUN_SET | set(LAKE))).items()}
 
 
 def L(kind, **keys):
@@ -45,46 +56,139 @@ def papermill_yaml(step, **params):
     keys = {"fetch": ["lake_root", "as_of", "source", "synthetic", "finra_api", "finra_files"],
             "gate": ["lake_root", "gates"],
             "calc": ["lake_root"],
-            "regsho": ["lake_root", "as_of", "regsho", "synthetic"],
-            "report": ["lake_root", "report"]}[step]
+            "regsho": ["lake_root", "regsho", "synthetic"],
+            "report": ["lake_root", "report", "regsho"]}[step]
     return shlex.quote(json.dumps({**params, "config": {k: CFG[k] for k in keys}}, sort_keys=True))
+
+
+def capture_of(tier, week):
+    """The capture a partition is at for this invocation: what this run fetched (resolving the
+    fetch checkpoint), or, for a partition the run does not fetch, its latest gated capture."""
+    week = str(week)
+    if (tier, dt.date.fromisoformat(week)) in RUN_SET:
+        receipt = checkpoints.fetch.get(tier=tier, week_start=week, fetch_key=FETCH_KEY).output[0]
+        return json.loads(Path(receipt).read_text())["capture_id"]
+    return targets.latest_gated_capture(ROOT, tier, dt.date.fromisoformat(week))
+
+
+def gate_of(tier, week):
+    """The gate report of the partition's capture (resolving the gate checkpoint)."""
+    capture = capture_of(tier, week)
+    return checkpoints.gate.get(tier=tier, week_start=str(week), capture_id=capture).output[0]
+
+
+class Pending(Exception):
+    """Checkpoint outputs not produced yet (fetches or gates of several partitions)."""
+
+    def __init__(self, targets):
+        self.targets = targets
+
+
+def resolve_all(items, lookup):
+    """lookup(*item) for every item; if any needs a checkpoint that has not run, raise Pending
+    with all of them, so Snakemake schedules them together instead of one at a time."""
+    out, pending = [], []
+    for item in items:
+        try:
+            out.append(lookup(*item))
+        except IncompleteCheckpointException as e:
+            pending.append(e.targetfile)
+    if pending:
+        raise Pending(pending)
+    return out
+
+
+def checkpointed(func):
+    """An input function over checkpoint outputs: while some are pending, depend on them all
+    (flagged as checkpoint targets, so the function is evaluated again when they are done)."""
+
+    def inputs(wc):
+        try:
+            return func(wc)
+        except Pending as p:
+            return p.targets
+
+    return inputs
+
+
+def has_clean(tier, week):
+    return lake.path(ROOT, "clean", tier=tier, week_start=week).exists()
+
+
+def affected_weeks(partitions):
+    """The weeks whose reports a run must refresh: its own, and the later weeks whose rolling
+    window contains one of them (they are rerun only if that week really changed)."""
+    weeks = {w for _, w in partitions}
+    for tier, week in partitions:
+        for k in range(1, ROLLING_WEEKS):
+            later = week + dt.timedelta(days=7 * k)
+            if has_clean(tier, later) or (tier, later) in RUN_SET:
+                weeks.add(later)
+    return sorted(weeks)
+
+
+def run_outputs(partitions, name):
+    """A run's targets, as plain paths: this invocation's fetch of every partition (which is how
+    Snakemake learns to fetch them), then what depends on them (the checkpoint work happens in
+    the input functions of the rules below)."""
+    return ([L("fetch", tier=t, week_start=w, fetch_key=FETCH_KEY) for t, w in partitions]
+            + [L("gate_summary", run=name)]
+            + [L("report", week_start=w) for w in affected_weeks(partitions)]
+            + [L("revision_index")])
 
 
 wildcard_constraints:
     tier="T1|T2|OTCE",
     nms_tier="T1|T2",
     week_start=r"\d{4}-\d{2}-\d{2}",
+    capture_id=r"[0-9a-f]{16}",
+    old=r"[0-9a-f]{16}",
+    new=r"[0-9a-f]{16}",
+    fetch_key=r"(asof|at|import)-[0-9A-Za-z-]+",
 
 
-localrules: weekly, backfill, gate_summary
+localrules: weekly, backfill, refetch, reports, gate_summary, revision_index
 
 
 rule weekly:
-    """Default target: every week first published within revision_lookback_weeks of as_of."""
+    """Default target: every week first published within revision_lookback_weeks of as_of
+    (re-fetched each time as_of moves, which is how revisions are seen)."""
     input:
-        targets.outputs(ROOT, WEEKLY),
-        summary=L("gate_summary", run="weekly"),
+        run_outputs(WEEKLY, "weekly"),
 
 
 rule backfill:
     """Every published week with week_start in [start, end]."""
     input:
-        targets.outputs(ROOT, BACKFILL) if BACKFILL else [],
-        summary=L("gate_summary", run="backfill"),
+        run_outputs(BACKFILL, "backfill") if BACKFILL else [],
 
 
-rule fetch:
+rule refetch:
+    """Re-fetch named weeks now (config `weeks`), and process whatever changed."""
+    input:
+        run_outputs(REFETCH, "refetch") if REFETCH else [],
+
+
+rule reports:
+    """Every weekly and revision report that is missing or stale, for whatever the lake holds."""
+    input:
+        [L("report", week_start=w) for w in targets.weeks_by_start(LAKE)],
+        L("revision_index"),
+
+
+checkpoint fetch:
     input:
         notebook="notebooks/fetch.ipynb",
     output:
-        receipt=L("fetch", tier="{tier}", week_start="{week_start}"),
+        receipt=L("fetch", tier="{tier}", week_start="{week_start}", fetch_key="{fetch_key}"),
     log:
-        notebook=L("run", step="fetch", tier="{tier}", week_start="{week_start}"),
-        stderr=L("log", step="fetch", tier="{tier}", week_start="{week_start}"),
+        notebook=L("fetch_run", tier="{tier}", week_start="{week_start}", fetch_key="{fetch_key}"),
+        stderr=L("fetch_log", tier="{tier}", week_start="{week_start}", fetch_key="{fetch_key}"),
     benchmark:
-        L("bench", step="fetch", tier="{tier}", week_start="{week_start}")
+        L("fetch_bench", tier="{tier}", week_start="{week_start}", fetch_key="{fetch_key}")
     params:
-        yaml=lambda wc: papermill_yaml("fetch", tier=wc.tier, week_start=wc.week_start),
+        yaml=lambda wc: papermill_yaml("fetch", tier=wc.tier, week_start=wc.week_start,
+                                       fetch_key=wc.fetch_key),
         py=PY,
         kernel=KERNEL,
     threads: 1
@@ -98,19 +202,17 @@ rule fetch:
 checkpoint gate:
     input:
         notebook="notebooks/gate.ipynb",
-        receipt=rules.fetch.output.receipt,
-        # Trailing weeks of this run are gated first: the count band compares with them.
-        trailing=lambda wc: targets.trailing_gates(
-            ROOT, wc.tier, wc.week_start, CFG["gates"]["band_weeks"], PARTITIONS),
+        capture=L("capture", tier="{tier}", week_start="{week_start}", capture_id="{capture_id}"),
     output:
-        report=L("gate", tier="{tier}", week_start="{week_start}"),
+        report=L("gate", tier="{tier}", week_start="{week_start}", capture_id="{capture_id}"),
     log:
-        notebook=L("run", step="gate", tier="{tier}", week_start="{week_start}"),
-        stderr=L("log", step="gate", tier="{tier}", week_start="{week_start}"),
+        notebook=L("gate_run", tier="{tier}", week_start="{week_start}", capture_id="{capture_id}"),
+        stderr=L("gate_log", tier="{tier}", week_start="{week_start}", capture_id="{capture_id}"),
     benchmark:
-        L("bench", step="gate", tier="{tier}", week_start="{week_start}")
+        L("gate_bench", tier="{tier}", week_start="{week_start}", capture_id="{capture_id}")
     params:
-        yaml=lambda wc: papermill_yaml("gate", tier=wc.tier, week_start=wc.week_start),
+        yaml=lambda wc: papermill_yaml("gate", tier=wc.tier, week_start=wc.week_start,
+                                       capture_id=wc.capture_id),
         py=PY,
         kernel=KERNEL,
     threads: 1
@@ -124,11 +226,11 @@ checkpoint gate:
 rule calc:
     input:
         notebook="notebooks/calc.ipynb",
-        # Only the clean partition: a re-gate of an unchanged capture leaves it untouched.
+        # Only the clean partition: it changes when a new capture is accepted, not otherwise.
         clean=L("clean", tier="{tier}", week_start="{week_start}"),
     output:
         **{name: L("calc", calc=name, tier="{tier}", week_start="{week_start}")
-           for name in targets.CALCS},
+           for name in CALCS},
     log:
         notebook=L("run", step="calc", tier="{tier}", week_start="{week_start}"),
         stderr=L("log", step="calc", tier="{tier}", week_start="{week_start}"),
@@ -141,6 +243,44 @@ rule calc:
     threads: 1
     resources:
         mem_mb=1500,
+    shell:
+        "{params.py} -m papermill {input.notebook} {log.notebook} -k {params.kernel} "
+        "-y {params.yaml} --no-progress-bar > {log.stderr} 2>&1"
+
+
+@checkpointed
+def rolling_inputs(wc):
+    """symbol_week of every week in the window that is (or, after its gate, will be) in clean."""
+    week = dt.date.fromisoformat(wc.week_start)
+    window = [week - dt.timedelta(days=7 * k) for k in range(ROLLING_WEEKS)]
+    # order after this run's gates of the window's weeks
+    resolve_all([(wc.tier, w) for w in window if (wc.tier, w) in RUN_SET], gate_of)
+    files = []
+    for w in window:
+        if has_clean(wc.tier, w):
+            files.append(L("calc", calc="symbol_week", tier=wc.tier, week_start=w))
+    return files
+
+
+rule symbol_rolling:
+    """A multi-week output: reruns when any week of its window changes."""
+    input:
+        notebook="notebooks/rolling.ipynb",
+        window=rolling_inputs,
+    output:
+        calc=L("calc", calc="symbol_rolling", tier="{tier}", week_start="{week_start}"),
+    log:
+        notebook=L("run", step="rolling", tier="{tier}", week_start="{week_start}"),
+        stderr=L("log", step="rolling", tier="{tier}", week_start="{week_start}"),
+    benchmark:
+        L("bench", step="rolling", tier="{tier}", week_start="{week_start}")
+    params:
+        yaml=lambda wc: papermill_yaml("calc", tier=wc.tier, week_start=wc.week_start),
+        py=PY,
+        kernel=KERNEL,
+    threads: 1
+    resources:
+        mem_mb=1000,
     shell:
         "{params.py} -m papermill {input.notebook} {log.notebook} -k {params.kernel} "
         "-y {params.yaml} --no-progress-bar > {log.stderr} 2>&1"
@@ -194,26 +334,25 @@ rule short_volume:
         "-y {params.yaml} --no-progress-bar > {log.stderr} 2>&1"
 
 
-def report_inputs(wc):
-    """Gate reports of the week's tiers, and the calculations of those that passed."""
+@checkpointed
+def week_data(wc):
+    """Per tier of the week: the gate report of its capture, and, when clean holds an accepted
+    version, that version's calculations."""
     tiers = TIERS_BY_WEEK[wc.week_start]
-    files = []
+    files = resolve_all([(t, wc.week_start) for t in tiers], gate_of)
     for tier in tiers:
-        gate_report = checkpoints.gate.get(tier=tier, week_start=wc.week_start).output.report
-        files.append(gate_report)
-        with open(gate_report) as handle:
-            if json.load(handle)["status"] == PASS:
-                files += [str(p) for p in targets.calc_files(ROOT, tier, wc.week_start)]
-                if CFG["regsho"]["enabled"] and tier in ("T1", "T2"):
-                    files.append(L("calc", calc="short_volume", tier=tier,
-                                   week_start=wc.week_start))
+        if has_clean(tier, wc.week_start):
+            files += [str(p) for p in targets.calc_files(ROOT, tier, wc.week_start)]
+            files.append(L("calc", calc="symbol_rolling", tier=tier, week_start=wc.week_start))
+            if CFG["regsho"]["enabled"] and tier in ("T1", "T2"):
+                files.append(L("calc", calc="short_volume", tier=tier, week_start=wc.week_start))
     return files
 
 
 rule report:
     input:
         notebook="notebooks/report.ipynb",
-        data=report_inputs,
+        data=week_data,
     output:
         html=L("report", week_start="{week_start}"),
     log:
@@ -223,7 +362,8 @@ rule report:
         L("report_bench", week_start="{week_start}")
     params:
         yaml=lambda wc: papermill_yaml(
-            "report", week_start=wc.week_start, tiers=TIERS_BY_WEEK[wc.week_start]),
+            "report", week_start=wc.week_start, tiers=TIERS_BY_WEEK[wc.week_start],
+            captures={t: capture_of(t, wc.week_start) for t in TIERS_BY_WEEK[wc.week_start]}),
         py=PY,
         kernel=KERNEL,
     threads: 1
@@ -235,13 +375,64 @@ rule report:
         "&& {params.py} -m spine.cli render-html {log.notebook} {output.html}) > {log.stderr} 2>&1"
 
 
+rule revision_report:
+    """What a revision changed: rows, totals, largest changes, effect on the calculations."""
+    input:
+        notebook="notebooks/revision.ipynb",
+        old=L("capture", tier="{tier}", week_start="{week_start}", capture_id="{old}"),
+        new=L("capture", tier="{tier}", week_start="{week_start}", capture_id="{new}"),
+        gate=L("gate", tier="{tier}", week_start="{week_start}", capture_id="{new}"),
+        rolling=lambda wc: [L("calc", calc="symbol_rolling", tier=wc.tier, week_start=wc.week_start)]
+        if has_clean(wc.tier, wc.week_start) else [],
+    output:
+        html=L("revision", tier="{tier}", week_start="{week_start}", old="{old}", new="{new}"),
+    log:
+        notebook=L("revision_run", tier="{tier}", week_start="{week_start}", old="{old}", new="{new}"),
+        stderr=L("revision_log", tier="{tier}", week_start="{week_start}", old="{old}", new="{new}"),
+    params:
+        yaml=lambda wc: papermill_yaml("report", tier=wc.tier, week_start=wc.week_start,
+                                       old=wc.old, new=wc.new),
+        py=PY,
+        kernel=KERNEL,
+    threads: 1
+    resources:
+        mem_mb=1500,
+    shell:
+        "({params.py} -m papermill {input.notebook} {log.notebook} -k {params.kernel} "
+        "-y {params.yaml} --no-progress-bar "
+        "&& {params.py} -m spine.cli render-html {log.notebook} {output.html}) > {log.stderr} 2>&1"
+
+
+@checkpointed
+def all_revisions(wc):
+    """A revision report for every revision in the ledger, after this run's gates (which is
+    when a run's own revisions are recorded)."""
+    resolve_all(RUN, gate_of)
+    return [L("revision", tier=t, week_start=w, old=o, new=n)
+            for t, w, o, n in targets.recorded_revisions(ROOT)]
+
+
+rule revision_index:
+    """All revisions, newest first, linking their reports."""
+    input:
+        all_revisions,
+    output:
+        html=L("revision_index"),
+    params:
+        py=PY,
+        root=ROOT,
+    shell:
+        "{params.py} -m spine.cli revision-index --lake-root {params.root} --output {output.html}"
+
+
 rule gate_summary:
     """Fails (non-zero exit) when any gate of the run failed, after everything else has run."""
     input:
-        gates=lambda wc: [L("gate", tier=t, week_start=w)
-                          for t, w in (WEEKLY if wc.run == "weekly" else BACKFILL)],
+        gates=checkpointed(lambda wc: resolve_all(
+            {"weekly": WEEKLY, "backfill": BACKFILL, "refetch": REFETCH}[wc.run], gate_of)),
+        # ... and after the run's weekly reports, so a failed gate never stops them rendering
         reports=lambda wc: [L("report", week_start=w) for w in targets.weeks_by_start(
-            WEEKLY if wc.run == "weekly" else BACKFILL)],
+            {"weekly": WEEKLY, "backfill": BACKFILL, "refetch": REFETCH}[wc.run])],
     output:
         summary=L("gate_summary", run="{run}"),
     log:

@@ -1,0 +1,8 @@
+"""Market Spine: FINRA OTC Transparency research pipeline (see README.md)."""
+
+
+def asof(dataset: str = "finra_otc_weekly", known_at=None, *, root="data"):
+    """The clean table as known at `known_at` (see spine.ledger.asof)."""
+    from spine.ledger import asof as _asof
+
+    return _asof(dataset, known_at, root=root)

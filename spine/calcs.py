@@ -12,7 +12,7 @@ import pandera.pandas as pa
 from pandera.typing import DataFrame
 
 from spine.schemas import (ATS, NON_ATS, CleanWeekly, RegShoDaily, ShortVolume, SymbolHHI,
-                           SymbolWeek, VenueShare)
+                           SymbolRolling, SymbolWeek, VenueShare)
 
 SECURITY = ["week_start", "tier", "symbol", "issue_name"]
 
@@ -107,6 +107,7 @@ CALC_SCHEMAS = {
     "venue_share": VenueShare,
     "symbol_hhi": SymbolHHI,
     "short_volume": ShortVolume,  # from symbol_week and Reg SHO; see pipeline.calc_short_volume
+    "symbol_rolling": SymbolRolling,  # from symbol_week of a window of weeks; pipeline.calc_rolling
 }
 
 
@@ -131,3 +132,36 @@ def short_volume(symbol_week_: DataFrame[SymbolWeek], regsho: DataFrame[RegShoDa
     out["short_ratio"] = out["short_volume"] / out["total_volume"].where(out["total_volume"] > 0)
     out["trading_days"] = np.int64(trading_days)
     return out[list(ShortVolume.to_schema().columns)]
+
+
+ROLLING_WEEKS = 4  # the window of `symbol_rolling`, this week included
+
+
+@pa.check_types
+def symbol_rolling(window: DataFrame[SymbolWeek], trading_days: dict) -> DataFrame[SymbolRolling]:
+    """Rolling view of the latest week in `window` (the symbol_week rows of up to
+    ROLLING_WEEKS consecutive weeks): shares per trading day this week and over the window, the
+    z-score of this week's shares per day against the window's earlier weeks (null with fewer
+    than two of them or no spread), and ATS share this week and over the window.
+    `trading_days` maps each week_start (Timestamp) to its XNYS trading days."""
+    latest = window["week_start"].max()
+    per = window.groupby(["week_start", "tier", "symbol"], sort=True).agg(
+        shares=("total_shares", "sum"), ats=("ats_shares", "sum")).reset_index()
+    per["days"] = per["week_start"].map(trading_days).astype(float)
+    per["per_day"] = per["shares"] / per["days"]
+    this = per[per["week_start"] == latest].set_index(["tier", "symbol"])
+    allw = per.groupby(["tier", "symbol"]).agg(
+        weeks_in_window=("week_start", "nunique"), shares=("shares", "sum"),
+        days=("days", "sum"), ats=("ats", "sum"))
+    earlier = per[per["week_start"] < latest].groupby(["tier", "symbol"])["per_day"].agg(
+        ["mean", "std", "count"])
+    out = this[["week_start"]].join(allw, how="left").join(earlier, how="left")
+    out["shares_per_day"] = this["per_day"]
+    out["window_shares_per_day"] = out["shares"] / out["days"]
+    spread = out["std"].where((out["count"] >= 2) & (out["std"] > 0))
+    out["shares_per_day_z"] = (out["shares_per_day"] - out["mean"]) / spread
+    out["ats_share"] = this["ats"] / this["shares"].where(this["shares"] > 0)
+    out["window_ats_share"] = out["ats"] / out["shares"].where(out["shares"] > 0)
+    out["weeks_in_window"] = out["weeks_in_window"].astype(np.int64)
+    out = out.reset_index()
+    return out[list(SymbolRolling.to_schema().columns)]

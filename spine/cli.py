@@ -52,11 +52,10 @@ def gate_summary(gate_files: list[Path], output: Path) -> int:
 
 def import_file(args: argparse.Namespace) -> int:
     """Import FINRA files downloaded by hand as one capture of (tier, week), through the gates."""
-    from spine import config as config_
     from spine import pipeline
     from spine.sources import SourceError
 
-    cfg = config_.load(lake_root=args.lake_root) if args.lake_root else config_.load()
+    cfg = _config(args.lake_root)
     try:
         receipt, report = pipeline.import_files(cfg, args.paths, args.tier, args.week_start,
                                                 args.summary_type)
@@ -97,6 +96,88 @@ def emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(lake_root: str | None) -> dict:
+    from spine import config as config_
+
+    return config_.load(lake_root=lake_root) if lake_root else config_.load()
+
+
+def diff(args: argparse.Namespace) -> int:
+    """Print what a revision changed; the first line counts rows."""
+    from spine import revisions
+
+    root = _config(args.lake_root)["lake_root"]
+    try:
+        d = revisions.diff(root, args.tier, args.week_start, args.old, args.new)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"spine diff: {err}", file=sys.stderr)
+        return 2
+    print(d.headline())
+    print(f"{args.tier} week {d.week_start}: capture {d.old_capture} -> {d.new_capture}\n")
+    with pd_options():
+        print(d.totals().to_string(index=False), "\n")
+        print("largest symbol changes:\n" + d.largest("symbol", args.top).to_string(index=False))
+        print("\nlargest venue changes:\n" + d.largest("venue", args.top).to_string(index=False))
+        for name in ("added", "removed", "changed"):
+            rows = d.shown(name, args.top)
+            if len(rows):
+                print(f"\n{name} (first {len(rows)}):\n" + rows.to_string(index=False))
+    return 0
+
+
+def pd_options():
+    import pandas as pd
+
+    return pd.option_context("display.width", 200, "display.max_columns", 20,
+                             "display.max_colwidth", 40)
+
+
+def pin(args: argparse.Namespace) -> int:
+    """Pin clean to a stored capture that passed its gates (recorded, reversible)."""
+    from spine import pipeline
+
+    cfg = _config(args.lake_root)
+    try:
+        previous = pipeline.pin(cfg, args.tier, args.week_start, args.capture, args.reason)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"spine pin: {err}", file=sys.stderr)
+        return 2
+    print(f"{args.tier} week {args.week_start}: clean pinned to {args.capture} (was "
+          f"{previous or 'empty'}). Undo: spine pin --tier {args.tier} --week-start "
+          f"{args.week_start} --capture {previous} --reason '...'. Then run snakemake --cores 2 "
+          "reports to recompute what depends on it.")
+    return 0
+
+
+def revision_index(lake_root: str, output: Path) -> None:
+    """An HTML page listing every revision, newest first, with links to the reports."""
+    import html
+
+    from spine import ledger, targets
+
+    ev = ledger.events(lake_root, lake.DATASET)
+    rows = []
+    for tier, week, old, new in targets.recorded_revisions(lake_root):
+        hit = ev[(ev["capture_id"] == new) & (ev["previous_capture"] == old)
+                 & ev["event"].isin(["accepted", "refused"])].iloc[-1]
+        link = f"tier={tier}/week_start={week}/{old}_to_{new}.html"
+        rows.append((hit["at"], tier, week, old, new, hit["event"], link))
+    rows.sort(key=lambda r: r[0], reverse=True)
+    body = "".join(
+        f"<tr><td>{at:%Y-%m-%d %H:%M} UTC</td><td>{tier}</td><td>{week}</td>"
+        f"<td><code>{old}</code> &rarr; <code>{new}</code></td><td>{event}</td>"
+        f'<td><a href="{html.escape(link)}">report</a></td></tr>'
+        for at, tier, week, old, new, event, link in rows)
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Market Spine revisions"
+            "</title><style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;"
+            "border-bottom:1px solid #ddd;text-align:left}</style></head><body>"
+            "<h1>FINRA OTC Transparency revisions</h1>"
+            f"<p>{len(rows)} revision(s) recorded in the capture ledger, newest first.</p>"
+            "<table><tr><th>recorded</th><th>tier</th><th>week</th><th>captures</th>"
+            f"<th>outcome</th><th></th></tr>{body}</table></body></html>")
+    lake.write_file_atomic(output, page.encode())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="spine", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -119,7 +200,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", choices=["small", "full"], default="small")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--require-token", action="store_true")
+    p = sub.add_parser("diff", help="what a revision changed, between two captures")
+    p.add_argument("--tier", required=True, choices=["T1", "T2", "OTCE"])
+    p.add_argument("--week-start", required=True)
+    p.add_argument("--old", help="capture id (default: the second most recent)")
+    p.add_argument("--new", help="capture id (default: the most recent)")
+    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--lake-root")
+    p = sub.add_parser("pin", help="pin a week's clean version to a stored capture")
+    p.add_argument("--tier", required=True, choices=["T1", "T2", "OTCE"])
+    p.add_argument("--week-start", required=True)
+    p.add_argument("--capture", required=True)
+    p.add_argument("--reason", required=True)
+    p.add_argument("--lake-root")
+    p = sub.add_parser("revision-index", help="write the HTML index of revisions")
+    p.add_argument("--lake-root", required=True)
+    p.add_argument("--output", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.command == "diff":
+        return diff(args)
+    if args.command == "pin":
+        return pin(args)
+    if args.command == "revision-index":
+        revision_index(args.lake_root, args.output)
+        return 0
     if args.command == "import-file":
         return import_file(args)
     if args.command == "emulator":

@@ -110,11 +110,16 @@ def write_file_atomic(path: Path, data: bytes, *, overwrite: bool = True) -> boo
 
 def write_partition(df: pd.DataFrame, root: str | Path, layer: str, dataset: str,
                     keys: dict[str, object], *, filename: str = PART_FILE,
-                    overwrite: bool = True) -> Path:
-    """Write one partition file atomically; returns its path."""
+                    overwrite: bool = True, metadata: dict[str, str] | None = None) -> Path:
+    """Write one partition file atomically; returns its path. `metadata` goes into the
+    Parquet footer (key-value), so it changes in the same rename as the data."""
     directory = partition_dir(root, layer, dataset, **keys)
     path = directory / filename
     table = _to_table(df, drop=list(keys))
+    if metadata:
+        merged = dict(table.schema.metadata or {})
+        merged.update({k.encode(): str(v).encode() for k, v in metadata.items()})
+        table = table.replace_schema_metadata(merged)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     with partition_lock(directory):
@@ -137,6 +142,12 @@ def write_json(path: str | Path, payload: dict) -> Path:
     text = json.dumps(payload, indent=2, sort_keys=True, default=key_value) + "\n"
     write_file_atomic(path, text.encode())
     return path
+
+
+def file_metadata(path: str | Path) -> dict[str, str]:
+    """The key-value metadata of a Parquet file's footer (without the pandas entry)."""
+    meta = pq.read_schema(path).metadata or {}
+    return {k.decode(): v.decode() for k, v in meta.items() if k != b"pandas"}
 
 
 def read_json(path: str | Path) -> dict:
@@ -193,16 +204,27 @@ def content_hash(df: pd.DataFrame) -> str:
 DATASET = "finra_otc_weekly"
 LAYOUT = {
     "raw": "raw/finra_otc_weekly/tier={tier}/week_start={week_start}",
-    "fetch": "fetches/finra_otc_weekly/tier={tier}/week_start={week_start}/fetch.json",
-    "gate": "gates/finra_otc_weekly/tier={tier}/week_start={week_start}/gate.json",
+    "fetch": "fetches/finra_otc_weekly/tier={tier}/week_start={week_start}/{fetch_key}.json",
+    "capture": "raw/finra_otc_weekly/tier={tier}/week_start={week_start}/{capture_id}.parquet",
+    "gate": "gates/finra_otc_weekly/tier={tier}/week_start={week_start}/capture_id={capture_id}.json",
     "clean": "clean/finra_otc_weekly/tier={tier}/week_start={week_start}/" + PART_FILE,
     "calc": "calc/{calc}/tier={tier}/week_start={week_start}/" + PART_FILE,
     "report": "reports/weekly/week_start={week_start}.html",
     "run": "runs/{step}/tier={tier}/week_start={week_start}/{step}.ipynb",
+    "fetch_run": "runs/fetch/tier={tier}/week_start={week_start}/{fetch_key}.ipynb",
+    "fetch_log": "logs/fetch/tier={tier}/week_start={week_start}/{fetch_key}.log",
+    "gate_run": "runs/gate/tier={tier}/week_start={week_start}/capture_id={capture_id}.ipynb",
+    "gate_log": "logs/gate/tier={tier}/week_start={week_start}/capture_id={capture_id}.log",
+    "revision": "reports/revisions/tier={tier}/week_start={week_start}/{old}_to_{new}.html",
+    "revision_run": "runs/revision/tier={tier}/week_start={week_start}/{old}_to_{new}.ipynb",
+    "revision_log": "logs/revision/tier={tier}/week_start={week_start}/{old}_to_{new}.log",
+    "revision_index": "reports/revisions/index.html",
     "report_run": "runs/report/week_start={week_start}/report.ipynb",
     "log": "logs/{step}/tier={tier}/week_start={week_start}.log",
     "report_log": "logs/report/week_start={week_start}.log",
     "bench": "benchmarks/{step}/tier={tier}/week_start={week_start}.tsv",
+    "fetch_bench": "benchmarks/fetch/tier={tier}/week_start={week_start}/{fetch_key}.tsv",
+    "gate_bench": "benchmarks/gate/tier={tier}/week_start={week_start}/capture_id={capture_id}.tsv",
     "report_bench": "benchmarks/report/week_start={week_start}.tsv",
     "regsho_fetch": "fetches/finra_regsho_daily/trade_date={trade_date}/fetch.json",
     "regsho_clean": "clean/finra_regsho_daily/trade_date={trade_date}/" + PART_FILE,

@@ -22,6 +22,17 @@ FORMATS = {
     "volume_weighted_hhi": COUNT, "tier_hhi_of_venues": COUNT, "single_venue_securities": COUNT,
     "short_volume": SHARES, "total_volume": SHARES, "short_ratio": PCT, "median_short_ratio": PCT,
     "symbols_with_reg_sho": COUNT, "corr_short_ratio_ats_share": "{:.2f}",
+    "shares_before": SHARES, "shares_after": SHARES, "shares_change": "{:+,.0f}",
+    "trades_before": COUNT, "trades_after": COUNT, "trades_change": "{:+,.0f}", "change": "{:+,.4g}",
+    "shares_old": SHARES, "shares_new": SHARES, "trades_old": COUNT, "trades_new": COUNT,
+    "rows_before": COUNT, "rows_after": COUNT, "tier_share_before": PCT, "tier_share_after": PCT,
+    "hhi_before": COUNT, "hhi_after": COUNT, "hhi_change": "{:+,.0f}",
+    "ats_share_before": PCT, "ats_share_after": PCT, "ats_share_change": "{:+.2%}",
+    "window_shares_per_day_before": SHARES, "window_shares_per_day_after": SHARES,
+    "window_change": "{:+,.0f}", "shares_per_day_z_before": "{:+.2f}",
+    "shares_per_day_z_after": "{:+.2f}", "z_change": "{:+.2f}",
+    "window_ats_share_before": PCT, "window_ats_share_after": PCT,
+    "shares_per_day": SHARES, "window_shares_per_day": SHARES, "shares_per_day_z": "{:+.2f}", "window_ats_share": PCT,
 }
 
 
@@ -42,12 +53,26 @@ class Week:
     def title(self) -> str:
         days = cal.trading_days(self.week_start)
         accepted = [t for t in self.tiers if t in self.calcs]
-        refused = [t for t in self.tiers if t not in self.calcs]
+        refused = [t for t in self.tiers if self.gates[t]["status"] != PASS]
         line = (f"# FINRA OTC Transparency, week of {self.week_start:%Y-%m-%d}\n\n"
-                f"{days} trading days. Tiers accepted: {', '.join(accepted) or 'none'}.")
+                f"{days} trading days. Tiers with an accepted version: "
+                f"{', '.join(accepted) or 'none'}.")
         if refused:
-            line += f" **Refused by a gate: {', '.join(refused)}** (see Quality gates)."
+            line += (f" **Refused by a gate: {', '.join(refused)}** (see Quality gates; a "
+                     "refused revision leaves the previous accepted version in place).")
         return line
+
+    def rolling(self, n: int) -> dict[str, pd.DataFrame]:
+        """Biggest movers against their own trailing window (per trading day)."""
+        cols = ["symbol", "weeks_in_window", "shares_per_day", "window_shares_per_day",
+                "shares_per_day_z", "ats_share", "window_ats_share"]
+        out = {}
+        for tier, c in self.calcs.items():
+            r = c.get("symbol_rolling")
+            if r is not None and r["shares_per_day_z"].notna().any():
+                movers = r.reindex(r["shares_per_day_z"].abs().sort_values(ascending=False).index)
+                out[tier] = movers.head(n)[cols].reset_index(drop=True)
+        return out
 
     def headline(self) -> pd.DataFrame:
         rows = []
@@ -148,16 +173,27 @@ class Week:
         return pd.DataFrame(rows).set_index("tier") if rows else pd.DataFrame()
 
 
-def load_week(config: dict, week_start: dt.date | str, tiers: list[str]) -> Week:
+def load_week(config: dict, week_start: dt.date | str, tiers: list[str],
+              captures: dict[str, str] | None = None) -> Week:
+    """The gate report of each tier's capture (default: its latest gated capture) and the
+    calculations of the version clean holds."""
+    from spine import targets
+
     root = config["lake_root"]
     week_start = cal.check_week_start(week_start)
-    gates = {t: lake.read_json(lake.path(root, "gate", tier=t, week_start=week_start)) for t in tiers}
+    captures = dict(captures or {})
+    for tier in tiers:
+        captures.setdefault(tier, targets.latest_gated_capture(root, tier, week_start))
+    gates = {t: lake.read_json(lake.path(root, "gate", tier=t, week_start=week_start,
+                                         capture_id=captures[t])) for t in tiers}
     week = Week(week_start=week_start, tiers=list(tiers), gates=gates)
     for tier in tiers:
-        if gates[tier]["status"] == PASS:
-            week.calcs[tier] = {name: pipeline.read_calc(root, name, tier, week_start)
-                                for name in ("symbol_week", "venue_share", "symbol_hhi")}
-            if lake.path(root, "calc", calc="short_volume", tier=tier, week_start=week_start).exists():
-                week.calcs[tier]["short_volume"] = pipeline.read_calc(
-                    root, "short_volume", tier, week_start)
+        keys = {"tier": tier, "week_start": week_start}
+        if not lake.path(root, "clean", **keys).exists():
+            continue
+        week.calcs[tier] = {name: pipeline.read_calc(root, name, tier, week_start)
+                            for name in ("symbol_week", "venue_share", "symbol_hhi")}
+        for optional in ("symbol_rolling", "short_volume"):
+            if lake.path(root, "calc", calc=optional, **keys).exists():
+                week.calcs[tier][optional] = pipeline.read_calc(root, optional, tier, week_start)
     return week

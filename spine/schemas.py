@@ -296,3 +296,21 @@ class ShortVolume(pa.DataFrameModel):
 
     class Config:
         strict = True
+
+
+class SymbolRolling(pa.DataFrameModel):
+    """Per (week, tier, symbol): this week against the trailing window ending with it, per
+    trading day so holiday weeks are not read as drops."""
+
+    week_start: Series[pd.Timestamp]
+    tier: Series[str] = pa.Field(isin=TIERS)
+    symbol: Series[str]
+    weeks_in_window: Series[int] = pa.Field(ge=1)
+    shares_per_day: Series[float] = pa.Field(ge=0)
+    window_shares_per_day: Series[float] = pa.Field(ge=0)
+    shares_per_day_z: Series[float] = pa.Field(nullable=True)
+    ats_share: Series[float] = pa.Field(ge=0, le=1, nullable=True)
+    window_ats_share: Series[float] = pa.Field(ge=0, le=1, nullable=True)
+
+    class Config:
+        strict = True

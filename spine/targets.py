@@ -36,26 +36,53 @@ def weeks_by_start(partitions: list[tuple[str, dt.date]]) -> dict[dt.date, list[
     return out
 
 
-def trailing_gates(root: str, tier: str, week_start: dt.date, band_weeks: int,
-                   partitions: list[tuple[str, dt.date]]) -> list[Path]:
-    """Gate reports of the trailing weeks in this run: a week's count band is evaluated after
-    the weeks before it have been accepted or refused, so a backfill is deterministic."""
-    wanted = set(partitions)
-    week_start = cal.check_week_start(week_start)
-    out = []
-    for i in range(1, band_weeks + 1):
-        prior = week_start - dt.timedelta(days=7 * i)
-        if (tier, prior) in wanted:
-            out.append(lake.path(root, "gate", tier=tier, week_start=prior))
-    return out
-
-
-def outputs(root: str, partitions: list[tuple[str, dt.date]]) -> list[Path]:
-    """Every gate report and weekly report for the partitions (calcs follow from the reports)."""
-    files = [lake.path(root, "gate", tier=t, week_start=w) for t, w in partitions]
-    files += [lake.path(root, "report", week_start=w) for w in weeks_by_start(partitions)]
-    return files
-
-
 def calc_files(root: str, tier: str, week_start: dt.date) -> list[Path]:
     return [lake.path(root, "calc", calc=name, tier=tier, week_start=week_start) for name in CALCS]
+
+
+def refetch(config: dict) -> list[tuple[str, dt.date]]:
+    """`snakemake refetch --config weeks=[...]`: the named weeks, for the configured tiers that
+    have published them."""
+    weeks = [cal.check_week_start(w) for w in config.get("weeks") or []]
+    return [(tier, week) for tier in config["tiers"] for week in weeks
+            if cal.is_published(tier, week, config["as_of"])]
+
+
+def fetch_key(config: dict, now: dt.datetime) -> str:
+    """The name of this invocation's fetches: `asof-<date>` (one fetch per week and as_of, so a
+    rerun the same day fetches nothing), or `at-<time>` for an on-demand re-fetch."""
+    if config.get("weeks"):
+        return f"at-{now:%Y%m%dT%H%M%S}"
+    return f"asof-{config['as_of']}"
+
+
+def gated_partitions(root: str) -> list[tuple[str, dt.date]]:
+    """Every (tier, week) the lake has a gate report for (the `reports` target)."""
+    base = Path(root) / "gates" / lake.DATASET
+    out = set()
+    for path in base.glob("tier=*/week_start=*/capture_id=*.json") if base.exists() else []:
+        tier = path.parent.parent.name.split("=", 1)[1]
+        week = dt.date.fromisoformat(path.parent.name.split("=", 1)[1])
+        out.add((tier, week))
+    return sorted(out, key=lambda p: (p[1], cal.TIERS.index(p[0])))
+
+
+def latest_gated_capture(root: str, tier: str, week_start: dt.date) -> str:
+    """The capture of a partition's most recent gate report."""
+    folder = lake.path(root, "gate", tier=tier, week_start=week_start, capture_id="x").parent
+    reports = [lake.read_json(p) for p in folder.glob("capture_id=*.json")]
+    return max(reports, key=lambda r: r["evaluated_at"])["capture_id"]
+
+
+def recorded_revisions(root: str) -> list[tuple[str, str, str, str]]:
+    """(tier, week_start, old, new) for every revision in the ledger: a capture that was
+    accepted or refused while clean held another."""
+    from spine import ledger
+
+    ev = ledger.events(root, lake.DATASET)
+    if ev.empty:
+        return []
+    rev = ev[ev["event"].isin(["accepted", "refused"]) & ev["previous_capture"].notna()
+             & (ev["previous_capture"] != ev["capture_id"])]
+    return sorted({(r.tier, r.week_start, r.previous_capture, r.capture_id)
+                   for r in rev.itertuples(index=False)})

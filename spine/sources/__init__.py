@@ -40,7 +40,7 @@ class Capture:
     payload: list[tuple[str, bytes]]  # the parts exactly as received (pages, files)
     request: dict[str, Any]  # what was asked, never a credential
     retrieved_at: pd.Timestamp = field(
-        default_factory=lambda: pd.Timestamp.now(tz="UTC").floor("s"))
+        default_factory=lambda: pd.Timestamp.now(tz="UTC"))
 
     @property
     def payload_sha256(self) -> str:

@@ -1,0 +1,157 @@
+"""The capture ledger: an append-only record of every fetch and every change of what clean holds.
+
+One small Parquet file per event under `<root>/ledger/<dataset>/<partition keys>/`, named by
+time, event and capture, written once and never rewritten (so the ledger is append-only by
+construction, and two writers never touch the same file). Events:
+
+- `captured`    a fetch brought content not seen before: a new raw capture
+- `seen_again`  a fetch brought content identical to a stored capture: nothing new stored
+- `accepted`    a capture passed its gates and clean advanced to it (`previous_capture` says
+                from what: a revision when there was one)
+- `refused`     a capture failed its gates; clean stayed where it was
+- `pinned`      an operator pinned clean to a capture (`spine pin`), with a reason
+
+From `accepted` and `pinned` events come validity intervals per capture (valid_from,
+valid_to), which make "what did we know at time T" a filter: `asof()`.
+
+Clean files also carry their capture_id and accepted_at in the Parquet footer, written in the
+same atomic rename as the data. If a process dies between replacing clean and appending the
+`accepted` event, `validity()` still sees the acceptance from the footer: the lake is as before
+or as after a revision, never between.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from spine import lake
+
+EVENTS = ("captured", "seen_again", "accepted", "refused", "pinned")
+COLUMNS = ["event", "capture_id", "at", "previous_capture", "source", "request", "rows",
+           "max_last_updated", "content_hash", "payload_sha256", "raw_file", "run", "reason"]
+
+
+def now() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC")
+
+
+def record(root: str | Path, dataset: str, partition: dict[str, str], event: str,
+           capture_id: str, *, at: pd.Timestamp | None = None, **fields) -> dict:
+    """Append one event. Unknown fields are refused so the ledger keeps one layout."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown ledger event {event!r}; one of {EVENTS}")
+    extra = set(fields) - set(COLUMNS)
+    if extra:
+        raise ValueError(f"unknown ledger fields {sorted(extra)}")
+    at = (at or now()).tz_convert("UTC")
+    row = {c: None for c in COLUMNS} | fields | {"event": event, "capture_id": capture_id,
+                                                 "at": at}
+    if isinstance(row["request"], dict):
+        row["request"] = json.dumps(row["request"], sort_keys=True)
+    df = pd.DataFrame([row])[COLUMNS]
+    df["at"] = pd.to_datetime(df["at"], utc=True)
+    df["rows"] = df["rows"].astype("Int64")
+    for col in ("previous_capture", "source", "request", "max_last_updated", "content_hash",
+                "payload_sha256", "raw_file", "run", "reason"):
+        df[col] = df[col].astype("string")
+    name = f"{at:%Y%m%dT%H%M%S%f}-{event}-{capture_id}.parquet"
+    lake.write_partition(df, root, "ledger", dataset, partition, filename=name, overwrite=False)
+    return row
+
+
+def events(root: str | Path, dataset: str, **partition: str) -> pd.DataFrame:
+    """Every ledger event of a dataset (optionally of one partition), oldest first."""
+    base = Path(root) / "ledger" / dataset
+    if not base.exists():
+        return pd.DataFrame(columns=COLUMNS)
+    df = lake.read_dataset(root, "ledger", dataset)
+    for key, value in partition.items():
+        df = df[df[key].astype(str).str.slice(0, 10) == str(value)]
+    for key in ("week_start", "trade_date"):
+        if key in df.columns:
+            df[key] = df[key].dt.strftime("%Y-%m-%d")
+    return df.sort_values("at", kind="mergesort").reset_index(drop=True)
+
+
+def _clean_states(root: str | Path, dataset: str) -> pd.DataFrame:
+    """What each clean partition holds now, from the footers (the source of truth for 'now')."""
+    rows = []
+    base = Path(root) / "clean" / dataset
+    for path in sorted(base.rglob(lake.PART_FILE)) if base.exists() else []:
+        meta = lake.file_metadata(path)
+        if "spine.capture_id" not in meta:
+            continue
+        keys = dict(part.split("=", 1) for part in path.relative_to(base).parts[:-1])
+        rows.append({**keys, "event": "accepted", "capture_id": meta["spine.capture_id"],
+                     "at": pd.Timestamp(meta["spine.accepted_at"])})
+    return pd.DataFrame(rows)
+
+
+def validity(root: str | Path, dataset: str) -> pd.DataFrame:
+    """One row per (partition, acceptance): capture_id, valid_from, valid_to (NaT = current).
+
+    Built from `accepted` and `pinned` events, plus the clean footers (see module docstring).
+    """
+    ev = events(root, dataset)
+    keys = [k for k in ("tier", "week_start", "trade_date") if k in ev.columns]
+    ev = ev[ev["event"].isin(["accepted", "pinned"])] if len(ev) else ev
+    states = _clean_states(root, dataset)
+    if not keys and len(states):
+        keys = [k for k in ("tier", "week_start", "trade_date") if k in states.columns]
+    frames = [f[keys + ["event", "capture_id", "at"]] for f in (ev, states) if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=keys + ["capture_id", "event", "valid_from", "valid_to"])
+    acc = pd.concat(frames, ignore_index=True)
+    acc["at"] = pd.to_datetime(acc["at"], utc=True)
+    acc = acc.drop_duplicates(subset=keys + ["capture_id", "at"])
+    acc = acc.sort_values(keys + ["at"], kind="mergesort")
+    acc["valid_to"] = acc.groupby(keys)["at"].shift(-1)
+    return acc.rename(columns={"at": "valid_from"})[
+        keys + ["capture_id", "event", "valid_from", "valid_to"]].reset_index(drop=True)
+
+
+def _known_at(value) -> pd.Timestamp:
+    ts = pd.Timestamp(value if value is not None else now())
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def current_captures(root: str | Path, dataset: str, known_at=None) -> pd.DataFrame:
+    """Per partition, the capture clean held at `known_at` (naive = UTC; None = now)."""
+    when = _known_at(known_at)
+    v = validity(root, dataset)
+    if v.empty:
+        return v
+    live = v[(v["valid_from"] <= when) & (v["valid_to"].isna() | (v["valid_to"] > when))]
+    return live.reset_index(drop=True)
+
+
+def asof(dataset: str = "finra_otc_weekly", known_at: str | dt.datetime | None = None, *,
+         root: str | Path = "data") -> pd.DataFrame:
+    """The clean table as it was known at `known_at`: per partition, the capture current then.
+
+    Chooses per partition, never per row: a row that a revision removed is gone after the
+    revision, and back when asking about a time before it.
+    """
+    from spine import clean as clean_
+    from spine.schemas import CLEAN_COLUMNS, RegShoDaily
+
+    current = current_captures(root, dataset, known_at)
+    frames = []
+    for row in current.itertuples(index=False):
+        keys = {k: getattr(row, k) for k in ("tier", "week_start", "trade_date")
+                if hasattr(row, k)}
+        raw_path = lake.partition_dir(root, "raw", dataset, **keys) / f"{row.capture_id}.parquet"
+        raw = pd.read_parquet(raw_path)
+        if dataset == "finra_regsho_daily":
+            frames.append(clean_.regsho_to_clean(raw, row.capture_id))
+        else:
+            frames.append(clean_.to_clean(raw, row.capture_id)[0])
+    columns = (CLEAN_COLUMNS if dataset != "finra_regsho_daily"
+               else list(RegShoDaily.to_schema().columns))
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]

@@ -1,0 +1,271 @@
+"""Compare two captures of one (tier, week): what a revision added, removed and changed.
+
+Rows are matched by the natural key (see spine.schemas.NATURAL_KEY); a row is `changed` when
+its shares, trades or notional differ. Used by the revision report, `spine diff` and tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from spine import calcs, lake, ledger
+from spine import calendar as cal
+from spine import clean as clean_
+from spine.schemas import NATURAL_KEY
+
+MEASURES = ["shares", "trades", "notional"]
+
+
+@dataclass
+class Diff:
+    tier: str
+    week_start: dt.date
+    old_capture: str
+    new_capture: str
+    old: pd.DataFrame  # clean layout
+    new: pd.DataFrame
+    added: pd.DataFrame
+    removed: pd.DataFrame
+    changed: pd.DataFrame  # natural key + <measure>_old, <measure>_new
+
+    def headline(self) -> str:
+        return (f"{len(self.added)} added, {len(self.removed)} removed, "
+                f"{len(self.changed)} changed")
+
+    def shown(self, which: str, n: int) -> pd.DataFrame:
+        """The first n added/removed/changed rows, with the columns a reviewer reads."""
+        ident = ["summary_type", "symbol", "issue_name", "product_type", "mpid",
+                 "participant_name"]
+        if which == "changed":
+            cols = ident + [f"{m}_{s}" for m in ("shares", "trades") for s in ("old", "new")]
+        else:
+            cols = ident + ["shares", "trades", "last_updated"]
+        return getattr(self, which)[cols].head(n)
+
+    def totals(self) -> pd.DataFrame:
+        """Shares and trades before and after, per tier and summary type."""
+        def agg(df: pd.DataFrame) -> pd.DataFrame:
+            return df.groupby(["tier", "summary_type"]).agg(
+                rows=("shares", "size"), shares=("shares", "sum"), trades=("trades", "sum"))
+        out = agg(self.old).join(agg(self.new), lsuffix="_before", rsuffix="_after", how="outer")
+        out = out.fillna(0)
+        out["shares_change"] = out["shares_after"] - out["shares_before"]
+        out["trades_change"] = out["trades_after"] - out["trades_before"]
+        return out.reset_index()
+
+    def largest(self, by: str, n: int = 10) -> pd.DataFrame:
+        """Symbols (by='symbol') or venues (by='venue') with the largest absolute share change."""
+        def per(df: pd.DataFrame) -> pd.Series:
+            key = df["symbol"] if by == "symbol" else calcs.venue_label(df)
+            return df.groupby(key)["shares"].sum()
+        before, after = per(self.old), per(self.new)
+        out = pd.DataFrame({"shares_before": before, "shares_after": after}).fillna(0.0)
+        out["change"] = out["shares_after"] - out["shares_before"]
+        out["abs_change"] = out["change"].abs()
+        out = out[out["abs_change"] > 0].nlargest(n, "abs_change").drop(columns="abs_change")
+        return out.rename_axis(by).reset_index()
+
+    def calc_effect(self, n: int = 10) -> dict[str, pd.DataFrame]:
+        """The week's calculations before and after: venue shares, HHI and ATS share."""
+        old_vs, new_vs = calcs.venue_share(self.old), calcs.venue_share(self.new)
+        label = lambda df: calcs.venue_label(df)  # noqa: E731
+        venues = pd.DataFrame({
+            "tier_share_before": old_vs.set_index(label(old_vs))["tier_share"],
+            "tier_share_after": new_vs.set_index(label(new_vs))["tier_share"],
+        }).fillna(0.0)
+        venues["change"] = venues["tier_share_after"] - venues["tier_share_before"]
+        venues = venues.reindex(venues["change"].abs().sort_values(ascending=False).index)
+        old_sw, new_sw = calcs.symbol_week(self.old), calcs.symbol_week(self.new)
+        old_h, new_h = calcs.symbol_hhi(self.old), calcs.symbol_hhi(self.new)
+        key = ["symbol", "issue_name"]
+        sym = (old_sw.set_index(key)[["ats_share"]]
+               .join(new_sw.set_index(key)[["ats_share"]], lsuffix="_before", rsuffix="_after",
+                     how="outer")
+               .join(old_h.set_index(key)[["hhi"]].rename(columns={"hhi": "hhi_before"}), how="left")
+               .join(new_h.set_index(key)[["hhi"]].rename(columns={"hhi": "hhi_after"}), how="left"))
+        sym["hhi_change"] = sym["hhi_after"] - sym["hhi_before"]
+        sym["ats_share_change"] = sym["ats_share_after"] - sym["ats_share_before"]
+        moved = sym[(sym["hhi_change"].abs() > 1e-9) | (sym["ats_share_change"].abs() > 1e-12)
+                    | sym["hhi_before"].isna() | sym["hhi_after"].isna()]
+        moved = moved.reindex(moved["hhi_change"].abs().sort_values(ascending=False).index)
+        summary = pd.DataFrame({
+            "measure": ["total shares", "ATS share of tier volume", "venues", "securities",
+                        "volume-weighted HHI"],
+            "before": [self.old["shares"].sum(), _ats_share(old_sw), len(old_vs), len(old_sw),
+                       _weighted_hhi(old_h)],
+            "after": [self.new["shares"].sum(), _ats_share(new_sw), len(new_vs), len(new_sw),
+                      _weighted_hhi(new_h)],
+        })
+        summary["change"] = summary["after"] - summary["before"]
+        return {"summary": summary, "venues": venues.head(n).rename_axis("venue").reset_index(),
+                "securities": moved.head(n).reset_index()}
+
+
+def _ats_share(sw: pd.DataFrame) -> float:
+    total = sw["total_shares"].sum()
+    return float(sw["ats_shares"].sum() / total) if total else float("nan")
+
+
+def _weighted_hhi(h: pd.DataFrame) -> float:
+    w = h["total_shares"]
+    return float((h["hhi"] * w).sum() / w.sum()) if w.sum() else float("nan")
+
+
+def load_capture(root: str, tier: str, week_start: dt.date, capture_id: str) -> pd.DataFrame:
+    path = lake.path(root, "capture", tier=tier, week_start=week_start, capture_id=capture_id)
+    if not path.exists():
+        raise FileNotFoundError(f"no capture {capture_id} of {tier} week {week_start} in {root}")
+    return clean_.to_clean(pq.read_table(path).to_pandas(), capture_id)[0]
+
+
+def diff(root: str, tier: str, week_start: dt.date | str, old: str | None = None,
+         new: str | None = None) -> Diff:
+    """Compare two captures (default: the two most recent distinct captures fetched)."""
+    week_start = cal.check_week_start(week_start)
+    if old is None or new is None:
+        ev = ledger.events(root, lake.DATASET, tier=tier, week_start=week_start.isoformat())
+        order = ev[ev["event"].isin(["captured", "seen_again"])]["capture_id"]
+        distinct = list(dict.fromkeys(reversed(order.tolist())))  # newest first, unique
+        if len(distinct) < 2:
+            raise ValueError(f"{tier} week {week_start} has {len(distinct)} distinct capture(s) "
+                             "in the ledger; a diff needs two (or name them with --old/--new)")
+        new = new or distinct[0]
+        old = old or distinct[1]
+    a = load_capture(root, tier, week_start, old)
+    b = load_capture(root, tier, week_start, new)
+    key = [k for k in NATURAL_KEY]
+    merged = a.merge(b, on=key, how="outer", suffixes=("_old", "_new"), indicator=True)
+    added = merged[merged["_merge"] == "right_only"]
+    removed = merged[merged["_merge"] == "left_only"]
+    both = merged[merged["_merge"] == "both"]
+    differs = np.zeros(len(both), dtype=bool)
+    for m in MEASURES:
+        o, n = both[f"{m}_old"], both[f"{m}_new"]
+        differs |= ~((o == n) | (o.isna() & n.isna())).to_numpy()
+    changed = both[differs][key + [f"{m}_{s}" for m in MEASURES for s in ("old", "new")]]
+    rename_new = {f"{c}_new": c for c in a.columns if c not in key}
+    rename_old = {f"{c}_old": c for c in a.columns if c not in key}
+    return Diff(tier, week_start, old, new, a, b,
+                added[key + list(rename_new)].rename(columns=rename_new).reset_index(drop=True),
+                removed[key + list(rename_old)].rename(columns=rename_old).reset_index(drop=True),
+                changed.reset_index(drop=True))
+
+
+def title(root: str, d: Diff) -> str:
+    """The revision report's heading: what was compared and what became of the new capture."""
+    gate_path = lake.path(root, "gate", tier=d.tier, week_start=d.week_start,
+                          capture_id=d.new_capture)
+    verdict = lake.read_json(gate_path) if gate_path.exists() else {}
+    if not verdict:
+        outcome = "not gated yet"
+    elif verdict.get("advanced_to_clean"):
+        outcome = "**accepted**: clean advanced to it"
+    elif verdict.get("status") == "PASS":
+        outcome = "passed its gates"
+    else:
+        failed = [c["check"] for c in verdict.get("checks", []) if c["status"] == "FAIL"]
+        outcome = (f"**refused** by its gates ({', '.join(failed)}): clean stays on "
+                   f"{d.old_capture}")
+    updated = d.new["last_updated"].max()
+    return (f"# Revision of {d.tier} week {d.week_start:%Y-%m-%d}\n\n"
+            f"Capture `{d.old_capture}` -> `{d.new_capture}`: {d.headline()}.\n\n"
+            f"The new capture was {outcome}. Latest `lastUpdateDate` in it: "
+            f"{updated:%Y-%m-%d}.")
+
+
+def rolling_effect(root: str, d: Diff, n: int = 10) -> pd.DataFrame:
+    """symbol_rolling of the revised week computed on the old and on the new version (the
+    other weeks of the window as the lake holds them), largest z-score changes first; plus
+    which later weeks' windows contain the revised week."""
+    from spine import pipeline
+
+    weeks = [d.week_start - dt.timedelta(days=7 * k) for k in range(1, calcs.ROLLING_WEEKS)]
+    others = [pipeline.read_calc(root, "symbol_week", d.tier, w) for w in weeks
+              if lake.path(root, "calc", calc="symbol_week", tier=d.tier, week_start=w).exists()]
+    days = {pd.Timestamp(d.week_start - dt.timedelta(days=7 * k)):
+            cal.trading_days(d.week_start - dt.timedelta(days=7 * k))
+            for k in range(calcs.ROLLING_WEEKS)}
+
+    def roll(version: pd.DataFrame) -> pd.DataFrame:
+        window = pd.concat([*others, calcs.symbol_week(version)], ignore_index=True)
+        return calcs.symbol_rolling(window, days).set_index("symbol")
+
+    before, after = roll(d.old), roll(d.new)
+    cols = ["window_shares_per_day", "shares_per_day_z", "window_ats_share"]
+    out = before[cols].join(after[cols], lsuffix="_before", rsuffix="_after", how="outer")
+    out["z_change"] = out["shares_per_day_z_after"] - out["shares_per_day_z_before"]
+    out["window_change"] = (out["window_shares_per_day_after"]
+                            - out["window_shares_per_day_before"])
+    out = out[(out["window_change"].abs() > 1e-9) | out["z_change"].abs().gt(1e-9)]
+    out = out.reindex(out["window_change"].abs().sort_values(ascending=False).index)
+    return out.head(n).reset_index()
+
+
+def later_windows(root: str, d: Diff) -> list[dt.date]:
+    """Later weeks in the lake whose rolling window contains the revised week."""
+    return [d.week_start + dt.timedelta(days=7 * k) for k in range(1, calcs.ROLLING_WEEKS)
+            if lake.path(root, "clean", tier=d.tier,
+                         week_start=d.week_start + dt.timedelta(days=7 * k)).exists()]
+
+
+def links_markdown(root: str, d: Diff) -> str:
+    """Both captures' records: when and by which run they were fetched, their executed gate
+    notebooks, and the rolling outputs recomputed. Links are relative to the report."""
+    report_dir = lake.path(root, "revision", tier=d.tier, week_start=d.week_start,
+                           old=d.old_capture, new=d.new_capture).parent
+    ev = ledger.events(root, lake.DATASET, tier=d.tier, week_start=d.week_start.isoformat())
+    lines = []
+    for label, capture in (("old", d.old_capture), ("new", d.new_capture)):
+        mine = ev[ev["capture_id"] == capture]
+        fetched = mine[mine["event"].isin(["captured", "seen_again"])]
+        lines.append(f"- **{label}** capture `{capture}`: "
+                     + ", ".join(f"{r.event} {pd.Timestamp(r.at):%Y-%m-%d %H:%M:%S} UTC"
+                                 for r in mine.itertuples()))
+        for r in fetched.itertuples():
+            if isinstance(r.run, str) and r.run.endswith(".ipynb"):
+                rel = Path(_relpath(Path(root) / r.run, report_dir))
+                lines.append(f"  - executed fetch notebook: [{r.run}]({rel.as_posix()})")
+        gate_nb = lake.path(root, "gate_run", tier=d.tier, week_start=d.week_start,
+                            capture_id=capture)
+        if gate_nb.exists():
+            lines.append(f"  - executed gate notebook: [{gate_nb.relative_to(root)}]"
+                         f"({Path(_relpath(gate_nb, report_dir)).as_posix()})")
+    later = later_windows(root, d)
+    if later:
+        lines.append("- rolling outputs whose window contains this week: "
+                     + ", ".join(f"{w:%Y-%m-%d}" for w in [d.week_start, *later]))
+    return "\n".join(lines)
+
+
+def _relpath(target: Path, start: Path) -> str:
+    import os
+
+    return os.path.relpath(Path(target).resolve(), Path(start).resolve())
+
+
+def notebook_lake(config: dict, tier: str, week_start: str) -> dict:
+    """The config a revision notebook runs with. With a `lake_root` (the pipeline), that lake;
+    by hand, a small temporary lake where the synthetic source restates the week on 2025-08-15,
+    fetched before and after."""
+    from spine import config as config_
+    from spine import pipeline
+
+    if config.get("lake_root"):
+        return config_.load(**config)
+    week = cal.check_week_start(week_start)
+    published = cal.publication_date(tier, week) + dt.timedelta(days=30)
+    before = pipeline.notebook_config({"as_of": published.isoformat(), "synthetic": {
+        "revisions": [{"tier": tier, "week_start": week.isoformat(),
+                       "published": (published + dt.timedelta(days=1)).isoformat()}]}})
+    after = dict(before, as_of=(published + dt.timedelta(days=1)).isoformat())
+    for cfg in (before, after):
+        receipt = pipeline.fetch(cfg, tier, week)
+        pipeline.gate(cfg, tier, week, receipt["capture_id"])
+        pipeline.calc(cfg, tier, week)
+    return after
