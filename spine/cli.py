@@ -84,8 +84,10 @@ def emulator(args: argparse.Namespace) -> int:
     from spine.emulator import Emulator, Faults
 
     faults = Faults(require_token=args.require_token)
+    syn = _config(None)["synthetic"]  # the same restatements the synthetic source publishes
     em = Emulator(as_of=args.as_of, size=args.size, seed=args.seed, port=args.port,
-                  faults=faults).start()
+                  faults=faults, revisions=syn.get("revisions") or [],
+                  restate=syn.get("restate")).start()
     print(f"FINRA emulator on {em.base_url} (as of {args.as_of}, {args.size} synthetic data)")
     print(f"  snakemake --cores 2 --config source=finra_api 'finra_api={{\"base_url\": \"{em.base_url}\"}}'")
     try:
@@ -161,7 +163,7 @@ def revision_index(lake_root: str, output: Path) -> None:
         hit = ev[(ev["capture_id"] == new) & (ev["previous_capture"] == old)
                  & ev["event"].isin(["accepted", "refused"])].iloc[-1]
         link = f"tier={tier}/week_start={week}/{old}_to_{new}.html"
-        rows.append((hit["at"], tier, week, old, new, hit["event"], link))
+        rows.append((hit["recorded_at"], tier, week, old, new, hit["event"], link))
     rows.sort(key=lambda r: r[0], reverse=True)
     body = "".join(
         f"<tr><td>{at:%Y-%m-%d %H:%M} UTC</td><td>{tier}</td><td>{week}</td>"

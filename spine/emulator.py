@@ -58,6 +58,7 @@ class Emulator:
     seed: int = 7
     size: str = "small"
     revisions: list[dict] = field(default_factory=list)
+    restate: dict | None = None
     live_weeks: int = 26
     faults: Faults = field(default_factory=Faults)
     host: str = "127.0.0.1"
@@ -78,7 +79,7 @@ class Emulator:
                 try:
                     self._cache[key] = weekly_rows(
                         tier, week, self.as_of, seed=self.seed, size=self.size,
-                        revisions=parse_revisions(self.revisions))
+                        revisions=parse_revisions(self.revisions), restate=self.restate)
                 except (LookupError, ValueError):
                     self._cache[key] = pd.DataFrame()
             return self._cache[key]

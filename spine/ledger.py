@@ -31,7 +31,7 @@ import pandas as pd
 from spine import lake
 
 EVENTS = ("captured", "seen_again", "accepted", "refused", "pinned")
-COLUMNS = ["event", "capture_id", "at", "previous_capture", "source", "request", "rows",
+COLUMNS = ["event", "capture_id", "recorded_at", "previous_capture", "source", "request", "rows",
            "max_last_updated", "content_hash", "payload_sha256", "raw_file", "run", "reason"]
 
 
@@ -49,11 +49,11 @@ def record(root: str | Path, dataset: str, partition: dict[str, str], event: str
         raise ValueError(f"unknown ledger fields {sorted(extra)}")
     at = (at or now()).tz_convert("UTC")
     row = {c: None for c in COLUMNS} | fields | {"event": event, "capture_id": capture_id,
-                                                 "at": at}
+                                                 "recorded_at": at}
     if isinstance(row["request"], dict):
         row["request"] = json.dumps(row["request"], sort_keys=True)
     df = pd.DataFrame([row])[COLUMNS]
-    df["at"] = pd.to_datetime(df["at"], utc=True)
+    df["recorded_at"] = pd.to_datetime(df["recorded_at"], utc=True)
     df["rows"] = df["rows"].astype("Int64")
     for col in ("previous_capture", "source", "request", "max_last_updated", "content_hash",
                 "payload_sha256", "raw_file", "run", "reason"):
@@ -74,7 +74,7 @@ def events(root: str | Path, dataset: str, **partition: str) -> pd.DataFrame:
     for key in ("week_start", "trade_date"):
         if key in df.columns:
             df[key] = df[key].dt.strftime("%Y-%m-%d")
-    return df.sort_values("at", kind="mergesort").reset_index(drop=True)
+    return df.sort_values("recorded_at", kind="mergesort").reset_index(drop=True)
 
 
 def _clean_states(root: str | Path, dataset: str) -> pd.DataFrame:
@@ -87,7 +87,7 @@ def _clean_states(root: str | Path, dataset: str) -> pd.DataFrame:
             continue
         keys = dict(part.split("=", 1) for part in path.relative_to(base).parts[:-1])
         rows.append({**keys, "event": "accepted", "capture_id": meta["spine.capture_id"],
-                     "at": pd.Timestamp(meta["spine.accepted_at"])})
+                     "recorded_at": pd.Timestamp(meta["spine.accepted_at"])})
     return pd.DataFrame(rows)
 
 
@@ -102,15 +102,15 @@ def validity(root: str | Path, dataset: str) -> pd.DataFrame:
     states = _clean_states(root, dataset)
     if not keys and len(states):
         keys = [k for k in ("tier", "week_start", "trade_date") if k in states.columns]
-    frames = [f[keys + ["event", "capture_id", "at"]] for f in (ev, states) if len(f)]
+    frames = [f[keys + ["event", "capture_id", "recorded_at"]] for f in (ev, states) if len(f)]
     if not frames:
         return pd.DataFrame(columns=keys + ["capture_id", "event", "valid_from", "valid_to"])
     acc = pd.concat(frames, ignore_index=True)
-    acc["at"] = pd.to_datetime(acc["at"], utc=True)
-    acc = acc.drop_duplicates(subset=keys + ["capture_id", "at"])
-    acc = acc.sort_values(keys + ["at"], kind="mergesort")
-    acc["valid_to"] = acc.groupby(keys)["at"].shift(-1)
-    return acc.rename(columns={"at": "valid_from"})[
+    acc["recorded_at"] = pd.to_datetime(acc["recorded_at"], utc=True)
+    acc = acc.drop_duplicates(subset=keys + ["capture_id", "recorded_at"])
+    acc = acc.sort_values(keys + ["recorded_at"], kind="mergesort")
+    acc["valid_to"] = acc.groupby(keys)["recorded_at"].shift(-1)
+    return acc.rename(columns={"recorded_at": "valid_from"})[
         keys + ["capture_id", "event", "valid_from", "valid_to"]].reset_index(drop=True)
 
 

@@ -53,7 +53,8 @@ class Diff:
         def agg(df: pd.DataFrame) -> pd.DataFrame:
             return df.groupby(["tier", "summary_type"]).agg(
                 rows=("shares", "size"), shares=("shares", "sum"), trades=("trades", "sum"))
-        out = agg(self.old).join(agg(self.new), lsuffix="_before", rsuffix="_after", how="outer")
+        out = agg(self.old).merge(agg(self.new), left_index=True, right_index=True, how="outer",
+                                  suffixes=("_before", "_after"))
         out = out.fillna(0)
         out["shares_change"] = out["shares_after"] - out["shares_before"]
         out["trades_change"] = out["trades_after"] - out["trades_before"]
@@ -85,8 +86,8 @@ class Diff:
         old_h, new_h = calcs.symbol_hhi(self.old), calcs.symbol_hhi(self.new)
         key = ["symbol", "issue_name"]
         sym = (old_sw.set_index(key)[["ats_share"]]
-               .join(new_sw.set_index(key)[["ats_share"]], lsuffix="_before", rsuffix="_after",
-                     how="outer")
+               .merge(new_sw.set_index(key)[["ats_share"]], left_index=True, right_index=True,
+                      how="outer", suffixes=("_before", "_after"))
                .join(old_h.set_index(key)[["hhi"]].rename(columns={"hhi": "hhi_before"}), how="left")
                .join(new_h.set_index(key)[["hhi"]].rename(columns={"hhi": "hhi_after"}), how="left"))
         sym["hhi_change"] = sym["hhi_after"] - sym["hhi_before"]
@@ -198,7 +199,8 @@ def rolling_effect(root: str, d: Diff, n: int = 10) -> pd.DataFrame:
 
     before, after = roll(d.old), roll(d.new)
     cols = ["window_shares_per_day", "shares_per_day_z", "window_ats_share"]
-    out = before[cols].join(after[cols], lsuffix="_before", rsuffix="_after", how="outer")
+    out = before[cols].merge(after[cols], left_index=True, right_index=True, how="outer",
+                             suffixes=("_before", "_after"))
     out["z_change"] = out["shares_per_day_z_after"] - out["shares_per_day_z_before"]
     out["window_change"] = (out["window_shares_per_day_after"]
                             - out["window_shares_per_day_before"])
@@ -225,7 +227,7 @@ def links_markdown(root: str, d: Diff) -> str:
         mine = ev[ev["capture_id"] == capture]
         fetched = mine[mine["event"].isin(["captured", "seen_again"])]
         lines.append(f"- **{label}** capture `{capture}`: "
-                     + ", ".join(f"{r.event} {pd.Timestamp(r.at):%Y-%m-%d %H:%M:%S} UTC"
+                     + ", ".join(f"{r.event} {pd.Timestamp(r.recorded_at):%Y-%m-%d %H:%M:%S} UTC"
                                  for r in mine.itertuples()))
         for r in fetched.itertuples():
             if isinstance(r.run, str) and r.run.endswith(".ipynb"):

@@ -27,7 +27,8 @@ def synthetic_baseline(root, tiers, weeks):
 
 def test_finra_api_with_faults_and_oauth_gives_the_synthetic_lake(tmp_path):
     faults = Faults(rate_limit=1, retry_after=1, server_errors=2, drop=1, require_token=True)
-    with Emulator(as_of=AS_OF, size="small", faults=faults) as em:
+    restate = config_.load()["synthetic"]["restate"]  # the emulator publishes the same restatements
+    with Emulator(as_of=AS_OF, size="small", faults=faults, restate=restate) as em:
         config = {
             "lake_root": str(tmp_path / "lake"), "as_of": AS_OF, "tiers": ["T2", "OTCE"],
             "source": "finra_api", "synthetic": {"size": "small"},

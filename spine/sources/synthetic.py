@@ -358,8 +358,21 @@ def parse_revisions(entries: list[dict] | None) -> list[Revision]:
     return out
 
 
+def scheduled_revisions(tier: str, week_start: dt.date, restate: dict | None) -> list[Revision]:
+    """The standing restatement rule (`synthetic.restate`): every `every_nth_week`-th week (by
+    week index) is restated `lag_days` after its first publication, so that a weekly update at
+    two as-of dates shows a revision whatever today is."""
+    if not restate or not restate.get("every_nth_week"):
+        return []
+    if _week_index(week_start) % int(restate["every_nth_week"]) != 0:
+        return []
+    first = cal.publication_date(tier, week_start)
+    return [Revision(tier, week_start, first + dt.timedelta(days=int(restate.get("lag_days", 10))))]
+
+
 def weekly_rows(tier: str, week_start: dt.date | str, as_of: dt.date | str, *, seed: int = 7,
-                size: str = "small", revisions: list[Revision] | None = None) -> pd.DataFrame:
+                size: str = "small", revisions: list[Revision] | None = None,
+                restate: dict | None = None) -> pd.DataFrame:
     """The detail rows FINRA would return for (tier, week_start) when asked on `as_of`.
 
     Raises LookupError when the week is not yet published as of `as_of`.
@@ -380,7 +393,8 @@ def weekly_rows(tier: str, week_start: dt.date | str, as_of: dt.date | str, *, s
     df["initialPublishedDate"] = published.isoformat()
     df["lastUpdateDate"] = published.isoformat()
     df["lastReportedDate"] = published.isoformat()
-    for rev in sorted(revisions or [], key=lambda r: r.published):
+    revisions = list(revisions or []) + scheduled_revisions(tier, week_start, restate)
+    for rev in sorted(revisions, key=lambda r: r.published):
         if rev.tier == tier and rev.week_start == week_start and published < rev.published <= as_of:
             df = _apply_revision(df, seed, size, tier, week_start, rev.published)
             df["lastReportedDate"] = rev.published.isoformat()
@@ -432,7 +446,8 @@ class SyntheticSource(Source):
     def _settings(self) -> dict:
         syn = self.config.get("synthetic") or {}
         return {"seed": int(syn.get("seed", 7)), "size": syn.get("size", "small"),
-                "revisions": parse_revisions(syn.get("revisions"))}
+                "revisions": parse_revisions(syn.get("revisions")),
+                "restate": syn.get("restate")}
 
     def fetch(self, dataset: str, partition: dict[str, str]) -> Capture:
         self.dataset(dataset)
@@ -448,7 +463,8 @@ class SyntheticSource(Source):
             return Capture(dataset, dict(partition), table, [], request)
         try:
             table = weekly_rows(partition["tier"], partition["week_start"], as_of,
-                                seed=s["seed"], size=s["size"], revisions=s["revisions"])
+                                seed=s["seed"], size=s["size"], revisions=s["revisions"],
+                                restate=s["restate"])
         except LookupError as err:
             raise SourceError(str(err)) from None
         return Capture(dataset, dict(partition), table, [], request)
