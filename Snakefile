@@ -77,6 +77,15 @@ def gate_of(tier, week):
     return checkpoints.gate.get(tier=tier, week_start=str(week), capture_id=capture).output[0]
 
 
+def shown_gates(tier, week):
+    """The gate reports a weekly report shows, after this run's gate of the partition: the
+    version clean holds and any revision refused since (spine.targets.report_captures)."""
+    if (tier, dt.date.fromisoformat(str(week))) in RUN_SET:
+        gate_of(tier, week)
+    return [L("gate", tier=tier, week_start=week, capture_id=c)
+            for c in targets.report_captures(ROOT, tier, week)]
+
+
 class Pending(Exception):
     """Checkpoint outputs not produced yet (fetches or gates of several partitions)."""
 
@@ -339,7 +348,7 @@ def week_data(wc):
     """Per tier of the week: the gate report of its capture, and, when clean holds an accepted
     version, that version's calculations."""
     tiers = TIERS_BY_WEEK[wc.week_start]
-    files = resolve_all([(t, wc.week_start) for t in tiers], gate_of)
+    files = sum(resolve_all([(t, wc.week_start) for t in tiers], shown_gates), [])
     for tier in tiers:
         if has_clean(tier, wc.week_start):
             files += [str(p) for p in targets.calc_files(ROOT, tier, wc.week_start)]
@@ -363,7 +372,8 @@ rule report:
     params:
         yaml=lambda wc: papermill_yaml(
             "report", week_start=wc.week_start, tiers=TIERS_BY_WEEK[wc.week_start],
-            captures={t: capture_of(t, wc.week_start) for t in TIERS_BY_WEEK[wc.week_start]}),
+            captures={t: targets.report_captures(ROOT, t, wc.week_start)
+                      for t in TIERS_BY_WEEK[wc.week_start]}),
         py=PY,
         kernel=KERNEL,
     threads: 1
@@ -418,11 +428,13 @@ rule revision_index:
         all_revisions,
     output:
         html=L("revision_index"),
+    log:
+        L("revision_index_log"),
     params:
         py=PY,
-        root=ROOT,
     shell:
-        "{params.py} -m spine.cli revision-index --lake-root {params.root} --output {output.html}"
+        # the lake root is the one the index lives in (spine.lake.LAYOUT["revision_index"])
+        "{params.py} -m spine.cli revision-index --output {output.html} > {log} 2>&1"
 
 
 rule gate_summary:

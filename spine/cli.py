@@ -216,15 +216,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reason", required=True)
     p.add_argument("--lake-root")
     p = sub.add_parser("revision-index", help="write the HTML index of revisions")
-    p.add_argument("--lake-root", required=True)
-    p.add_argument("--output", type=Path, required=True)
+    p.add_argument("--output", type=Path, required=True,
+                   help="<lake_root>/reports/revisions/index.html")
     args = parser.parse_args(argv)
     if args.command == "diff":
         return diff(args)
     if args.command == "pin":
         return pin(args)
     if args.command == "revision-index":
-        revision_index(args.lake_root, args.output)
+        depth = len(Path(lake.LAYOUT["revision_index"]).parts)
+        revision_index(str(args.output.resolve().parents[depth - 1]), args.output)
         return 0
     if args.command == "import-file":
         return import_file(args)

@@ -219,6 +219,7 @@ LAYOUT = {
     "revision_run": "runs/revision/tier={tier}/week_start={week_start}/{old}_to_{new}.ipynb",
     "revision_log": "logs/revision/tier={tier}/week_start={week_start}/{old}_to_{new}.log",
     "revision_index": "reports/revisions/index.html",
+    "revision_index_log": "logs/revision_index.log",
     "report_run": "runs/report/week_start={week_start}/report.ipynb",
     "log": "logs/{step}/tier={tier}/week_start={week_start}.log",
     "report_log": "logs/report/week_start={week_start}.log",

@@ -47,13 +47,15 @@ def styled(df: pd.DataFrame, hide_index: bool = True):
 class Week:
     week_start: dt.date
     tiers: list[str]
-    gates: dict[str, dict]
+    gates: dict[str, dict]  # tier -> gate report of the version shown (clean's, if any)
+    refused: dict[str, list[dict]] = field(default_factory=dict)  # revisions refused since
     calcs: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)  # tier -> name -> df
 
     def title(self) -> str:
         days = cal.trading_days(self.week_start)
         accepted = [t for t in self.tiers if t in self.calcs]
-        refused = [t for t in self.tiers if self.gates[t]["status"] != PASS]
+        refused = [t for t in self.tiers
+                   if self.gates[t]["status"] != PASS or self.refused.get(t)]
         line = (f"# FINRA OTC Transparency, week of {self.week_start:%Y-%m-%d}\n\n"
                 f"{days} trading days. Tiers with an accepted version: "
                 f"{', '.join(accepted) or 'none'}.")
@@ -97,11 +99,13 @@ class Week:
     def gate_outcomes(self) -> pd.DataFrame:
         rows = []
         for tier in self.tiers:
-            for c in self.gates[tier]["checks"]:
-                rows.append({"tier": tier, "check": c["check"], "status": c["status"],
-                             "measured": str(c["measured"]),
-                             "limit": "-" if c["limit"] is None else str(c["limit"]),
-                             "message": c["message"]})
+            for verdict in [self.gates[tier], *self.refused.get(tier, [])]:
+                for c in verdict["checks"]:
+                    rows.append({"tier": tier, "capture_id": verdict["capture_id"],
+                                 "check": c["check"], "status": c["status"],
+                                 "measured": str(c["measured"]),
+                                 "limit": "-" if c["limit"] is None else str(c["limit"]),
+                                 "message": c["message"]})
         return pd.DataFrame(rows)
 
     def top_symbols(self, n: int) -> dict[str, pd.DataFrame]:
@@ -174,19 +178,24 @@ class Week:
 
 
 def load_week(config: dict, week_start: dt.date | str, tiers: list[str],
-              captures: dict[str, str] | None = None) -> Week:
-    """The gate report of each tier's capture (default: its latest gated capture) and the
-    calculations of the version clean holds."""
+              captures: dict[str, list[str]] | None = None) -> Week:
+    """Per tier: the gate reports of the captures to show (default: the version clean holds and
+    any revision refused since; see spine.targets.report_captures), and the calculations of the
+    version clean holds."""
     from spine import targets
 
     root = config["lake_root"]
     week_start = cal.check_week_start(week_start)
     captures = dict(captures or {})
     for tier in tiers:
-        captures.setdefault(tier, targets.latest_gated_capture(root, tier, week_start))
-    gates = {t: lake.read_json(lake.path(root, "gate", tier=t, week_start=week_start,
-                                         capture_id=captures[t])) for t in tiers}
-    week = Week(week_start=week_start, tiers=list(tiers), gates=gates)
+        if not captures.get(tier):
+            captures[tier] = targets.report_captures(root, tier, week_start)
+    def gate(tier: str, capture: str) -> dict:
+        return lake.read_json(lake.path(root, "gate", tier=tier, week_start=week_start,
+                                        capture_id=capture))
+    week = Week(week_start=week_start, tiers=list(tiers),
+                gates={t: gate(t, captures[t][0]) for t in tiers},
+                refused={t: [gate(t, c) for c in captures[t][1:]] for t in tiers})
     for tier in tiers:
         keys = {"tier": tier, "week_start": week_start}
         if not lake.path(root, "clean", **keys).exists():

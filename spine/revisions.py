@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pandera.errors
 import pyarrow.parquet as pq
 
 from spine import calcs, lake, ledger
 from spine import calendar as cal
 from spine import clean as clean_
-from spine.schemas import NATURAL_KEY
+from spine.schemas import NATURAL_KEY, CleanWeekly
 
 MEASURES = ["shares", "trades", "notional"]
 
@@ -72,8 +73,23 @@ class Diff:
         out = out[out["abs_change"] > 0].nlargest(n, "abs_change").drop(columns="abs_change")
         return out.rename_axis(by).reset_index()
 
+    @property
+    def computable(self) -> bool:
+        """Whether both versions pass the clean schema, so calculations can run on them (a
+        refused revision may not: its effect is then shown as rows and totals only)."""
+        try:
+            CleanWeekly.validate(self.old)
+            CleanWeekly.validate(self.new)
+        except (pandera.errors.SchemaError, pandera.errors.SchemaErrors):
+            return False
+        return True
+
     def calc_effect(self, n: int = 10) -> dict[str, pd.DataFrame]:
         """The week's calculations before and after: venue shares, HHI and ATS share."""
+        if not self.computable:
+            note = pd.DataFrame({"note": ["a version fails the clean schema (see its gate "
+                                          "report): calculations are not computed on it"]})
+            return {"summary": note, "venues": note.iloc[0:0], "securities": note.iloc[0:0]}
         old_vs, new_vs = calcs.venue_share(self.old), calcs.venue_share(self.new)
         label = lambda df: calcs.venue_label(df)  # noqa: E731
         venues = pd.DataFrame({
@@ -186,6 +202,8 @@ def rolling_effect(root: str, d: Diff, n: int = 10) -> pd.DataFrame:
     which later weeks' windows contain the revised week."""
     from spine import pipeline
 
+    if not d.computable:
+        return pd.DataFrame({"note": ["a version fails the clean schema: no rolling effect"]})
     weeks = [d.week_start - dt.timedelta(days=7 * k) for k in range(1, calcs.ROLLING_WEEKS)]
     others = [pipeline.read_calc(root, "symbol_week", d.tier, w) for w in weeks
               if lake.path(root, "calc", calc="symbol_week", tier=d.tier, week_start=w).exists()]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pandas as pd
+
 from spine import calendar as cal
 from spine import lake
 from spine.calcs import CALCS
@@ -72,6 +74,26 @@ def latest_gated_capture(root: str, tier: str, week_start: dt.date) -> str:
     folder = lake.path(root, "gate", tier=tier, week_start=week_start, capture_id="x").parent
     reports = [lake.read_json(p) for p in folder.glob("capture_id=*.json")]
     return max(reports, key=lambda r: r["evaluated_at"])["capture_id"]
+
+
+def report_captures(root: str, tier: str, week_start: dt.date | str) -> list[str]:
+    """The captures a weekly report shows for a partition: the one clean holds, then any
+    refused since it was accepted (a revision waiting for an operator). Without an accepted
+    version: the latest gated capture."""
+    from spine import ledger
+
+    week = cal.check_week_start(week_start)
+    clean = lake.path(root, "clean", tier=tier, week_start=week)
+    if not clean.exists():
+        folder = lake.path(root, "gate", tier=tier, week_start=week, capture_id="x").parent
+        gated = folder.exists() and any(folder.glob("capture_id=*.json"))
+        return [latest_gated_capture(root, tier, week)] if gated else []
+    meta = lake.file_metadata(clean)
+    held, since = meta["spine.capture_id"], meta["spine.accepted_at"]
+    ev = ledger.events(root, lake.DATASET, tier=tier, week_start=week.isoformat())
+    later = ev[(ev["event"] == "refused")
+               & (pd.to_datetime(ev["recorded_at"], utc=True) > pd.Timestamp(since))]
+    return [held] + [c for c in dict.fromkeys(later["capture_id"]) if c != held]
 
 
 def recorded_revisions(root: str) -> list[tuple[str, str, str, str]]:

@@ -80,20 +80,19 @@ def test_row_count_band_against_trailing_weeks():
     assert {c.check: c.status for c in skipped.checks}["rows_in_band"] == gates.SKIP
 
 
-def test_gate_step_keeps_clean_on_failure(small_config):
-    cfg = small_config
-    pipeline.fetch(cfg, "T2", WEEK)
-    assert pipeline.gate(cfg, "T2", WEEK).status == gates.PASS
-    clean_path = pipeline.lake.path(cfg["lake_root"], "clean", tier="T2", week_start=WEEK)
-    before = clean_path.read_bytes()
-    # the same week refused by an impossible band: clean stays as it was
-    strict = dict(cfg, gates={**cfg["gates"], "band_min_weeks": 1, "rows_band": [5.0, 6.0]})
-    pipeline.fetch(cfg, "T2", WEEK - dt.timedelta(days=7))
-    pipeline.gate(cfg, "T2", WEEK - dt.timedelta(days=7))
-    assert pipeline.gate(strict, "T2", WEEK).status == gates.FAIL
-    assert clean_path.read_bytes() == before
-    verdict = pipeline.lake.read_json(
-        pipeline.lake.path(cfg["lake_root"], "gate", tier="T2", week_start=WEEK))
+def test_a_week_whose_only_capture_fails_has_no_clean_and_no_calcs(small_config):
+    cfg = dict(small_config, gates={**small_config["gates"], "band_min_weeks": 1,
+                                    "rows_band": [5.0, 6.0]})
+    prior = WEEK - dt.timedelta(days=7)
+    pipeline.fetch(cfg, "T2", prior)
+    assert pipeline.gate(cfg, "T2", prior).status == gates.PASS  # no trailing week: band skipped
+    receipt = pipeline.fetch(cfg, "T2", WEEK)
+    report = pipeline.gate(cfg, "T2", WEEK, receipt["capture_id"])
+    assert report.status == gates.FAIL
+    root = cfg["lake_root"]
+    assert not pipeline.lake.path(root, "clean", tier="T2", week_start=WEEK).exists()
+    verdict = pipeline.lake.read_json(pipeline.lake.path(
+        root, "gate", tier="T2", week_start=WEEK, capture_id=receipt["capture_id"]))
     assert verdict["status"] == "FAIL" and verdict["advanced_to_clean"] is False
-    with pytest.raises(pipeline.GateFailed, match="failed its gate"):
+    with pytest.raises(pipeline.GateFailed, match="no accepted version"):
         pipeline.calc(cfg, "T2", WEEK)

@@ -26,20 +26,31 @@ def execute(name, tmp_path, **params):
 
 def test_steps_in_order_write_the_lake(lake_config, tmp_path):
     root = lake_config["lake_root"]
-    execute("fetch", tmp_path, **PARAMS, config=lake_config)
-    assert lake.path(root, "fetch", **PARAMS).exists()
-    execute("gate", tmp_path, **PARAMS, config=lake_config)
-    assert lake.read_json(lake.path(root, "gate", **PARAMS))["status"] == "PASS"
+    execute("fetch", tmp_path, **PARAMS, fetch_key="asof-2025-08-01", config=lake_config)
+    receipt = lake.read_json(lake.path(root, "fetch", fetch_key="asof-2025-08-01", **PARAMS))
+    execute("gate", tmp_path, **PARAMS, capture_id=receipt["capture_id"], config=lake_config)
+    verdict = lake.path(root, "gate", capture_id=receipt["capture_id"], **PARAMS)
+    assert lake.read_json(verdict)["status"] == "PASS"
     assert lake.path(root, "clean", **PARAMS).exists()
     execute("calc", tmp_path, **PARAMS, config=lake_config)
     for name in ("symbol_week", "venue_share", "symbol_hhi"):
         assert lake.path(root, "calc", calc=name, **PARAMS).exists()
+    execute("rolling", tmp_path, **PARAMS, config=lake_config)
+    assert lake.path(root, "calc", calc="symbol_rolling", **PARAMS).exists()
     nb = execute("report", tmp_path, week_start="2025-06-02", tiers=["OTCE"],
+                 captures={"OTCE": [receipt["capture_id"]]},
                  config=lake_config | {"report": {"top_n": 5}})
     outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
     assert any("image/png" in o.get("data", {}) for o in outputs), "the venue chart is embedded"
     text = json.dumps(outputs)
     assert "OTCN" in text and "rows_in_band" in text
+
+
+def test_a_pipeline_notebook_never_fetches_behind_the_dags_back(lake_config, tmp_path):
+    """With a lake_root (the pipeline), a missing upstream is an error, not a silent fetch."""
+    with pytest.raises(pm.PapermillExecutionError):
+        execute("calc", tmp_path, tier="T1", week_start="2025-06-09", config=lake_config)
+    assert not lake.path(lake_config["lake_root"], "raw", tier="T1", week_start="2025-06-09").exists()
 
 
 def test_notebooks_have_one_parameters_cell_and_no_outputs():
