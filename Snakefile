@@ -208,10 +208,27 @@ checkpoint fetch:
         "-y {params.yaml} --no-progress-bar > {log.stderr} 2>&1"
 
 
+@checkpointed
+def trailing_gates(wc):
+    """The gate reports of the trailing weeks the count band compares with, so that they are
+    decided first (a backfill gives the same verdicts in any job order): this run's gates, or
+    the accepted version's gate for weeks the run does not fetch. They change only when a
+    trailing week's capture changes, which re-decides this week's band too."""
+    week = dt.date.fromisoformat(wc.week_start)
+    weeks = [week - dt.timedelta(days=7 * k) for k in range(1, CFG["gates"]["band_weeks"] + 1)]
+    files = resolve_all([(wc.tier, w) for w in weeks if (wc.tier, w) in RUN_SET], gate_of)
+    for w in weeks:
+        if (wc.tier, w) not in RUN_SET and has_clean(wc.tier, w):
+            held = targets.report_captures(ROOT, wc.tier, w)[0]
+            files.append(L("gate", tier=wc.tier, week_start=w, capture_id=held))
+    return files
+
+
 checkpoint gate:
     input:
         notebook="notebooks/gate.ipynb",
         capture=L("capture", tier="{tier}", week_start="{week_start}", capture_id="{capture_id}"),
+        trailing=trailing_gates,
     output:
         report=L("gate", tier="{tier}", week_start="{week_start}", capture_id="{capture_id}"),
     log:

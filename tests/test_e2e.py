@@ -32,7 +32,8 @@ def test_backfill_three_weeks_two_tiers_then_nothing_to_do(tmp_path):
                      "count(distinct capture_id) c from clean group by all order by all").fetchall()
     assert [(t, w) for t, w, _, _ in counts] == [(t, w) for t in ("OTCE", "T1") for w in WEEKS]
     for tier, week, n, captures in counts:
-        receipt = lake.read_json(lake.path(root, "fetch", tier=tier, week_start=week))
+        receipt = lake.read_json(lake.path(root, "fetch", tier=tier, week_start=week,
+                                           fetch_key="asof-2025-08-01"))
         assert n == receipt["rows"] and captures == 1
     assert con.execute("select typeof(week_start) from clean limit 1").fetchone()[0] == "DATE"
     for calc in ("symbol_week", "venue_share", "symbol_hhi"):
@@ -50,8 +51,11 @@ def test_backfill_three_weeks_two_tiers_then_nothing_to_do(tmp_path):
         html = lake.path(root, "report", week_start=week).read_text()
         assert "data:image/png;base64" in html and "OTCN" in html
         assert lake.path(root, "report_run", week_start=week).exists()
-    for step in ("fetch", "gate", "calc"):
-        assert lake.path(root, "run", step=step, tier="T1", week_start=WEEKS[0]).exists()
+    assert lake.path(root, "fetch_run", tier="T1", week_start=WEEKS[0],
+                     fetch_key="asof-2025-08-01").exists()
+    assert lake.path(root, "run", step="calc", tier="T1", week_start=WEEKS[0]).exists()
+    assert list(lake.path(root, "gate_run", tier="T1", week_start=WEEKS[0],
+                          capture_id="x").parent.glob("capture_id=*.ipynb"))
 
     again = run_snakemake(tmp_path, config, "backfill", "--config", f"start={WEEKS[0]}",
                           f"end={WEEKS[-1]}", "--dry-run")
@@ -75,4 +79,6 @@ def test_a_week_that_fails_its_gate_is_held_back_and_the_run_fails(tmp_path):
     # both weekly reports still render; the failing one shows the failed check
     html = lake.path(root, "report", week_start=WEEKS[1]).read_text()
     assert "Refused by a gate: OTCE" in html and "rows_in_band" in html
+    assert "Gate summary: 1 passed, 1 failed" in lake.path(
+        root, "gate_summary_log", run="backfill").read_text()
     assert lake.path(root, "report", week_start=WEEKS[0]).exists()

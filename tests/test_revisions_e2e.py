@@ -51,21 +51,24 @@ def test_revision_lifecycle(tmp_path):
     assert job_counts(snake("2025-08-14", "--dry-run").stdout) == {}
     assert [lake.read_json(p)["new_capture"] for p in receipts("2025-08-14")] == [False] * 3
 
-    # A restatement of the first week: after the fetches, one new capture needs its gate; what
-    # follows depends on the gate's verdict (Snakemake shows the jobs that wait on it) ...
+    # A restatement of the first week: after the fetches, the new capture needs its gate, and the
+    # two later weeks their count bands; the rest waits on the verdict (no calculation yet) ...
     snake("2025-08-15", *receipts("2025-08-15"))
     new = lake.read_json(receipts("2025-08-15")[0])["capture_id"]
     assert new != first[WEEKS[0]]
     pending = job_counts(snake("2025-08-15", "--dry-run").stdout)
-    assert pending["gate"] == 1 and "calc" not in pending and "fetch" not in pending
+    assert pending["gate"] == 3 and "calc" not in pending and "fetch" not in pending
     # ... and once it is gated, exactly what depends on that week: its calculations, the three
     # rolling windows that contain it, the reports that show them, the revision report.
     gate = lake.path(root, "gate", tier="T2", week_start=WEEKS[0], capture_id=new)
     snake("2025-08-15", str(gate))
-    assert job_counts(snake("2025-08-15", "--dry-run").stdout) == {
-        "calc": 1, "symbol_rolling": 3, "report": 3, "revision_report": 1,
-        "revision_index": 1, "gate_summary": 1, "weekly": 1}
-    snake("2025-08-15")
+    expected = {"calc": 1, "symbol_rolling": 3, "report": 3, "revision_report": 1,
+                "revision_index": 1, "gate_summary": 1, "weekly": 1}
+    assert job_counts(snake("2025-08-15", "--dry-run").stdout) == expected
+    proc = snake("2025-08-15")
+    ran = proc.stdout + proc.stderr
+    executed = re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", ran, re.M)
+    assert {r: executed.count(r) for r in set(executed)} == expected
     html = lake.path(root, "revision", tier="T2", week_start=WEEKS[0], old=first[WEEKS[0]],
                      new=new).read_text()
     assert re.search(r"\d+ added, \d+ removed, \d+ changed", html)

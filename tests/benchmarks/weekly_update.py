@@ -40,7 +40,8 @@ def step_times(root: Path) -> list[tuple[str, str, float, float]]:
         header, values = tsv.read_text().splitlines()[:2]
         record = dict(zip(header.split("\t"), values.split("\t")))
         rel = tsv.relative_to(root / "benchmarks")
-        step, part = rel.parts[0], str(Path(*rel.parts[1:]).with_suffix(""))
+        step, part = rel.parts[0], "/".join(p for p in Path(*rel.parts[1:]).with_suffix("").parts
+                                            if p.startswith(("tier=", "week_start=")))
         rss = float(record["max_rss"]) if record["max_rss"] not in ("", "NA", "-") else 0.0
         out.append((step, part, float(record["s"]), rss))
     order = {"fetch": 0, "gate": 1, "calc": 2, "report": 3}
@@ -62,7 +63,7 @@ def main() -> int:
         full = run(configfile, args.week, env)
         noop = run(configfile, args.week, env)
         rows = {}
-        for receipt in (root / "fetches").rglob("fetch.json"):
+        for receipt in (root / "fetches" / "finra_otc_weekly").rglob("asof-*.json"):
             r = json.loads(receipt.read_text())
             rows[r["tier"]] = r["rows"]
         total_rows = sum(rows.values())
