@@ -12,6 +12,7 @@ import spine
 from spine import config as config_
 from spine import lake, ledger, pipeline, revisions
 from spine.schemas import NATURAL_KEY
+from tests.conftest import REPO
 
 TIER, WEEK = "T2", dt.date(2025, 6, 2)
 BEFORE, AFTER = "2025-08-14", "2025-08-15"  # the synthetic source restates the week on AFTER
@@ -97,20 +98,24 @@ def test_as_of_chooses_per_partition_never_per_row(lake_cfg):
     assert set(spine.asof("finra_otc_weekly", known_at=naive, root=root)["capture_id"]) == {d.old_capture}
 
 
-def test_validity_intervals_match_the_documented_duckdb_query(lake_cfg):
+def test_validity_intervals_and_the_documented_duckdb_query(lake_cfg):
     root = lake_cfg["lake_root"]
+    time.sleep(0.01)
+    between = pd.Timestamp.now(tz="UTC")
+    time.sleep(0.01)
     revise(lake_cfg)
     v = ledger.validity(root, lake.DATASET)
     assert len(v) == 2 and v["valid_to"].isna().sum() == 1
     assert v.iloc[0]["valid_to"] == v.iloc[1]["valid_from"]
-    sql = f"""
-        select tier, week_start, capture_id, recorded_at as valid_from,
-               lead(recorded_at) over (partition by tier, week_start order by recorded_at)
-                 as valid_to
-        from read_parquet('{root}/ledger/finra_otc_weekly/**/*.parquet', hive_partitioning=true)
-        where event in ('accepted', 'pinned') order by valid_from"""
+    # The point-in-time query in docs/data-contract.md, run as written (lake path and moment
+    # substituted), gives the rows spine.asof gives.
+    doc = (REPO / "docs" / "data-contract.md").read_text()
+    sql = doc.split("### Point in time")[1].split("```sql")[1].split("```")[0]
+    sql = sql.replace("'data/", f"'{root}/").replace("2025-08-20 12:00:00+00",
+                                                     between.strftime("%Y-%m-%d %H:%M:%S.%f+00"))
     got = duckdb.connect().execute(sql).fetchdf()
-    assert list(got["capture_id"]) == list(v["capture_id"])
+    want = spine.asof("finra_otc_weekly", known_at=between, root=root)
+    assert set(got["capture_id"]) == set(want["capture_id"]) and len(got) == len(want)
 
 
 def test_a_revision_that_fails_its_gate_is_kept_and_clean_stays(lake_cfg):
