@@ -44,20 +44,25 @@ def normalise_weekly(df: pd.DataFrame) -> pd.DataFrame:
     for name in API_FIELDS:
         col = df[name] if name in df.columns else pd.Series(None, index=df.index, dtype=object)
         if name in API_INTEGERS + API_FLOATS:
-            as_text = col.astype("string").str.strip()
-            present = col.notna() & (as_text != "")
-            number = pd.to_numeric(as_text.where(present), errors="coerce")
-            bad = present & number.isna()
-            if name in API_INTEGERS:
-                bad |= present & number.notna() & (number != number.round())
-            if bad.any():
-                i = int(bad.to_numpy().nonzero()[0][0])
-                raise ParseError(i, name, col.iloc[i],
-                                 "an integer" if name in API_INTEGERS else "a number")
-            out[name] = number.astype("Int64") if name in API_INTEGERS else number.astype(float)
+            out[name] = parse_numbers(col, name, integer=name in API_INTEGERS, required=False)
         else:
             out[name] = col.astype("str")
     return out.reset_index(drop=True)
+
+
+def parse_numbers(col: pd.Series, name: str, *, integer: bool, required: bool) -> pd.Series:
+    """Text or numbers -> float (or nullable Int64); the first bad value raises ParseError.
+    Empty values are null unless `required`."""
+    as_text = col.astype("string").str.strip()
+    present = col.notna() & (as_text != "")
+    number = pd.to_numeric(as_text.where(present), errors="coerce")
+    bad = (present | required) & number.isna()
+    if integer:
+        bad |= present & number.notna() & (number != number.round())
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise ParseError(i, name, col.iloc[i], "an integer" if integer else "a number")
+    return number.astype("Int64") if integer else number.astype(float)
 
 
 # FINRA Query API field -> clean column. Fields not listed stay in raw only.
@@ -222,13 +227,7 @@ def normalise_regsho(df: pd.DataFrame) -> pd.DataFrame:
     for name in REGSHO_FIELDS:
         col = df[name]
         if name in REGSHO_NUMBERS:
-            as_text = col.astype("string").str.strip()
-            number = pd.to_numeric(as_text, errors="coerce")
-            bad = number.isna()
-            if bad.any():
-                i = int(bad.to_numpy().nonzero()[0][0])
-                raise ParseError(i, name, col.iloc[i], "a number")
-            out[name] = number.astype(float)
+            out[name] = parse_numbers(col, name, integer=False, required=True)
         else:
             out[name] = col.astype("str")
     return out.reset_index(drop=True)
