@@ -11,8 +11,17 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import DataFrame
 
-from spine.schemas import (ATS, NON_ATS, CleanWeekly, RegShoDaily, ShortVolume, SymbolHHI,
-                           SymbolRolling, SymbolWeek, VenueShare)
+from spine.schemas import (
+    ATS,
+    NON_ATS,
+    CleanWeekly,
+    RegShoDaily,
+    ShortVolume,
+    SymbolHHI,
+    SymbolRolling,
+    SymbolWeek,
+    VenueShare,
+)
 
 SECURITY = ["week_start", "tier", "symbol", "issue_name"]
 

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from spine.schemas import API_TO_CLEAN, CLEAN_COLUMNS, DETAIL_SUMMARY_TYPES, REGSHO_TO_CLEAN
+from spine.schemas import (
+    API_TO_CLEAN,
+    CLEAN_COLUMNS,
+    DETAIL_SUMMARY_TYPES,
+    REGSHO_TO_CLEAN,
+)
 
 
 def _dates(values: pd.Series) -> pd.Series:

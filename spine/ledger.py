@@ -66,14 +66,21 @@ def record(root: str | Path, dataset: str, partition: dict[str, str], event: str
 def events(root: str | Path, dataset: str, **partition: str) -> pd.DataFrame:
     """Every ledger event of a dataset (optionally of one partition), oldest first."""
     base = Path(root) / "ledger" / dataset
-    if not base.exists():
-        return pd.DataFrame(columns=COLUMNS)
-    df = lake.read_dataset(root, "ledger", dataset)
-    for key, value in partition.items():
-        df = df[df[key].astype(str).str.slice(0, 10) == str(value)]
-    for key in ("week_start", "trade_date"):
-        if key in df.columns:
-            df[key] = df[key].dt.strftime("%Y-%m-%d")
+    if partition:  # one partition: read its folder only (this runs in DAG evaluation)
+        folder = lake.partition_dir(root, "ledger", dataset, **partition)
+        files = sorted(folder.glob("*.parquet")) if folder.exists() else []
+        if not files:
+            return pd.DataFrame(columns=COLUMNS + list(partition))
+        df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+        for key, value in partition.items():
+            df[key] = str(value)
+    else:
+        if not base.exists():
+            return pd.DataFrame(columns=COLUMNS)
+        df = lake.read_dataset(root, "ledger", dataset)
+        for key in ("week_start", "trade_date"):
+            if key in df.columns:
+                df[key] = df[key].dt.strftime("%Y-%m-%d")
     return df.sort_values("recorded_at", kind="mergesort").reset_index(drop=True)
 
 

@@ -17,10 +17,10 @@ import pyarrow.parquet as pq
 from spine import calcs, lake, ledger, sources
 from spine import calendar as cal
 from spine import clean as clean_
-from spine.sources import REGSHO, WEEKLY, Capture, finra_files
 from spine.calcs import CALC_SCHEMAS, CALCS
 from spine.gates import PASS, GateConfig, GateReport, evaluate
 from spine.schemas import CLEAN_COLUMNS, RegShoDaily
+from spine.sources import REGSHO, WEEKLY, Capture, finra_files
 
 
 class GateFailed(RuntimeError):

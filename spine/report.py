@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from spine import calendar as cal
 from spine import calcs, lake, pipeline
+from spine import calendar as cal
 from spine.gates import PASS
-
 
 COUNT, SHARES, PCT, RATIO = "{:,.0f}", "{:,.0f}", "{:.1%}", "{:,.1f}"
 FORMATS = {

@@ -98,13 +98,16 @@ def report_captures(root: str, tier: str, week_start: dt.date | str) -> list[str
 
 def recorded_revisions(root: str) -> list[tuple[str, str, str, str]]:
     """(tier, week_start, old, new) for every revision in the ledger: a capture that was
-    accepted or refused while clean held another."""
-    from spine import ledger
-
-    ev = ledger.events(root, lake.DATASET)
-    if ev.empty:
-        return []
-    rev = ev[ev["event"].isin(["accepted", "refused"]) & ev["previous_capture"].notna()
-             & (ev["previous_capture"] != ev["capture_id"])]
-    return sorted({(r.tier, r.week_start, r.previous_capture, r.capture_id)
-                   for r in rev.itertuples(index=False)})
+    accepted or refused while clean held another. Reads only those events' files (their names
+    say the event), since this runs whenever Snakemake re-evaluates the DAG."""
+    base = Path(root) / "ledger" / lake.DATASET
+    files = [f for pattern in ("*-accepted-*.parquet", "*-refused-*.parquet")
+             for f in base.glob(f"tier=*/week_start=*/{pattern}")] if base.exists() else []
+    out = set()
+    for f in files:
+        row = pd.read_parquet(f, columns=["capture_id", "previous_capture"]).iloc[0]
+        if pd.notna(row["previous_capture"]) and row["previous_capture"] != row["capture_id"]:
+            tier = f.parent.parent.name.split("=", 1)[1]
+            week = f.parent.name.split("=", 1)[1]
+            out.add((tier, week, row["previous_capture"], row["capture_id"]))
+    return sorted(out)

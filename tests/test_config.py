@@ -1,7 +1,7 @@
 import pytest
 
 from spine import config, targets
-from tests.conftest import REPO, run_snakemake
+from tests.conftest import run_snakemake
 
 
 @pytest.mark.parametrize("override, key", [

@@ -40,7 +40,7 @@ def test_backfill_three_weeks_two_tiers_then_nothing_to_do(tmp_path):
         n = con.execute(f"select count(distinct (tier, week_start)) from read_parquet("
                     f"'{root}/calc/{calc}/**/*.parquet', hive_partitioning=true)").fetchone()[0]
         assert n == 6, calc
-    shares = con.execute(f"select sum(shares) from clean").fetchone()[0]
+    shares = con.execute("select sum(shares) from clean").fetchone()[0]
     calc_shares = con.execute(f"select sum(total_shares) from read_parquet('{root}/calc/symbol_week/"
                           "**/*.parquet', hive_partitioning=true)").fetchone()[0]
     assert calc_shares == pytest.approx(shares)

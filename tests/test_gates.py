@@ -5,7 +5,6 @@ import pytest
 
 from spine import clean, gates, pipeline
 from spine.sources import synthetic
-from tests.helpers import clean_frame
 
 WEEK = dt.date(2025, 6, 2)
 NO_TRAILING = pd.DataFrame(columns=["week_start", "rows", "symbols"])

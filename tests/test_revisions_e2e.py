@@ -2,18 +2,16 @@
 restatement reruns exactly what depends on it (shown with Snakemake's dry-run summary); a
 restated file imported by hand that fails its gate is recorded and reported."""
 
-import json
 import re
 import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from spine import lake, ledger
 from spine.sources import finra_files, synthetic
 from tests.conftest import run_snakemake
-
-import pytest
 
 pytestmark = pytest.mark.e2e
 

@@ -1,8 +1,8 @@
 """The Snakefile's structure: lint, and what the default target covers (dry runs, no jobs)."""
 
 import re
-import sys
 import subprocess
+import sys
 import tempfile
 
 from spine import calendar as cal

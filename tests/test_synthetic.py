@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from spine import calendar as cal
-from spine.sources import synthetic
 from spine.schemas import API_FIELDS
+from spine.sources import synthetic
 from spine.sources.synthetic import Revision
 
 D = dt.date.fromisoformat
