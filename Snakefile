@@ -14,6 +14,7 @@
 # Which weeks a run covers: spine/targets.py. File layout: spine/lake.py (LAYOUT).
 
 import datetime as dt
+import os
 import json
 import shlex
 import sys
@@ -281,11 +282,10 @@ def rolling_inputs(wc):
     window = [week - dt.timedelta(days=7 * k) for k in range(ROLLING_WEEKS)]
     # order after this run's gates of the window's weeks
     resolve_all([(wc.tier, w) for w in window if (wc.tier, w) in RUN_SET], gate_of)
-    files = []
-    for w in window:
-        if has_clean(wc.tier, w):
-            files.append(L("calc", calc="symbol_week", tier=wc.tier, week_start=w))
-    return files
+    # this week always (its rolling output is only asked for when it has an accepted version),
+    # earlier weeks when clean has them
+    return [L("calc", calc="symbol_week", tier=wc.tier, week_start=w) for w in window
+            if w == week or has_clean(wc.tier, w)]
 
 
 rule symbol_rolling:
@@ -472,3 +472,23 @@ rule gate_summary:
         # The summary is printed to the terminal (the operator's verdict) and kept in the log.
         "{params.py} -m spine.cli gate-summary --output {output.summary} {input.gates} "
         "2>&1 | tee {log}"
+
+
+onsuccess:
+    # Snakemake re-plans after each checkpoint, but work that a late checkpoint uncovers (a
+    # revision's rolling windows and report, say) can be left for the next invocation. Settle:
+    # run once more while a dry run still finds work, so one `snakemake --cores 2` completes.
+    settle_passes = int(os.environ.get("SPINE_SETTLE_PASSES", "0"))
+    if settle_passes < 2 and not workflow.dryrun:
+        import subprocess
+
+        argv = [a for a in sys.argv[1:] if a != "--dry-run"]
+        cmd = [sys.executable, "-m", "snakemake", *argv, "--nolock"]  # this run holds the lock
+        env = dict(os.environ, SPINE_SETTLE_PASSES=str(settle_passes + 1))
+        probe = subprocess.run([*cmd, "--dry-run", "--quiet", "rules"], env=env,
+                               capture_output=True, text=True)
+        if probe.returncode == 0 and "Nothing to be done" not in probe.stdout + probe.stderr:
+            print("Settling: work uncovered by checkpoints late in the run; running again.")
+            finished = subprocess.run(cmd, env=env)
+            if finished.returncode:
+                sys.exit(finished.returncode)
