@@ -158,11 +158,19 @@ class CleanWeekly(pa.DataFrameModel):
         return ~df.duplicated(subset=NATURAL_KEY, keep=False)
 
 
-class SymbolWeek(pa.DataFrameModel):
-    """Per (week, tier, security line): ATS vs non-ATS volume and activity."""
+class TierWeek(pa.DataFrameModel):
+    """The partition keys every weekly calculation starts with."""
 
     week_start: Series[pd.Timestamp]
     tier: Series[str] = pa.Field(isin=TIERS)
+
+    class Config:
+        strict = True
+
+
+class SymbolWeek(TierWeek):
+    """Per (week, tier, security line): ATS vs non-ATS volume and activity."""
+
     symbol: Series[str]
     issue_name: Series[str] = pa.Field(nullable=True)
     ats_shares: Series[float] = pa.Field(ge=0)
@@ -175,15 +183,10 @@ class SymbolWeek(pa.DataFrameModel):
     venue_count: Series[int] = pa.Field(ge=1)
     avg_trade_size: Series[float] = pa.Field(ge=0, nullable=True)
 
-    class Config:
-        strict = True
 
-
-class VenueShare(pa.DataFrameModel):
+class VenueShare(TierWeek):
     """Per (week, tier, summary type, venue): volume and share of the tier's volume."""
 
-    week_start: Series[pd.Timestamp]
-    tier: Series[str] = pa.Field(isin=TIERS)
     summary_type: Series[str] = pa.Field(isin=DETAIL_SUMMARY_TYPES)
     mpid: Series[str] = pa.Field(nullable=True)
     firm_crd: Series[pd.Int64Dtype] = pa.Field(nullable=True)
@@ -194,15 +197,10 @@ class VenueShare(pa.DataFrameModel):
     tier_share: Series[float] = pa.Field(ge=0, le=1)
     rank: Series[int] = pa.Field(ge=1)
 
-    class Config:
-        strict = True
 
-
-class SymbolHHI(pa.DataFrameModel):
+class SymbolHHI(TierWeek):
     """Per (week, tier, security line): Herfindahl-Hirschman index of venue shares, 0..10,000."""
 
-    week_start: Series[pd.Timestamp]
-    tier: Series[str] = pa.Field(isin=TIERS)
     symbol: Series[str]
     issue_name: Series[str] = pa.Field(nullable=True)
     total_shares: Series[float] = pa.Field(ge=0)
@@ -210,9 +208,6 @@ class SymbolHHI(pa.DataFrameModel):
     hhi: Series[float] = pa.Field(ge=0, le=10_000)
     top_venue: Series[str] = pa.Field(nullable=True)
     top_venue_share: Series[float] = pa.Field(ge=0, le=1, nullable=True)
-
-    class Config:
-        strict = True
 
 
 # --- Reg SHO daily short-sale volume (consolidated NMS file, CNMSshvolYYYYMMDD.txt) ----------
@@ -297,12 +292,10 @@ class ShortVolume(pa.DataFrameModel):
         strict = True
 
 
-class SymbolRolling(pa.DataFrameModel):
+class SymbolRolling(TierWeek):
     """Per (week, tier, symbol): this week against the trailing window ending with it, per
     trading day so holiday weeks are not read as drops."""
 
-    week_start: Series[pd.Timestamp]
-    tier: Series[str] = pa.Field(isin=TIERS)
     symbol: Series[str]
     weeks_in_window: Series[int] = pa.Field(ge=1)
     shares_per_day: Series[float] = pa.Field(ge=0)
@@ -310,6 +303,3 @@ class SymbolRolling(pa.DataFrameModel):
     shares_per_day_z: Series[float] = pa.Field(nullable=True)
     ats_share: Series[float] = pa.Field(ge=0, le=1, nullable=True)
     window_ats_share: Series[float] = pa.Field(ge=0, le=1, nullable=True)
-
-    class Config:
-        strict = True
