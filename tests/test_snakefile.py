@@ -30,7 +30,8 @@ def test_weekly_default_target_covers_recently_published_weeks(tmp_path):
     proc = run_snakemake(tmp_path, config, "--dry-run")
     counts = job_counts(proc.stdout)
     expected = sum(len(cal.recent_weeks(t, "2025-08-01", 2)) for t in ("T1", "T2"))
-    assert counts["fetch"] == counts["gate"] == expected == 4
+    # the fetches are checkpoints: what follows them is planned once they have run
+    assert counts["fetch"] == expected == 4
     assert counts["weekly"] == 1 and counts["gate_summary"] == 1
     assert not (tmp_path / "lake").exists(), "a dry run writes nothing"
 

@@ -80,9 +80,11 @@ def test_finra_files_source_reads_the_published_download_layout(tmp_path):
               "finra_files": {"dir": str(downloads), "pattern": "{tier}_{week_start}_{kind}.txt"}}
     run_snakemake(tmp_path, config, "backfill", "--config", f"start={WEEKS[0]}", f"end={WEEKS[0]}")
     root = config["lake_root"]
-    gate = lake.read_json(lake.path(root, "gate", tier="OTCE", week_start=WEEKS[0]))
+    receipt = lake.read_json(lake.path(root, "fetch", tier="OTCE", week_start=WEEKS[0],
+                                       fetch_key=f"asof-{AS_OF}"))
+    gate = lake.read_json(lake.path(root, "gate", tier="OTCE", week_start=WEEKS[0],
+                                    capture_id=receipt["capture_id"]))
     assert gate["status"] == "PASS"
     clean = pd.read_parquet(lake.path(root, "clean", tier="OTCE", week_start=WEEKS[0]))
     assert len(clean) == len(rows) and clean["notional"].isna().all()
-    receipt = lake.read_json(lake.path(root, "fetch", tier="OTCE", week_start=WEEKS[0]))
     assert receipt["request"]["source"] == "finra_files" and len(receipt["request"]["files"]) == 2
