@@ -68,11 +68,16 @@ def validate(config: dict) -> dict:
         lines = [f"config key '{_key(e)}': {e.message}" for e in errors]
         raise ConfigError("invalid configuration (config/config.yaml or --config):\n  "
                           + "\n  ".join(lines))
-    out = dict(config)
+    out = dict(config, weeks=list(config.get("weeks") or []))
     out["as_of"] = _date("as_of", config.get("as_of") or cal.today_eastern())
     for key in ("start", "end"):
         if config.get(key):
             out[key] = _date(key, config[key])
+    for i, week in enumerate(config.get("weeks") or []):
+        out["weeks"][i] = _date(f"weeks.{i}", week)
+        if dt.date.fromisoformat(out["weeks"][i]).weekday() != 0:
+            raise ConfigError(f"invalid configuration: config key 'weeks.{i}': {week} is not "
+                              "a Monday (a FINRA week starts on its Monday)")
     for i, rev in enumerate(config["synthetic"].get("revisions", [])):
         week = _date(f"synthetic.revisions.{i}.week_start", rev["week_start"])
         if dt.date.fromisoformat(week).weekday() != 0:

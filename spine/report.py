@@ -136,7 +136,7 @@ class Week:
         fig.tight_layout()
         return fig
 
-    def short_volume(self, n: int) -> pd.DataFrame:
+    def short_volume(self) -> pd.DataFrame:
         """Per NMS tier: volume-weighted short ratio, its correlation with ATS share, and the
         most active symbols with both measures (empty when Reg SHO is not enabled)."""
         rows = []

@@ -41,3 +41,15 @@ def test_notebook_defaults_use_a_temporary_lake():
     assert cfg["lake_root"].startswith(tempfile.gettempdir())
     assert not cfg["lake_root"].startswith(str(REPO))
     assert cfg["synthetic"]["size"] == "small"
+
+
+def test_refetch_target_as_documented(tmp_path):
+    """The HANDLE_REVISION runbook's command: re-fetch named weeks now."""
+    config = {"lake_root": str(tmp_path / "lake"), "as_of": "2025-08-01",
+              "synthetic": {"size": "small"}}
+    proc = run_snakemake(tmp_path, config, "refetch", "--dry-run", "--config",
+                         "weeks=[2025-06-02]", "tiers=[T2]")
+    assert job_counts(proc.stdout).get("fetch") == 1
+    bad = run_snakemake(tmp_path, config, "refetch", "--dry-run", "--config",
+                        "weeks=[2025-06-03]", check=False)
+    assert bad.returncode != 0 and "config key 'weeks.0'" in bad.stdout + bad.stderr
