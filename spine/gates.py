@@ -64,6 +64,13 @@ class GateReport:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "GateReport":
+        """A report as recorded (the ledger's verdict event, or a gate report file)."""
+        fields = {k: d[k] for k in ("dataset", "tier", "week_start", "capture_id", "status",
+                                    "evaluated_at")}
+        return cls(**fields, checks=[Check(**c) for c in d.get("checks", [])])
+
     def table(self) -> pd.DataFrame:
         return pd.DataFrame([asdict(c) for c in self.checks])
 

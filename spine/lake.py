@@ -25,6 +25,7 @@ import zipfile
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -51,10 +52,12 @@ def partition_dir(root: str | Path, layer: str, dataset: str, **keys: object) ->
 
 
 @contextlib.contextmanager
-def partition_lock(directory: Path) -> Iterator[None]:
-    """Exclusive advisory lock on a partition directory (one writer per partition)."""
+def partition_lock(directory: Path, name: str = ".lock") -> Iterator[None]:
+    """Exclusive advisory lock on a partition directory (one writer per partition). `name`
+    tells locks of different purposes apart: a process holding one can take another."""
+    directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w") as handle:
+    with open(directory / name, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -193,10 +196,15 @@ def read_partition(root: str | Path, layer: str, dataset: str, keys: dict[str, o
 
 
 def content_hash(df: pd.DataFrame) -> str:
-    """Order-independent SHA-256 of a table's content (the API returns rows unsorted)."""
-    canonical = df.sort_values(list(df.columns), kind="mergesort", na_position="first")
-    text = canonical.to_csv(index=False, lineterminator="\n")  # floats at full precision
-    return hashlib.sha256(text.encode()).hexdigest()
+    """Order-independent SHA-256 of a table's content (the API returns rows unsorted): a 64-bit
+    hash per row (pandas' hash_pandas_object, every value at full precision), sorted, hashed
+    together with the column names and dtypes. Vectorised: ~0.1 s for a 174k-row week, where
+    sorting and writing the rows as CSV took 2.6 s."""
+    rows = pd.util.hash_pandas_object(df, index=False).to_numpy()
+    digest = hashlib.sha256()
+    digest.update(json.dumps([[c, str(t)] for c, t in df.dtypes.items()]).encode())
+    digest.update(np.sort(rows).tobytes())
+    return digest.hexdigest()
 
 
 # Where each step puts its files, relative to the lake root. The Snakefile and the notebooks
@@ -206,36 +214,37 @@ LAYOUT = {
     "raw": "raw/finra_otc_weekly/tier={tier}/week_start={week_start}",
     "fetch": "fetches/finra_otc_weekly/tier={tier}/week_start={week_start}/{fetch_key}.json",
     "capture": "raw/finra_otc_weekly/tier={tier}/week_start={week_start}/{capture_id}.parquet",
+    "ledger_event": "ledger/finra_otc_weekly/tier={tier}/week_start={week_start}/{event_file}",
+    "ingest": "ingest/{run}.json",
     "gate": "gates/finra_otc_weekly/tier={tier}/week_start={week_start}/capture_id={capture_id}.json",
     "clean": "clean/finra_otc_weekly/tier={tier}/week_start={week_start}/" + PART_FILE,
     "calc": "calc/{calc}/tier={tier}/week_start={week_start}/" + PART_FILE,
     "report": "reports/weekly/week_start={week_start}.html",
-    "run": "runs/{step}/tier={tier}/week_start={week_start}/{step}.ipynb",
-    "fetch_run": "runs/fetch/tier={tier}/week_start={week_start}/{fetch_key}.ipynb",
-    "fetch_log": "logs/fetch/tier={tier}/week_start={week_start}/{fetch_key}.log",
-    "gate_run": "runs/gate/tier={tier}/week_start={week_start}/capture_id={capture_id}.ipynb",
-    "gate_log": "logs/gate/tier={tier}/week_start={week_start}/capture_id={capture_id}.log",
     "revision": "reports/revisions/tier={tier}/week_start={week_start}/{old}_to_{new}.html",
-    "revision_run": "runs/revision/tier={tier}/week_start={week_start}/{old}_to_{new}.ipynb",
-    "revision_log": "logs/revision/tier={tier}/week_start={week_start}/{old}_to_{new}.log",
     "revision_index": "reports/revisions/index.html",
-    "revision_index_log": "logs/revision_index.log",
-    "report_run": "runs/report/week_start={week_start}/report.ipynb",
-    "log": "logs/{step}/tier={tier}/week_start={week_start}.log",
-    "report_log": "logs/report/week_start={week_start}.log",
-    "bench": "benchmarks/{step}/tier={tier}/week_start={week_start}.tsv",
-    "fetch_bench": "benchmarks/fetch/tier={tier}/week_start={week_start}/{fetch_key}.tsv",
-    "gate_bench": "benchmarks/gate/tier={tier}/week_start={week_start}/capture_id={capture_id}.tsv",
-    "report_bench": "benchmarks/report/week_start={week_start}.tsv",
     "regsho_fetch": "fetches/finra_regsho_daily/trade_date={trade_date}/fetch.json",
     "regsho_clean": "clean/finra_regsho_daily/trade_date={trade_date}/" + PART_FILE,
     "regsho_week": "fetches/finra_regsho_daily/weeks/week_start={week_start}.json",
-    "regsho_run": "runs/regsho/week_start={week_start}/regsho.ipynb",
-    "regsho_log": "logs/regsho/week_start={week_start}.log",
-    "regsho_bench": "benchmarks/regsho/week_start={week_start}.tsv",
     "gate_summary": "gates/summary/{run}.txt",
-    "gate_summary_log": "logs/gate_summary/{run}.log",
+    # executed notebooks, logs and Snakemake benchmark records, per job
+    "run": "runs/{step}/{job}.ipynb",
+    "log": "logs/{step}/{job}.log",
+    "bench": "benchmarks/{step}/{job}.tsv",
 }
+
+
+def job(step: str, **keys: object) -> str:
+    """The name of one job of a step, for its executed notebook, log and benchmark record:
+    its partition keys as `key=value` folders (a fetch key or capture pair as the file)."""
+    parts = [f"{k}={key_value(v)}" for k, v in keys.items()
+             if k in ("tier", "week_start", "trade_date")]
+    if "fetch_key" in keys:
+        parts.append(key_value(keys["fetch_key"]))
+    if "old" in keys:
+        parts.append(f"{keys['old']}_to_{keys['new']}")
+    if "run" in keys:
+        parts.append(key_value(keys["run"]))
+    return "/".join(parts) or step
 
 
 def path(root: str | Path, kind: str, **keys: object) -> Path:

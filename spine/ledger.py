@@ -14,10 +14,10 @@ construction, and two writers never touch the same file). Events:
 From `accepted` and `pinned` events come validity intervals per capture (valid_from,
 valid_to), which make "what did we know at time T" a filter: `asof()`.
 
-Clean files also carry their capture_id and accepted_at in the Parquet footer, written in the
-same atomic rename as the data. If a process dies between replacing clean and appending the
-`accepted` event, `validity()` still sees the acceptance from the footer: the lake is as before
-or as after a revision, never between.
+The ledger is the commit point: a gate verdict is an `accepted` or `refused` event carrying the
+gate report; clean is derived from it (the `calc` step materialises the capture clean should
+hold, from raw). `spine.plan` folds a partition's events, from their file names alone, into
+what clean holds, which captures a report shows and which revisions happened.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from spine import lake
 
 EVENTS = ("captured", "seen_again", "accepted", "refused", "pinned")
 COLUMNS = ["event", "capture_id", "recorded_at", "previous_capture", "source", "request", "rows",
-           "max_last_updated", "content_hash", "payload_sha256", "raw_file", "run", "reason"]
+           "max_last_updated", "content_hash", "payload_sha256", "raw_file", "run", "reason",
+           "report"]
 
 
 def now() -> pd.Timestamp:
@@ -50,16 +51,26 @@ def record(root: str | Path, dataset: str, partition: dict[str, str], event: str
     at = (at or now()).tz_convert("UTC")
     row = {c: None for c in COLUMNS} | fields | {"event": event, "capture_id": capture_id,
                                                  "recorded_at": at}
-    if isinstance(row["request"], dict):
-        row["request"] = json.dumps(row["request"], sort_keys=True)
+    for col in ("request", "report"):
+        if isinstance(row[col], dict):
+            row[col] = json.dumps(row[col], sort_keys=True, default=str)
     df = pd.DataFrame([row])[COLUMNS]
     df["recorded_at"] = pd.to_datetime(df["recorded_at"], utc=True)
     df["rows"] = df["rows"].astype("Int64")
     for col in ("previous_capture", "source", "request", "max_last_updated", "content_hash",
-                "payload_sha256", "raw_file", "run", "reason"):
+                "payload_sha256", "raw_file", "run", "reason", "report"):
         df[col] = df[col].astype("string")
     name = f"{at:%Y%m%dT%H%M%S%f}-{event}-{capture_id}.parquet"
     lake.write_partition(df, root, "ledger", dataset, partition, filename=name, overwrite=False)
+    return row | {"file": name}
+
+
+def read_event(path: str | Path) -> dict:
+    """One event file as a dict (`report` and `request` decoded)."""
+    row = pd.read_parquet(path).iloc[0].to_dict()
+    for col in ("request", "report"):
+        if isinstance(row.get(col), str):
+            row[col] = json.loads(row[col])
     return row
 
 
@@ -84,35 +95,18 @@ def events(root: str | Path, dataset: str, **partition: str) -> pd.DataFrame:
     return df.sort_values("recorded_at", kind="mergesort").reset_index(drop=True)
 
 
-def _clean_states(root: str | Path, dataset: str) -> pd.DataFrame:
-    """What each clean partition holds now, from the footers (the source of truth for 'now')."""
-    rows = []
-    base = Path(root) / "clean" / dataset
-    for path in sorted(base.rglob(lake.PART_FILE)) if base.exists() else []:
-        meta = lake.file_metadata(path)
-        if "spine.capture_id" not in meta:
-            continue
-        keys = dict(part.split("=", 1) for part in path.relative_to(base).parts[:-1])
-        rows.append({**keys, "event": "accepted", "capture_id": meta["spine.capture_id"],
-                     "recorded_at": pd.Timestamp(meta["spine.accepted_at"])})
-    return pd.DataFrame(rows)
-
-
 def validity(root: str | Path, dataset: str) -> pd.DataFrame:
     """One row per (partition, acceptance): capture_id, valid_from, valid_to (NaT = current).
 
-    Built from `accepted` and `pinned` events, plus the clean footers (see module docstring).
+    Built from `accepted` and `pinned` events: the ledger is the commit point of a decision;
+    clean is derived from it (the `calc` step materialises the capture the ledger says).
     """
     ev = events(root, dataset)
     keys = [k for k in ("tier", "week_start", "trade_date") if k in ev.columns]
     ev = ev[ev["event"].isin(["accepted", "pinned"])] if len(ev) else ev
-    states = _clean_states(root, dataset)
-    if not keys and len(states):
-        keys = [k for k in ("tier", "week_start", "trade_date") if k in states.columns]
-    frames = [f[keys + ["event", "capture_id", "recorded_at"]] for f in (ev, states) if len(f)]
-    if not frames:
+    if not len(ev):
         return pd.DataFrame(columns=keys + ["capture_id", "event", "valid_from", "valid_to"])
-    acc = pd.concat(frames, ignore_index=True)
+    acc = ev[keys + ["event", "capture_id", "recorded_at"]].copy()
     acc["recorded_at"] = pd.to_datetime(acc["recorded_at"], utc=True)
     acc = acc.drop_duplicates(subset=keys + ["capture_id", "recorded_at"])
     acc = acc.sort_values(keys + ["recorded_at"], kind="mergesort")
@@ -162,3 +156,10 @@ def asof(dataset: str = "finra_otc_weekly", known_at: str | dt.datetime | None =
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]
+
+
+def write_gate_report(event_file: str | Path, output: str | Path) -> dict:
+    """A capture's gate report file, from its verdict event (`accepted` or `refused`)."""
+    report = read_event(event_file)["report"]
+    lake.write_json(output, report)
+    return report

@@ -14,7 +14,7 @@ import pandas as pd
 import pandera.errors
 import pyarrow.parquet as pq
 
-from spine import calcs, lake, ledger, sources
+from spine import calcs, lake, ledger, plan, sources
 from spine import calendar as cal
 from spine import clean as clean_
 from spine.calcs import CALC_SCHEMAS, CALCS
@@ -84,15 +84,15 @@ def fetch(config: dict, tier: str, week_start: dt.date | str, fetch_key: str | N
     capture = source.fetch(WEEKLY.name, {"tier": tier, "week_start": week_start.isoformat()})
     root = config["lake_root"]
     keys = {"tier": tier, "week_start": week_start, "fetch_key": fetch_key}
-    run = str(lake.path(root, "fetch_run", **keys).relative_to(root))
+    run = lake.LAYOUT["run"].format(step="fetch", job=lake.job("fetch", **keys))
     return store_capture(root, capture, lake.path(root, "fetch", **keys), run=run)
 
 
 def import_files(config: dict, paths: list[str | Path], tier: str, week_start: dt.date | str,
                  summary_type: str | None = None) -> tuple[dict, GateReport]:
-    """`spine import-file`: files downloaded by hand become a capture, through the same gates
-    (and calculations when they pass) as a fetch. A restated week is a revision like any
-    other: recorded, gated, and reported by `snakemake --cores 2 reports`."""
+    """`spine import-file`: files downloaded by hand become a capture, decided by the same gates
+    as a fetch. A restated week is a revision like any other: recorded and gated here; clean,
+    calculations and reports follow with `snakemake --cores 2 reports`."""
     week_start = cal.check_week_start(week_start)
     capture = finra_files.capture_files([Path(p) for p in paths], tier=tier,
                                         week_start=week_start, summary_type=summary_type,
@@ -103,8 +103,6 @@ def import_files(config: dict, paths: list[str | Path], tier: str, week_start: d
                             lake.path(root, "fetch", tier=tier, week_start=week_start,
                                       fetch_key=key), run="spine import-file")
     report = gate(config, tier, week_start, receipt["capture_id"])
-    if lake.path(root, "clean", tier=tier, week_start=week_start).exists():
-        calc(config, tier, week_start)
     return receipt, report
 
 
@@ -113,7 +111,7 @@ def read_capture(root: str, receipt: dict) -> pd.DataFrame:
 
 
 def latest_receipt(root: str, tier: str, week_start: dt.date) -> dict:
-    """The most recent fetch receipt of a partition (for hand runs and `spine diff`)."""
+    """The most recent fetch receipt of a partition (for hand runs)."""
     folder = lake.path(root, "fetch", tier=tier, week_start=week_start, fetch_key="x").parent
     receipts = [lake.read_json(p) for p in folder.glob("*.json")] if folder.exists() else []
     if not receipts:
@@ -121,91 +119,137 @@ def latest_receipt(root: str, tier: str, week_start: dt.date) -> dict:
     return max(receipts, key=lambda r: r["retrieved_at"])
 
 
-def trailing_counts(root: str, tier: str, week_start: dt.date, band_weeks: int) -> pd.DataFrame:
-    """Row and symbol counts of the trailing weeks already accepted into clean."""
-    out = []
-    for i in range(1, band_weeks + 1):
-        prior = week_start - dt.timedelta(days=7 * i)
-        path = lake.path(root, "clean", tier=tier, week_start=prior)
-        if path.exists():
-            symbols = pq.read_table(path, columns=["symbol"]).column("symbol")
-            out.append({"week_start": prior, "rows": len(symbols),
-                        "symbols": len(symbols.unique())})
-    return pd.DataFrame(out, columns=["week_start", "rows", "symbols"])
+def hand_receipts(config: dict, tier: str, week_start: dt.date | str) -> tuple[list[str], str]:
+    """For the gate notebook by hand: the week fetched into the lake (if it never was), its
+    latest receipt, and where the ingest record goes."""
+    root, week = config["lake_root"], cal.check_week_start(week_start)
+    folder = lake.path(root, "fetch", tier=tier, week_start=week, fetch_key="x").parent
+    if not (folder.exists() and any(folder.glob("*.json"))):
+        fetch(config, tier, week)
+    latest = max(folder.glob("*.json"), key=lambda p: lake.read_json(p)["retrieved_at"])
+    return [str(latest)], str(lake.path(root, "ingest", run=f"hand-{tier}-{week}"))
 
 
-def current_capture(clean_path: Path) -> str | None:
-    """The capture_id a clean partition holds, or None if there is none."""
-    if not clean_path.exists():
+def partition_state(root: str, tier: str, week_start: dt.date) -> plan.PartitionState:
+    """A partition's ledger, folded (what clean holds, verdicts, revisions)."""
+    files = plan.list_partition(root, tier, week_start)
+    return plan.fold([plan.Event.parse(f) for f in files])
+
+
+def verdict(root: str, tier: str, week_start: dt.date, capture_id: str) -> dict | None:
+    """The gate report recorded with a capture's verdict, or None if it was never gated."""
+    event = partition_state(root, tier, week_start).verdicts.get(capture_id)
+    if event is None:
         return None
-    ids = pq.read_table(clean_path, columns=["capture_id"]).column("capture_id").unique()
-    return ids[0].as_py() if len(ids) else None
+    return ledger.read_event(plan.ledger_dir(root, tier, week_start) / event.file)["report"]
 
 
-def advance_clean(root: str, tier: str, week_start: dt.date, clean: pd.DataFrame,
-                  capture_id: str, event: str, previous: str | None, reason: str | None = None
-                  ) -> None:
-    """Replace clean with `capture_id` (one atomic rename; the footer says which capture and
-    when), then append the ledger event."""
-    at = ledger.now()
-    lake.write_partition(clean, root, "clean", lake.DATASET,
-                         {"tier": tier, "week_start": week_start},
-                         metadata={"spine.capture_id": capture_id,
-                                   "spine.accepted_at": at.isoformat()})
-    ledger.record(root, lake.DATASET, {"tier": tier, "week_start": week_start.isoformat()},
-                  event, capture_id, at=at, previous_capture=previous, reason=reason)
+def trailing_counts(root: str, tier: str, week_start: dt.date, band_weeks: int) -> pd.DataFrame:
+    """Row and symbol counts of the trailing weeks' accepted versions, as their gate reports
+    measured them (read from the ledger: no data file is opened)."""
+    out = []
+    for prior in plan.trailing_weeks(week_start, band_weeks):
+        held = partition_state(root, tier, prior).held
+        report = verdict(root, tier, prior, held) if held else None
+        if report and "rows" in report:
+            out.append({"week_start": prior, "rows": report["rows"],
+                        "symbols": report["symbols"]})
+    return pd.DataFrame(out, columns=["week_start", "rows", "symbols"])
 
 
 def gate(config: dict, tier: str, week_start: dt.date | str, capture_id: str | None = None
          ) -> GateReport:
-    """Gate one capture (default: the latest fetched); advance clean to it only if every check
-    passes. The gate report is written either way; a failing capture leaves clean as it was.
-    A capture that differs from what clean held is a revision: the report says from what."""
+    """Decide one capture (default: the latest fetched): run the gates and record the verdict
+    in the ledger, `accepted` (clean is to hold it) or `refused` (clean keeps what it held).
+    The ledger event carries the whole gate report; `calc` materialises clean from it. A
+    capture already decided is not decided again (an identical re-fetch changes nothing)."""
     root = config["lake_root"]
     week_start = cal.check_week_start(week_start)
     if capture_id is None:
         capture_id = latest_receipt(root, tier, week_start)["capture_id"]
     keys = {"tier": tier, "week_start": week_start}
-    raw = pq.read_table(lake.path(root, "capture", capture_id=capture_id, **keys)).to_pandas()
-    clean, aggregates = clean_.to_clean(raw, capture_id)
-    gcfg = GateConfig.from_config(config.get("gates"))
-    trailing = trailing_counts(root, tier, week_start, gcfg.band_weeks)
-    report = evaluate(clean, dataset=lake.DATASET, tier=tier, week_start=week_start,
-                      capture_id=capture_id, trailing=trailing, aggregate_rows=aggregates,
-                      cfg=gcfg)
-    previous = current_capture(lake.path(root, "clean", **keys))
-    changed = previous != capture_id
-    if changed and report.status == PASS:
-        # Rewrite only on a new capture, so an unchanged week does not rerun its calcs.
-        advance_clean(root, tier, week_start, clean, capture_id, "accepted", previous)
-    elif changed:
+    with lake.partition_lock(plan.ledger_dir(root, tier, week_start), ".decide.lock"):
+        done = verdict(root, tier, week_start, capture_id)
+        if done is not None:
+            return GateReport.from_dict(done)
+        raw = pq.read_table(lake.path(root, "capture", capture_id=capture_id, **keys)).to_pandas()
+        clean, aggregates = clean_.to_clean(raw, capture_id)
+        gcfg = GateConfig.from_config(config["gates"])
+        trailing = trailing_counts(root, tier, week_start, gcfg.band_weeks)
+        report = evaluate(clean, dataset=lake.DATASET, tier=tier, week_start=week_start,
+                          capture_id=capture_id, trailing=trailing, aggregate_rows=aggregates,
+                          cfg=gcfg)
+        previous = partition_state(root, tier, week_start).held
+        accepted = report.status == PASS
+        payload = report.to_dict() | {
+            "rows": len(clean), "symbols": int(clean["symbol"].nunique()),
+            "trailing_weeks": [w.isoformat() for w in trailing["week_start"]],
+            "previous_capture": previous,
+            "revision": previous is not None,
+            "advanced_to_clean": accepted,
+        }
         ledger.record(root, lake.DATASET, {"tier": tier, "week_start": week_start.isoformat()},
-                      "refused", capture_id, previous_capture=previous)
-    payload = report.to_dict() | {
-        "trailing_weeks": [w.isoformat() for w in trailing["week_start"]],
-        "previous_capture": previous,
-        "revision": previous is not None and changed,
-        "advanced_to_clean": report.status == PASS and changed,
-    }
-    lake.write_json(lake.path(root, "gate", capture_id=capture_id, **keys), payload)
+                      "accepted" if accepted else "refused", capture_id,
+                      previous_capture=previous, rows=len(clean), report=payload)
     return report
+
+
+def ingest(config: dict, receipts: list[str], output: str | Path) -> pd.DataFrame:
+    """The gate step of a run: decide every capture the run fetched, oldest week first within
+    each tier (a week's count band compares with the weeks before it, decided first), then
+    write the run's ingest record: per partition, the capture fetched and its verdict, and the
+    partition's ledger listing after the decision (the plan's input for the derive stage)."""
+    root = config["lake_root"]
+    fetched = [lake.read_json(p) for p in receipts]
+    fetched.sort(key=lambda r: (r["week_start"], plan.TIERS.index(r["tier"])))
+    rows, listing = [], {}
+    for r in fetched:
+        report = gate(config, r["tier"], r["week_start"], r["capture_id"])
+        state = partition_state(root, r["tier"], cal.check_week_start(r["week_start"]))
+        rows.append({"tier": r["tier"], "week_start": r["week_start"],
+                     "capture_id": r["capture_id"], "new_capture": r["new_capture"],
+                     "status": report.status, "clean_holds": state.held})
+        listing[f"{r['tier']}/{r['week_start']}"] = plan.list_partition(
+            root, r["tier"], r["week_start"])
+    lake.write_json(output, {"partitions": rows, "ledger": listing})
+    return pd.DataFrame(rows)
+
+
+def gate_reports(config: dict, tier: str, week_start: dt.date | str) -> list[Path]:
+    """Write the gate report file of every capture of a partition that has a verdict (by hand;
+    the Snakefile's `gate_report` rule writes them one by one)."""
+    root, week = config["lake_root"], cal.check_week_start(week_start)
+    out = []
+    for capture, event in partition_state(root, tier, week).verdicts.items():
+        path = lake.path(root, "gate", tier=tier, week_start=week, capture_id=capture)
+        ledger.write_gate_report(plan.ledger_dir(root, tier, week) / event.file, path)
+        out.append(path)
+    return out
 
 
 def pin(config: dict, tier: str, week_start: dt.date | str, capture_id: str, reason: str) -> str:
     """Pin clean to a stored capture (rollback, or undoing one): recorded in the ledger with
-    the reason, and reversible by pinning again. The capture must have passed its gate."""
+    the reason, and reversible by pinning again. The capture must have passed its gates. The
+    next run (`snakemake --cores 2 reports`) materialises clean and what depends on it."""
     root = config["lake_root"]
     week_start = cal.check_week_start(week_start)
-    keys = {"tier": tier, "week_start": week_start}
-    verdict_path = lake.path(root, "gate", capture_id=capture_id, **keys)
-    if not verdict_path.exists() or lake.read_json(verdict_path)["status"] != PASS:
-        raise ValueError(f"capture {capture_id} of {tier} week {week_start} has no passing gate "
-                         f"report ({verdict_path}); only a capture that passed can be pinned")
-    previous = current_capture(lake.path(root, "clean", **keys))
-    raw = pq.read_table(lake.path(root, "capture", capture_id=capture_id, **keys)).to_pandas()
-    clean, _ = clean_.to_clean(raw, capture_id)
-    advance_clean(root, tier, week_start, clean, capture_id, "pinned", previous, reason)
+    with lake.partition_lock(plan.ledger_dir(root, tier, week_start), ".decide.lock"):
+        report = verdict(root, tier, week_start, capture_id)
+        if report is None or report["status"] != PASS:
+            raise ValueError(f"capture {capture_id} of {tier} week {week_start} has no passing "
+                             "gate verdict in the ledger; only a capture that passed can be "
+                             "pinned (spine diff and the revision reports list the captures)")
+        previous = partition_state(root, tier, week_start).held
+        ledger.record(root, lake.DATASET, {"tier": tier, "week_start": week_start.isoformat()},
+                      "pinned", capture_id, previous_capture=previous, reason=reason)
     return previous or ""
+
+
+def current_capture(clean_path: Path) -> str | None:
+    """The capture_id a clean partition file holds (its footer), or None if there is none."""
+    if not clean_path.exists():
+        return None
+    return lake.file_metadata(clean_path).get("spine.capture_id")
 
 
 def read_clean(root: str, tier: str, week_start: dt.date | str) -> pd.DataFrame:
@@ -214,19 +258,27 @@ def read_clean(root: str, tier: str, week_start: dt.date | str) -> pd.DataFrame:
     return df[CLEAN_COLUMNS]
 
 
-def calc(config: dict, tier: str, week_start: dt.date | str) -> dict[str, pd.DataFrame]:
-    """Every calculation for one accepted (tier, week), written to data/calc/<name>/."""
+def calc(config: dict, tier: str, week_start: dt.date | str, capture_id: str | None = None
+         ) -> dict[str, pd.DataFrame]:
+    """Materialise clean from the capture it holds (default: what the ledger says), then every
+    per-week calculation, written to calc/<name>/. Clean is derived, like the calculations:
+    the raw capture and the ledger's verdict are the record."""
     root = config["lake_root"]
     week_start = cal.check_week_start(week_start)
-    if not lake.path(root, "clean", tier=tier, week_start=week_start).exists():
-        raise GateFailed(f"{tier} week {week_start} has no accepted version in clean (its "
-                         f"captures failed their gates); see {root}/gates/")
-    clean = read_clean(root, tier, week_start)
+    if capture_id is None:
+        capture_id = partition_state(root, tier, week_start).held
+    if capture_id is None:
+        raise GateFailed(f"{tier} week {week_start} has no accepted version (its captures "
+                         f"failed their gates); see {root}/gates/")
+    keys = {"tier": tier, "week_start": week_start}
+    raw = pq.read_table(lake.path(root, "capture", capture_id=capture_id, **keys)).to_pandas()
+    clean, _ = clean_.to_clean(raw, capture_id)
+    lake.write_partition(clean, root, "clean", lake.DATASET, keys,
+                         metadata={"spine.capture_id": capture_id})
     results = {}
     for name, func in CALCS.items():
         results[name] = func(clean)
-        lake.write_partition(results[name], root, "calc", name,
-                             {"tier": tier, "week_start": week_start})
+        lake.write_partition(results[name], root, "calc", name, keys)
     return results
 
 
@@ -284,20 +336,16 @@ def calc_short_volume(config: dict, tier: str, week_start: dt.date | str) -> pd.
     return result
 
 
-def rolling_window(root: str, tier: str, week_start: dt.date) -> list[dt.date]:
-    """Weeks of the rolling window ending at `week_start` whose symbol_week exists or is due
-    (this week always; earlier weeks when their clean partition exists)."""
-    weeks = [week_start - dt.timedelta(days=7 * i) for i in range(calcs.ROLLING_WEEKS)]
-    return [w for w in weeks
-            if w == week_start or lake.path(root, "clean", tier=tier, week_start=w).exists()]
-
-
-def calc_rolling(config: dict, tier: str, week_start: dt.date | str) -> pd.DataFrame:
-    """The `symbol_rolling` calculation: a multi-week output, rerun when any week of its
-    window changes."""
+def calc_rolling(config: dict, tier: str, week_start: dt.date | str,
+                 weeks: list[str] | None = None) -> pd.DataFrame:
+    """The `symbol_rolling` calculation: a multi-week output over `weeks` (the weeks of the
+    window with a version in clean, as the plan lists them; default: from the ledger)."""
     root = config["lake_root"]
     week_start = cal.check_week_start(week_start)
-    weeks = rolling_window(root, tier, week_start)
+    if weeks is None:
+        state = plan.LakeState.read(root)
+        weeks = state.window(tier, week_start)
+    weeks = [cal.check_week_start(w) for w in weeks]
     window = pd.concat([read_calc(root, "symbol_week", tier, w) for w in weeks],
                        ignore_index=True)
     days = {pd.Timestamp(w): cal.trading_days(w) for w in weeks}
@@ -307,13 +355,18 @@ def calc_rolling(config: dict, tier: str, week_start: dt.date | str) -> pd.DataF
     return result
 
 
-def notebook_config(overrides: dict) -> dict:
-    """The config a notebook runs with. The pipeline passes the full config (with `lake_root`);
-    by hand, without `lake_root`, it is the embedded `small` source in a fresh temporary lake,
-    so running a notebook in JupyterLab never writes into the repository."""
+def notebook_config(overrides: dict, step: str | None = None) -> dict:
+    """The config a notebook runs with. The pipeline passes exactly the keys `step` reads
+    (spine.notebooks.STEPS) and gets them as a StepConfig, which refuses any other key. By
+    hand, the repository's config with `overrides`; without `lake_root` it is the embedded
+    `small` source in a fresh temporary lake, so running a notebook in JupyterLab never writes
+    into the repository."""
     from spine import config as config_
+    from spine import notebooks
 
     overrides = dict(overrides)
+    if step and set(overrides) == set(notebooks.STEPS[step]):
+        return notebooks.StepConfig(step, overrides)
     by_hand = not overrides.get("lake_root")
     if by_hand:
         overrides["lake_root"] = tempfile.mkdtemp(prefix="market-spine-")
@@ -330,19 +383,25 @@ def show_receipt(receipt: dict) -> pd.DataFrame:
 
 def ensure_upstream(config: dict, tier: str, week_start: dt.date | str, upto: str) -> None:
     """For hand runs in JupyterLab: produce the steps before `upto` whose outputs are missing.
-    In a pipeline run (a lake_root was given) it does nothing: Snakemake ran the steps before,
-    and a missing input must fail loudly rather than be fetched behind the DAG's back."""
+    In a pipeline run it does nothing: Snakemake ran the steps before, and a missing input must
+    fail loudly rather than be fetched behind the DAG's back."""
     if not config.get("by_hand"):
         return
-    root, keys = config["lake_root"], {"tier": tier, "week_start": week_start}
+    root, week = config["lake_root"], cal.check_week_start(week_start)
+    keys = {"tier": tier, "week_start": week}
     order = ["fetch", "gate", "calc", "report"]
     folder = lake.path(root, "fetch", fetch_key="x", **keys).parent
     if order.index(upto) > 0 and not (folder.exists() and any(folder.glob("*.json"))):
-        fetch(config, tier, week_start)
+        fetch(config, tier, week)
     if order.index(upto) > 1:
-        capture_id = latest_receipt(root, tier, cal.check_week_start(week_start))["capture_id"]
-        if not lake.path(root, "gate", capture_id=capture_id, **keys).exists():
-            gate(config, tier, week_start, capture_id)
-    if (order.index(upto) > 2 and lake.path(root, "clean", **keys).exists()
-            and not all(lake.path(root, "calc", calc=name, **keys).exists() for name in CALCS)):
-        calc(config, tier, week_start)
+        capture_id = latest_receipt(root, tier, week)["capture_id"]
+        if verdict(root, tier, week, capture_id) is None:
+            gate(config, tier, week, capture_id)
+    held = partition_state(root, tier, week).held
+    if order.index(upto) > 2 and held and current_capture(lake.path(root, "clean", **keys)) != held:
+        calc(config, tier, week)
+    if order.index(upto) > 1:
+        gate_reports(config, tier, week)
+    if upto == "report" and held and not lake.path(root, "calc", calc="symbol_rolling",
+                                                   **keys).exists():
+        calc_rolling(config, tier, week)

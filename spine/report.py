@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
-from spine import calcs, lake, pipeline
+from spine import lake
 from spine import calendar as cal
 from spine.gates import PASS
 
@@ -119,7 +119,11 @@ class Week:
         return {tier: c["venue_share"].nsmallest(n, "rank")[cols].reset_index(drop=True)
                 for tier, c in self.calcs.items()}
 
-    def venue_chart(self, n: int) -> plt.Figure:
+    def venue_chart(self, n: int):
+        import matplotlib.pyplot as plt
+
+        from spine import calcs
+
         tiers = list(self.calcs)
         fig, axes = plt.subplots(1, max(1, len(tiers)), figsize=(5 * max(1, len(tiers)), 0.3 * n + 1.5),
                                  squeeze=False)
@@ -176,32 +180,80 @@ class Week:
         return pd.DataFrame(rows).set_index("tier") if rows else pd.DataFrame()
 
 
-def load_week(config: dict, week_start: dt.date | str, tiers: list[str],
-              captures: dict[str, list[str]] | None = None) -> Week:
-    """Per tier: the gate reports of the captures to show (default: the version clean holds and
-    any revision refused since; see spine.targets.report_captures), and the calculations of the
-    version clean holds."""
-    from spine import targets
+def week_view(root: str, week_start: dt.date | str, tiers: list[str]) -> dict[str, dict]:
+    """What a weekly report shows per tier, from the ledger (for hand runs; the Snakefile
+    passes the same view from its plan): the captures (clean's, then revisions refused since),
+    whether clean holds a version, and whether it has a short_volume calculation."""
+    from spine import plan
+
+    st, week = plan.LakeState.read(root), cal.check_week_start(week_start)
+    return {t: {"captures": st.get(t, week).shown, "accepted": bool(st.held(t, week)),
+                "short_volume": bool(st.held(t, week)) and t in plan.NMS_TIERS and
+                lake.path(root, "calc", calc="short_volume", tier=t, week_start=week).exists()}
+            for t in tiers if st.get(t, week).verdicts}
+
+
+def load_week(config: dict, week_start: dt.date | str, tiers: dict[str, dict]) -> Week:
+    """Per tier of `tiers` (spine.report.week_view): the gate reports of the captures to show
+    and, when clean holds a version, its calculations."""
+    from spine import pipeline
 
     root = config["lake_root"]
     week_start = cal.check_week_start(week_start)
-    captures = dict(captures or {})
-    for tier in tiers:
-        if not captures.get(tier):
-            captures[tier] = targets.report_captures(root, tier, week_start)
+
     def gate(tier: str, capture: str) -> dict:
         return lake.read_json(lake.path(root, "gate", tier=tier, week_start=week_start,
                                         capture_id=capture))
     week = Week(week_start=week_start, tiers=list(tiers),
-                gates={t: gate(t, captures[t][0]) for t in tiers},
-                refused={t: [gate(t, c) for c in captures[t][1:]] for t in tiers})
-    for tier in tiers:
-        keys = {"tier": tier, "week_start": week_start}
-        if not lake.path(root, "clean", **keys).exists():
+                gates={t: gate(t, v["captures"][0]) for t, v in tiers.items()},
+                refused={t: [gate(t, c) for c in v["captures"][1:]] for t, v in tiers.items()})
+    for tier, v in tiers.items():
+        if not v["accepted"]:
             continue
+        names = ["symbol_week", "venue_share", "symbol_hhi", "symbol_rolling"]
+        names += ["short_volume"] if v.get("short_volume") else []
         week.calcs[tier] = {name: pipeline.read_calc(root, name, tier, week_start)
-                            for name in ("symbol_week", "venue_share", "symbol_hhi")}
-        for optional in ("symbol_rolling", "short_volume"):
-            if lake.path(root, "calc", calc=optional, **keys).exists():
-                week.calcs[tier][optional] = pipeline.read_calc(root, optional, tier, week_start)
+                            for name in names}
     return week
+
+
+def gate_summary(gate_files: list[str], output: str) -> int:
+    """Print one line per gated partition of a run and write them to `output`; returns the
+    number of partitions whose capture was refused."""
+    lines, failed = [], 0
+    for path in sorted(gate_files):
+        report = lake.read_json(path)
+        bad = [c for c in report["checks"] if c["status"] == "FAIL"]
+        failed += bool(bad)
+        detail = "; ".join(f"{c['check']}: measured {c['measured']}, limit {c['limit']} "
+                           f"({c['message']})" for c in bad)
+        lines.append(f"{report['status']:4}  {report['tier']:4}  {report['week_start']}  "
+                     f"capture {report['capture_id']}" + (f"  {detail}" if detail else ""))
+    text = (f"Gate summary: {len(gate_files) - failed} passed, {failed} failed\n"
+            + "\n".join(lines) + "\n")
+    print(text, end="")
+    lake.write_file_atomic(Path(output), text.encode())
+    return failed
+
+
+def revision_index(revisions: list[list[str]], output: str) -> None:
+    """An HTML page listing every revision (tier, week, old, new, outcome, ledger time),
+    newest first, with links to the reports."""
+    import html
+
+    rows = sorted(revisions, key=lambda r: r[5], reverse=True)
+    body = "".join(
+        f"<tr><td>{dt.datetime.strptime(at, '%Y%m%dT%H%M%S%f'):%Y-%m-%d %H:%M} UTC</td>"
+        f"<td>{tier}</td><td>{week}</td>"
+        f"<td><code>{old}</code> &rarr; <code>{new}</code></td><td>{event}</td>"
+        f'<td><a href="{html.escape(f"tier={tier}/week_start={week}/{old}_to_{new}.html")}">'
+        "report</a></td></tr>"
+        for tier, week, old, new, event, at in rows)
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Market Spine revisions"
+            "</title><style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;"
+            "border-bottom:1px solid #ddd;text-align:left}</style></head><body>"
+            "<h1>FINRA OTC Transparency revisions</h1>"
+            f"<p>{len(rows)} revision(s) recorded in the capture ledger, newest first.</p>"
+            "<table><tr><th>recorded</th><th>tier</th><th>week</th><th>captures</th>"
+            f"<th>outcome</th><th></th></tr>{body}</table></body></html>")
+    lake.write_file_atomic(Path(output), page.encode())

@@ -196,20 +196,29 @@ def title(root: str, d: Diff) -> str:
             f"{updated:%Y-%m-%d}.")
 
 
-def rolling_effect(root: str, d: Diff, n: int = 10) -> pd.DataFrame:
+def window_weeks(root: str, d: Diff, earlier: list[str] | None, later: list[str] | None
+                 ) -> tuple[list[dt.date], list[dt.date]]:
+    """The earlier weeks of the revised week's rolling window with a version in clean, and
+    the later weeks whose window contains it: as the plan passed them, or (by hand) from the
+    ledger."""
+    from spine import plan
+
+    if earlier is None or later is None:
+        st = plan.LakeState.read(root)
+        earlier = [w for w in st.window(d.tier, d.week_start) if w != d.week_start]
+        later = [w for w in plan.windows_containing(d.week_start)[1:] if st.held(d.tier, w)]
+    return ([cal.check_week_start(w) for w in earlier], [cal.check_week_start(w) for w in later])
+
+
+def rolling_effect(root: str, d: Diff, earlier: list[dt.date], n: int = 10) -> pd.DataFrame:
     """symbol_rolling of the revised week computed on the old and on the new version (the
-    other weeks of the window as the lake holds them), largest z-score changes first; plus
-    which later weeks' windows contain the revised week."""
+    `earlier` weeks of the window as the lake holds them), largest changes first."""
     from spine import pipeline
 
     if not d.computable:
         return pd.DataFrame({"note": ["a version fails the clean schema: no rolling effect"]})
-    weeks = [d.week_start - dt.timedelta(days=7 * k) for k in range(1, calcs.ROLLING_WEEKS)]
-    others = [pipeline.read_calc(root, "symbol_week", d.tier, w) for w in weeks
-              if lake.path(root, "calc", calc="symbol_week", tier=d.tier, week_start=w).exists()]
-    days = {pd.Timestamp(d.week_start - dt.timedelta(days=7 * k)):
-            cal.trading_days(d.week_start - dt.timedelta(days=7 * k))
-            for k in range(calcs.ROLLING_WEEKS)}
+    others = [pipeline.read_calc(root, "symbol_week", d.tier, w) for w in earlier]
+    days = {pd.Timestamp(w): cal.trading_days(w) for w in [*earlier, d.week_start]}
 
     def roll(version: pd.DataFrame) -> pd.DataFrame:
         window = pd.concat([*others, calcs.symbol_week(version)], ignore_index=True)
@@ -227,16 +236,9 @@ def rolling_effect(root: str, d: Diff, n: int = 10) -> pd.DataFrame:
     return out.head(n).reset_index()
 
 
-def later_windows(root: str, d: Diff) -> list[dt.date]:
-    """Later weeks in the lake whose rolling window contains the revised week."""
-    return [d.week_start + dt.timedelta(days=7 * k) for k in range(1, calcs.ROLLING_WEEKS)
-            if lake.path(root, "clean", tier=d.tier,
-                         week_start=d.week_start + dt.timedelta(days=7 * k)).exists()]
-
-
-def links_markdown(root: str, d: Diff) -> str:
-    """Both captures' records: when and by which run they were fetched, their executed gate
-    notebooks, and the rolling outputs recomputed. Links are relative to the report."""
+def links_markdown(root: str, d: Diff, later: list[dt.date]) -> str:
+    """Both captures' records: when and by which run they were fetched and decided, and the
+    rolling outputs recomputed. Links are relative to the report."""
     report_dir = lake.path(root, "revision", tier=d.tier, week_start=d.week_start,
                            old=d.old_capture, new=d.new_capture).parent
     ev = ledger.events(root, lake.DATASET, tier=d.tier, week_start=d.week_start.isoformat())
@@ -251,12 +253,6 @@ def links_markdown(root: str, d: Diff) -> str:
             if isinstance(r.run, str) and r.run.endswith(".ipynb"):
                 rel = Path(_relpath(Path(root) / r.run, report_dir))
                 lines.append(f"  - executed fetch notebook: [{r.run}]({rel.as_posix()})")
-        gate_nb = lake.path(root, "gate_run", tier=d.tier, week_start=d.week_start,
-                            capture_id=capture)
-        if gate_nb.exists():
-            lines.append(f"  - executed gate notebook: [{gate_nb.relative_to(root)}]"
-                         f"({Path(_relpath(gate_nb, report_dir)).as_posix()})")
-    later = later_windows(root, d)
     if later:
         lines.append("- rolling outputs whose window contains this week: "
                      + ", ".join(f"{w:%Y-%m-%d}" for w in [d.week_start, *later]))
@@ -273,11 +269,10 @@ def notebook_lake(config: dict, tier: str, week_start: str) -> dict:
     """The config a revision notebook runs with. With a `lake_root` (the pipeline), that lake;
     by hand, a small temporary lake where the synthetic source restates the week on 2025-08-15,
     fetched before and after."""
-    from spine import config as config_
     from spine import pipeline
 
     if config.get("lake_root"):
-        return config_.load(**config)
+        return pipeline.notebook_config(config, "revision")
     week = cal.check_week_start(week_start)
     published = cal.publication_date(tier, week) + dt.timedelta(days=30)
     before = pipeline.notebook_config({"as_of": published.isoformat(), "synthetic": {
@@ -288,4 +283,5 @@ def notebook_lake(config: dict, tier: str, week_start: str) -> dict:
         receipt = pipeline.fetch(cfg, tier, week)
         pipeline.gate(cfg, tier, week, receipt["capture_id"])
         pipeline.calc(cfg, tier, week)
+        pipeline.gate_reports(cfg, tier, week)
     return after

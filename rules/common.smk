@@ -1,0 +1,143 @@
+# Shared by both stages: paths, the notebook rule template, the lake state the derive stage
+# plans from, and the run's targets.
+
+import fcntl
+import json
+import os
+import sys
+
+from spine import lake, notebooks
+
+
+def L(kind, **keys):
+    """A layout path (spine.lake.LAYOUT) under the lake root, as a Snakemake pattern."""
+    return str(lake.path(ROOT, kind, **keys))
+
+
+def J(step, **keys):
+    """A job's executed notebook, log and benchmark record."""
+    job = lake.job(step, **keys)
+    return {"notebook": L("run", step=step, job=job), "stderr": L("log", step=step, job=job),
+            "bench": L("bench", step=step, job=job)}
+
+
+wildcard_constraints:
+    tier="T1|T2|OTCE",
+    nms_tier="T1|T2",
+    week_start=r"\d{4}-\d{2}-\d{2}",
+    capture_id=r"[0-9a-f]{16}",
+    old=r"[0-9a-f]{16}",
+    new=r"[0-9a-f]{16}",
+    fetch_key=r"(asof|at)-[0-9A-Za-z-]+",
+    run=r"[0-9A-Za-z-]+",
+
+
+# One notebook rule template: every step is `python -m spine.notebooks <step>`, a papermill run
+# of notebooks/<step>.ipynb with the parameters spine.notebooks.parameters() derives from the
+# step's declaration; the executed copy is the job's `notebook` log. Steps reuse it with
+# `use rule notebook as <step> with:`.
+NOTEBOOK_SHELL = (
+    "{params.py} -m spine.notebooks {params.step} {log.notebook} --params {params.json:q} "
+    "{params.html} > {log.stderr} 2>&1"
+)
+
+
+rule notebook:
+    output:
+        L("run", step="template", job="{name}.never"),
+    log:
+        notebook=L("run", step="template", job="{name}.ipynb"),
+        stderr=L("log", step="template", job="{name}"),
+    params:
+        py=sys.executable,
+        step="",
+        json="{}",
+        html="",
+    threads: 1
+    resources:
+        mem_mb=1000,
+    shell:
+        NOTEBOOK_SHELL
+
+
+# --- what the derive stage plans from ----------------------------------------------------------
+
+INGEST_TARGETS = {"weekly", "backfill", "refetch"}
+_STATE = {}
+
+
+def ingesting():
+    """Whether this invocation runs the ingest: one of the run targets was asked for (or none,
+    the default `weekly`). `reports` and file targets plan from the lake as it is."""
+    targets = set(workflow.dag_settings.targets) if workflow.dag_settings else set()
+    return bool(PARTS) and (not targets or bool(targets & INGEST_TARGETS))
+
+
+def state():
+    """The lake the derive stage plans from: the ledger as listed at the start, plus what this
+    run's ingest decided (its checkpoint record lists the ledger of every partition it gated)."""
+    if not ingesting():
+        return STATE0
+    record = checkpoints.ingest.get(run=RUN_KEY).output.record
+    key = (record, os.stat(record).st_mtime_ns)
+    if key not in _STATE:
+        _STATE.clear()
+        with open(record) as handle:
+            _STATE[key] = STATE0.merged(json.load(handle)["ledger"])
+    return _STATE[key]
+
+
+def ingest_record():
+    state()  # after the checkpoint
+    with open(checkpoints.ingest.get(run=RUN_KEY).output.record) as handle:
+        return json.load(handle)
+
+
+def derive_targets(st, parts):
+    """Every derived file of `parts` (clean, calculations, gate reports, weekly reports), every
+    revision report and the revision index, as the state `st` says they should be."""
+    files = []
+    for tier, week in parts:
+        s = st.get(tier, week)
+        files += [L("gate", tier=tier, week_start=week, capture_id=c) for c in s.shown]
+        if s.held:
+            files += calc_outputs(tier, week)
+            files.append(L("calc", calc="symbol_rolling", tier=tier, week_start=week))
+            if CFG["regsho"]["enabled"] and tier in plan.NMS_TIERS:
+                files.append(L("calc", calc="short_volume", tier=tier, week_start=week))
+    files += [L("report", week_start=w) for w in plan.by_week(parts)]
+    files += [L("revision", tier=t, week_start=w, old=o, new=n) for t, w, o, n in st.revisions()]
+    files.append(L("revision_index"))
+    return files
+
+
+def run_targets(name):
+    """A run's targets: its ingest, then what it touches, then its gate summary."""
+    if name != RUN:
+        hint = {"backfill": "config key 'start' (snakemake --cores 2 backfill --config "
+                            "start=2025-01-06 end=2025-06-30)",
+                "refetch": "config key 'weeks' (snakemake --cores 2 refetch --config "
+                           "'weeks=[2025-06-02]')",
+                "weekly": "neither 'start' nor 'weeks' (they select backfill and refetch)"}
+        raise WorkflowError(f"`{name}` needs {hint[name]}; this config describes a {RUN}")
+    if not PARTS:
+        return []
+    st = state()
+    return ([L("ingest", run=RUN_KEY)] + derive_targets(st, st.affected(PARTS))
+            + [L("gate_summary", run=RUN)])
+
+
+# --- one run at a time per lake ----------------------------------------------------------------
+
+onstart:
+    # An advisory lock the kernel releases when this process ends, however it ends (kill -9
+    # included), so the next run never finds a stale lock; Snakemake's own directory lock is
+    # off in the profile for that reason (profiles/default/config.yaml).
+    os.makedirs(ROOT, exist_ok=True)
+    _LOCK = open(os.path.join(ROOT, ".run.lock"), "w")
+    try:
+        fcntl.flock(_LOCK, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise WorkflowError(f"another snakemake run is using the lake {ROOT}; wait for it to "
+                            "finish (a killed run releases the lake by itself)")
+    workflow._spine_lock = _LOCK

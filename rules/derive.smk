@@ -1,0 +1,227 @@
+# Derive: everything that follows from the ledger and raw, planned from `state()` (the lake at
+# the start plus this run's verdicts). Every input is a file whose path the state names, so a
+# changed verdict changes the inputs (Snakemake reruns on a changed input set), an unchanged
+# one changes nothing, and a deleted derived file (clean included) is rebuilt from raw.
+
+localrules: gate_report, revision_index, gate_summary
+
+
+def held(wc):
+    capture = state().held(wc.tier, dt.date.fromisoformat(wc.week_start))
+    if capture is None:
+        raise WorkflowError(f"{wc.tier} week {wc.week_start} has no accepted version in the "
+                            "ledger; nothing to derive")
+    return capture
+
+
+def calc_outputs(tier, week):
+    return [L("clean", tier=tier, week_start=week)] + [
+        L("calc", calc=name, tier=tier, week_start=week) for name in CALCS]
+
+
+from spine.calcs import CALCS
+
+
+rule gate_report:
+    """A capture's gate report, written from its verdict event in the ledger."""
+    input:
+        event=lambda wc: L("ledger_event", tier=wc.tier, week_start=wc.week_start,
+                           event_file=state().get(wc.tier, dt.date.fromisoformat(
+                               wc.week_start)).verdicts[wc.capture_id].file),
+    output:
+        report=L("gate", tier="{tier}", week_start="{week_start}", capture_id="{capture_id}"),
+    run:
+        from spine import ledger
+
+        ledger.write_gate_report(input.event, output.report)
+
+
+use rule notebook as calc with:
+    input:
+        notebook="notebooks/calc.ipynb",
+        capture=lambda wc: L("capture", tier=wc.tier, week_start=wc.week_start,
+                             capture_id=held(wc)),
+    output:
+        clean=L("clean", tier="{tier}", week_start="{week_start}"),
+        **{name: L("calc", calc=name, tier="{tier}", week_start="{week_start}") for name in CALCS},
+    log:
+        notebook=J("calc", tier="{tier}", week_start="{week_start}")["notebook"],
+        stderr=J("calc", tier="{tier}", week_start="{week_start}")["stderr"],
+    benchmark:
+        J("calc", tier="{tier}", week_start="{week_start}")["bench"]
+    params:
+        py=sys.executable,
+        step="calc",
+        json=lambda wc: notebooks.parameters("calc", CFG, tier=wc.tier, week_start=wc.week_start,
+                                             capture_id=held(wc)),
+        html="",
+
+
+def window(wc):
+    return [w.isoformat() for w in state().window(wc.tier, dt.date.fromisoformat(wc.week_start))]
+
+
+use rule notebook as symbol_rolling with:
+    input:
+        notebook="notebooks/rolling.ipynb",
+        window=lambda wc: [L("calc", calc="symbol_week", tier=wc.tier, week_start=w)
+                           for w in window(wc)],
+    output:
+        calc=L("calc", calc="symbol_rolling", tier="{tier}", week_start="{week_start}"),
+    log:
+        notebook=J("rolling", tier="{tier}", week_start="{week_start}")["notebook"],
+        stderr=J("rolling", tier="{tier}", week_start="{week_start}")["stderr"],
+    benchmark:
+        J("rolling", tier="{tier}", week_start="{week_start}")["bench"]
+    params:
+        py=sys.executable,
+        step="rolling",
+        json=lambda wc: notebooks.parameters("rolling", CFG, tier=wc.tier,
+                                             week_start=wc.week_start, weeks=window(wc)),
+        html="",
+
+
+use rule notebook as fetch_regsho with:
+    input:
+        notebook="notebooks/regsho.ipynb",
+    output:
+        week=L("regsho_week", week_start="{week_start}"),
+    log:
+        notebook=J("regsho", week_start="{week_start}")["notebook"],
+        stderr=J("regsho", week_start="{week_start}")["stderr"],
+    benchmark:
+        J("regsho", week_start="{week_start}")["bench"]
+    params:
+        py=sys.executable,
+        step="regsho",
+        json=lambda wc: notebooks.parameters(
+            "regsho", dict(CFG, as_of=plan.regsho_as_of(dt.date.fromisoformat(wc.week_start),
+                                                        CFG["as_of"])),
+            week_start=wc.week_start),
+        html="",
+
+
+use rule notebook as short_volume with:
+    input:
+        notebook="notebooks/short_volume.ipynb",
+        symbol_week=L("calc", calc="symbol_week", tier="{nms_tier}", week_start="{week_start}"),
+        regsho=L("regsho_week", week_start="{week_start}"),
+    output:
+        calc=L("calc", calc="short_volume", tier="{nms_tier}", week_start="{week_start}"),
+    log:
+        notebook=J("short_volume", tier="{nms_tier}", week_start="{week_start}")["notebook"],
+        stderr=J("short_volume", tier="{nms_tier}", week_start="{week_start}")["stderr"],
+    benchmark:
+        J("short_volume", tier="{nms_tier}", week_start="{week_start}")["bench"]
+    params:
+        py=sys.executable,
+        step="short_volume",
+        json=lambda wc: notebooks.parameters("short_volume", CFG, tier=wc.nms_tier,
+                                             week_start=wc.week_start),
+        html="",
+
+
+def week_view(week_start):
+    """Per tier with a verdict for the week: the captures its report shows, and whether clean
+    holds a version (then its calculations are shown too)."""
+    st, week = state(), dt.date.fromisoformat(week_start)
+    tiers = [t for t in plan.TIERS if st.get(t, week).verdicts]
+    return {t: {"captures": st.get(t, week).shown, "accepted": bool(st.held(t, week)),
+                "short_volume": bool(st.held(t, week)) and CFG["regsho"]["enabled"]
+                and t in plan.NMS_TIERS} for t in tiers}
+
+
+def week_inputs(wc):
+    files = []
+    for tier, v in week_view(wc.week_start).items():
+        files += [L("gate", tier=tier, week_start=wc.week_start, capture_id=c)
+                  for c in v["captures"]]
+        if v["accepted"]:
+            files += [L("calc", calc=name, tier=tier, week_start=wc.week_start)
+                      for name in [*CALCS, "symbol_rolling"]]
+        if v["short_volume"]:
+            files.append(L("calc", calc="short_volume", tier=tier, week_start=wc.week_start))
+    return files
+
+
+use rule notebook as report with:
+    input:
+        notebook="notebooks/report.ipynb",
+        data=week_inputs,
+    output:
+        html=L("report", week_start="{week_start}"),
+    log:
+        notebook=J("report", week_start="{week_start}")["notebook"],
+        stderr=J("report", week_start="{week_start}")["stderr"],
+    benchmark:
+        J("report", week_start="{week_start}")["bench"]
+    params:
+        py=sys.executable,
+        step="report",
+        json=lambda wc: notebooks.parameters("report", CFG, week_start=wc.week_start,
+                                             tiers=week_view(wc.week_start)),
+        html=lambda wc, output: f"--html {output.html}",
+
+
+def revision_facts(wc):
+    st, week = state(), dt.date.fromisoformat(wc.week_start)
+    earlier = [w for w in st.window(wc.tier, week) if w != week]
+    later = [w for w in plan.windows_containing(week)[1:] if st.held(wc.tier, w)]
+    return {"earlier": [w.isoformat() for w in earlier],
+            "later": [w.isoformat() for w in later]}
+
+
+use rule notebook as revision_report with:
+    input:
+        notebook="notebooks/revision.ipynb",
+        old=L("capture", tier="{tier}", week_start="{week_start}", capture_id="{old}"),
+        new=L("capture", tier="{tier}", week_start="{week_start}", capture_id="{new}"),
+        gate=L("gate", tier="{tier}", week_start="{week_start}", capture_id="{new}"),
+        earlier=lambda wc: [L("calc", calc="symbol_week", tier=wc.tier, week_start=w)
+                            for w in revision_facts(wc)["earlier"]],
+    output:
+        html=L("revision", tier="{tier}", week_start="{week_start}", old="{old}", new="{new}"),
+    log:
+        notebook=J("revision", tier="{tier}", week_start="{week_start}", old="{old}",
+                   new="{new}")["notebook"],
+        stderr=J("revision", tier="{tier}", week_start="{week_start}", old="{old}",
+                 new="{new}")["stderr"],
+    params:
+        py=sys.executable,
+        step="revision",
+        json=lambda wc: notebooks.parameters("revision", CFG, tier=wc.tier,
+                                             week_start=wc.week_start, old=wc.old, new=wc.new,
+                                             **revision_facts(wc)),
+        html=lambda wc, output: f"--html {output.html}",
+
+
+rule revision_index:
+    """All revisions, newest first, linking their reports."""
+    input:
+        lambda wc: [L("revision", tier=t, week_start=w, old=o, new=n)
+                    for t, w, o, n in state().revisions()],
+    output:
+        html=L("revision_index"),
+    params:
+        revisions=lambda wc: [
+            [t, w.isoformat(), old, new, e.event, e.at]
+            for (t, w), s in sorted(state().parts.items()) for old, new, e in s.revisions],
+    run:
+        from spine import report
+
+        report.revision_index(params.revisions, output.html)
+
+
+rule gate_summary:
+    """Fails (non-zero exit) when a gate of the run refused a capture, after everything else
+    has run, so a refused week never stops the other weeks' reports."""
+    input:
+        gates=lambda wc: [L("gate", tier=p["tier"], week_start=p["week_start"],
+                            capture_id=p["capture_id"]) for p in ingest_record()["partitions"]],
+        reports=lambda wc: [L("report", week_start=w) for w in plan.by_week(PARTS)],
+    output:
+        summary=L("gate_summary", run="{run}"),
+    run:
+        from spine import report
+
+        report.gate_summary(list(input.gates), output.summary)

@@ -1,0 +1,252 @@
+"""What a run covers, what the lake holds, and the week arithmetic both share.
+
+The Snakefile calls these once per invocation to compute the plan; the steps call the same
+functions, so a window, a trailing week or "which later weeks a revision touches" is written
+down exactly once, here. Nothing in this module reads a Parquet file: the lake's state is the
+listing of the capture ledger, whose file names say when, what and which capture
+(`spine.ledger`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DATASET = "finra_otc_weekly"
+TIERS = ("T1", "T2", "OTCE")
+NMS_TIERS = ("T1", "T2")  # the tiers Reg SHO covers (short_volume)
+ROLLING_WEEKS = 4  # symbol_rolling: this week and the three before it
+WEEK = dt.timedelta(days=7)
+
+Partition = tuple[str, dt.date]  # (tier, week_start)
+
+
+# --- week arithmetic ---------------------------------------------------------------------------
+
+def rolling_window(week: dt.date) -> list[dt.date]:
+    """The weeks of the rolling window that ends at `week`, oldest first (it included)."""
+    return [week - WEEK * k for k in range(ROLLING_WEEKS - 1, -1, -1)]
+
+
+def windows_containing(week: dt.date) -> list[dt.date]:
+    """The weeks whose rolling window contains `week`: it and the next ROLLING_WEEKS - 1."""
+    return [week + WEEK * k for k in range(ROLLING_WEEKS)]
+
+
+def trailing_weeks(week: dt.date, n: int) -> list[dt.date]:
+    """The `n` weeks before `week`, nearest first (the gates' count band)."""
+    return [week - WEEK * k for k in range(1, n + 1)]
+
+
+def regsho_as_of(week: dt.date, as_of: str | dt.date) -> str:
+    """The as_of a week's Reg SHO step sees: the run's as_of, but never past the week's Friday.
+    Reg SHO days after as_of are not published yet; for any week already out (every week a run
+    covers) the value is its Friday, so moving as_of does not refetch old Reg SHO weeks."""
+    as_of = dt.date.fromisoformat(str(as_of))
+    return min(as_of, week + dt.timedelta(days=4)).isoformat()
+
+
+# --- what a run covers -------------------------------------------------------------------------
+
+def weekly(config: dict) -> list[Partition]:
+    """The weekly update: every week first published within `revision_lookback_weeks`."""
+    from spine import calendar as cal
+
+    return [(tier, week) for tier in config["tiers"]
+            for week in cal.recent_weeks(tier, config["as_of"], config["revision_lookback_weeks"])]
+
+
+def backfill(config: dict) -> list[Partition]:
+    """Every published week with week_start in [start, end]."""
+    from spine import calendar as cal
+
+    if not config.get("start"):
+        raise ValueError("backfill needs config key 'start' (and usually 'end'): "
+                         "snakemake --cores 2 backfill --config start=2025-01-06 end=2025-06-30")
+    return [(tier, week) for tier in config["tiers"]
+            for week in cal.published_weeks(tier, config["as_of"], config["start"],
+                                            config.get("end") or None)]
+
+
+def refetch(config: dict) -> list[Partition]:
+    """`snakemake refetch --config weeks=[...]`: the named weeks, for the configured tiers that
+    have published them."""
+    from spine import calendar as cal
+
+    weeks = [cal.check_week_start(w) for w in config.get("weeks") or []]
+    return [(tier, week) for tier in config["tiers"] for week in weeks
+            if cal.is_published(tier, week, config["as_of"])]
+
+
+def fetch_key(config: dict, now: dt.datetime) -> str:
+    """The name of this invocation's fetches: `asof-<date>` (one fetch per week and as_of, so a
+    rerun the same day fetches nothing), or `at-<time>` for an on-demand re-fetch."""
+    if config.get("weeks"):
+        return f"at-{now:%Y%m%dT%H%M%S}"
+    return f"asof-{config['as_of']}"
+
+
+def run_key(fetch_key_: str, partitions: list[Partition]) -> str:
+    """Names one ingest: its fetch key and the set of partitions it covers."""
+    text = ",".join(f"{t}:{w}" for t, w in sorted(partitions))
+    return f"{fetch_key_}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def by_week(partitions) -> dict[dt.date, list[str]]:
+    """week_start -> tiers, weeks and tiers in order."""
+    out: dict[dt.date, list[str]] = {}
+    for tier, week in sorted(partitions, key=lambda p: (p[1], TIERS.index(p[0]))):
+        out.setdefault(week, []).append(tier)
+    return out
+
+
+# --- what the lake holds: the ledger, folded ---------------------------------------------------
+
+@dataclass(frozen=True)
+class Event:
+    """One ledger event, from its file name `<time>-<event>-<capture_id>.parquet`."""
+
+    file: str  # the file name
+    at: str  # %Y%m%dT%H%M%S%f, UTC: sorts as time does
+    event: str
+    capture_id: str
+
+    @classmethod
+    def parse(cls, name: str) -> "Event":
+        at, event, capture = name.removesuffix(".parquet").split("-", 2)
+        return cls(name, at, event, capture)
+
+
+@dataclass
+class PartitionState:
+    """A partition's history folded: the capture clean holds, each capture's gate verdict (the
+    ledger event that records it), the captures a weekly report shows, and the revisions."""
+
+    held: str | None = None  # the capture clean holds (last accepted or pinned)
+    held_at: str | None = None
+    verdicts: dict[str, Event] = field(default_factory=dict)  # capture -> accepted/refused
+    refused_since: list[str] = field(default_factory=list)  # refused after `held` was accepted
+    revisions: list[tuple[str, str, Event]] = field(default_factory=list)  # (old, new, verdict)
+
+    @property
+    def shown(self) -> list[str]:
+        """Captures a weekly report shows: clean's, then revisions refused since. Without an
+        accepted version: the latest gated capture."""
+        if self.held:
+            return [self.held] + [c for c in self.refused_since if c != self.held]
+        if self.verdicts:
+            return [max(self.verdicts.values(), key=lambda e: e.at).capture_id]
+        return []
+
+
+def fold(events: list[Event]) -> PartitionState:
+    """The state of one partition after `events` (any order; folded oldest first)."""
+    s = PartitionState()
+    for e in sorted(events, key=lambda e: e.file):
+        if e.event in ("accepted", "refused"):
+            s.verdicts.setdefault(e.capture_id, e)
+            if s.held is not None and s.held != e.capture_id:
+                s.revisions.append((s.held, e.capture_id, e))
+        if e.event in ("accepted", "pinned"):
+            s.held, s.held_at, s.refused_since = e.capture_id, e.at, []
+        elif e.event == "refused" and e.capture_id not in s.refused_since:
+            s.refused_since.append(e.capture_id)
+    return s
+
+
+def ledger_dir(root: str | Path, tier: str, week: dt.date | str) -> Path:
+    return Path(root) / "ledger" / DATASET / f"tier={tier}" / f"week_start={week}"
+
+
+def list_partition(root: str | Path, tier: str, week: dt.date | str) -> list[str]:
+    folder = ledger_dir(root, tier, week)
+    try:
+        return sorted(e.name for e in os.scandir(folder)
+                      if e.name.endswith(".parquet") and not e.name.startswith("."))
+    except FileNotFoundError:
+        return []
+
+
+def list_ledger(root: str | Path) -> dict[str, list[str]]:
+    """Every ledger event file of the weekly dataset, by partition key `<tier>/<week_start>`:
+    a directory listing, no file is opened."""
+    base = Path(root) / "ledger" / DATASET
+    out: dict[str, list[str]] = {}
+    try:
+        tiers = [e for e in os.scandir(base) if e.is_dir() and e.name.startswith("tier=")]
+    except FileNotFoundError:
+        return out
+    for t in tiers:
+        for w in os.scandir(t.path):
+            if w.is_dir() and w.name.startswith("week_start="):
+                files = sorted(e.name for e in os.scandir(w.path)
+                               if e.name.endswith(".parquet") and not e.name.startswith("."))
+                if files:
+                    out[f"{t.name[5:]}/{w.name[11:]}"] = files
+    return out
+
+
+class LakeState:
+    """Every partition's folded state, from a ledger listing (see `list_ledger`)."""
+
+    def __init__(self, listing: dict[str, list[str]]):
+        self.listing = listing
+        self.parts: dict[Partition, PartitionState] = {}
+        for key, files in listing.items():
+            tier, week = key.split("/")
+            self.parts[(tier, dt.date.fromisoformat(week))] = fold([Event.parse(f) for f in files])
+
+    @classmethod
+    def read(cls, root: str | Path) -> "LakeState":
+        return cls(list_ledger(root))
+
+    def merged(self, listing: dict[str, list[str]]) -> "LakeState":
+        """This state with more events (an ingest's), as if listed together."""
+        keys = set(self.listing) | set(listing)
+        return LakeState({k: sorted(set(self.listing.get(k, [])) | set(listing.get(k, [])))
+                          for k in keys})
+
+    def get(self, tier: str, week: dt.date) -> PartitionState:
+        return self.parts.get((tier, week)) or PartitionState()
+
+    def held(self, tier: str, week: dt.date) -> str | None:
+        return self.get(tier, week).held
+
+    def accepted(self) -> list[Partition]:
+        """Partitions with a version in clean."""
+        return sorted(p for p, s in self.parts.items() if s.held)
+
+    def gated(self) -> list[Partition]:
+        """Partitions with at least one gate verdict (a weekly report shows them)."""
+        return sorted(p for p, s in self.parts.items() if s.verdicts)
+
+    def window(self, tier: str, week: dt.date) -> list[dt.date]:
+        """The weeks of `week`'s rolling window that have a version in clean."""
+        return [w for w in rolling_window(week) if self.held(tier, w)]
+
+    def affected(self, partitions: list[Partition]) -> list[Partition]:
+        """The partitions whose derived outputs a change to `partitions` can touch: each, and
+        the later weeks whose rolling window contains it (when clean has them)."""
+        out = set(partitions)
+        for tier, week in partitions:
+            out |= {(tier, w) for w in windows_containing(week)[1:] if self.held(tier, w)}
+        return sorted(out, key=lambda p: (p[1], TIERS.index(p[0])))
+
+    def revisions(self) -> list[tuple[str, dt.date, str, str]]:
+        """(tier, week_start, old, new) of every revision recorded."""
+        return sorted({(t, w, old, new) for (t, w), s in self.parts.items()
+                       for old, new, _ in s.revisions})
+
+
+def write_json(path: str | Path, payload: dict) -> None:
+    from spine import lake
+
+    lake.write_json(path, payload)
+
+
+def read_json(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())
