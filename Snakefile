@@ -72,3 +72,13 @@ rule reports:
     revision reports) that is missing or stale. Reads the ledger; never fetches."""
     input:
         lambda wc: derive_targets(STATE0, STATE0.gated()),
+
+
+onsuccess:
+    # The operator's verdict: a run whose gates refused a capture ends non-zero (once; the
+    # summary is kept, so the lake is complete and a dry run has nothing to do).
+    if any(REFUSED):
+        print(f"{sum(REFUSED)} capture(s) refused by a gate were not advanced to clean; see "
+              f"{L('gate_summary', run=RUN)} and workflows/operational/WEEKLY_DATA_UPDATE.md "
+              "(Rollback).", file=sys.stderr)
+        raise SystemExit(1)

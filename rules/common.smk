@@ -36,8 +36,12 @@ wildcard_constraints:
 # of notebooks/<step>.ipynb with the parameters spine.notebooks.parameters() derives from the
 # step's declaration; the executed copy is the job's `notebook` log. Steps reuse it with
 # `use rule notebook as <step> with:`.
+# Jobs run `python` from PATH: the interpreter running Snakemake comes first (set below), so a
+# job always uses the environment Snakemake was started from, and moving the environment does
+# not change a job's parameters.
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 NOTEBOOK_SHELL = (
-    "{params.py} -m spine.notebooks {params.step} {log.notebook} --params {params.json:q} "
+    "python -m spine.notebooks {params.step} {log.notebook} --params {params.json:q} "
     "{params.html} > {log.stderr} 2>&1"
 )
 
@@ -49,7 +53,6 @@ rule notebook:
         notebook=L("run", step="template", job="{name}.ipynb"),
         stderr=L("log", step="template", job="{name}"),
     params:
-        py=sys.executable,
         step="",
         json="{}",
         html="",

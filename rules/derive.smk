@@ -50,7 +50,6 @@ use rule notebook as calc with:
     benchmark:
         J("calc", tier="{tier}", week_start="{week_start}")["bench"]
     params:
-        py=sys.executable,
         step="calc",
         json=lambda wc: notebooks.parameters("calc", CFG, tier=wc.tier, week_start=wc.week_start,
                                              capture_id=held(wc)),
@@ -74,7 +73,6 @@ use rule notebook as symbol_rolling with:
     benchmark:
         J("rolling", tier="{tier}", week_start="{week_start}")["bench"]
     params:
-        py=sys.executable,
         step="rolling",
         json=lambda wc: notebooks.parameters("rolling", CFG, tier=wc.tier,
                                              week_start=wc.week_start, weeks=window(wc)),
@@ -92,7 +90,6 @@ use rule notebook as fetch_regsho with:
     benchmark:
         J("regsho", week_start="{week_start}")["bench"]
     params:
-        py=sys.executable,
         step="regsho",
         json=lambda wc: notebooks.parameters(
             "regsho", dict(CFG, as_of=plan.regsho_as_of(dt.date.fromisoformat(wc.week_start),
@@ -114,7 +111,6 @@ use rule notebook as short_volume with:
     benchmark:
         J("short_volume", tier="{nms_tier}", week_start="{week_start}")["bench"]
     params:
-        py=sys.executable,
         step="short_volume",
         json=lambda wc: notebooks.parameters("short_volume", CFG, tier=wc.nms_tier,
                                              week_start=wc.week_start),
@@ -156,7 +152,6 @@ use rule notebook as report with:
     benchmark:
         J("report", week_start="{week_start}")["bench"]
     params:
-        py=sys.executable,
         step="report",
         json=lambda wc: notebooks.parameters("report", CFG, week_start=wc.week_start,
                                              tiers=week_view(wc.week_start)),
@@ -187,7 +182,6 @@ use rule notebook as revision_report with:
         stderr=J("revision", tier="{tier}", week_start="{week_start}", old="{old}",
                  new="{new}")["stderr"],
     params:
-        py=sys.executable,
         step="revision",
         json=lambda wc: notebooks.parameters("revision", CFG, tier=wc.tier,
                                              week_start=wc.week_start, old=wc.old, new=wc.new,
@@ -212,9 +206,12 @@ rule revision_index:
         report.revision_index(params.revisions, output.html)
 
 
+REFUSED = []  # set by gate_summary, read by the Snakefile's onsuccess: the run's verdict
+
+
 rule gate_summary:
-    """Fails (non-zero exit) when a gate of the run refused a capture, after everything else
-    has run, so a refused week never stops the other weeks' reports."""
+    """The run's gate verdicts, printed and kept, after its weekly reports (a refused week
+    never stops the other weeks' reports). The run then ends non-zero if any was refused."""
     input:
         gates=lambda wc: [L("gate", tier=p["tier"], week_start=p["week_start"],
                             capture_id=p["capture_id"]) for p in ingest_record()["partitions"]],
@@ -224,4 +221,4 @@ rule gate_summary:
     run:
         from spine import report
 
-        report.gate_summary(list(input.gates), output.summary)
+        REFUSED.append(report.gate_summary(list(input.gates), output.summary))

@@ -19,7 +19,6 @@ use rule notebook as fetch with:
     benchmark:
         J("fetch", tier="{tier}", week_start="{week_start}", fetch_key="{fetch_key}")["bench"]
     params:
-        py=sys.executable,
         step="fetch",
         json=lambda wc: notebooks.parameters("fetch", CFG, tier=wc.tier,
                                              week_start=wc.week_start, fetch_key=wc.fetch_key),
@@ -54,7 +53,6 @@ checkpoint ingest:
     benchmark:
         J("gate", run="{run}")["bench"]
     params:
-        py=sys.executable,
         step="gate",
         json=lambda wc, input, output: notebooks.parameters(
             "gate", CFG, receipts=list(input.receipts), output=output.record),
