@@ -43,6 +43,7 @@ STATE0 = plan.LakeState.read(ROOT)  # the ledger's listing: no data file is open
 
 
 include: "rules/common.smk"
+include: "rules/notebook.smk"
 include: "rules/ingest.smk"
 include: "rules/derive.smk"
 

@@ -7,6 +7,7 @@ import os
 import sys
 
 from spine import lake, notebooks
+from spine.calcs import CALCS
 
 
 def L(kind, **keys):
@@ -32,35 +33,7 @@ wildcard_constraints:
     run=r"[0-9A-Za-z-]+",
 
 
-# One notebook rule template: every step is `python -m spine.notebooks <step>`, a papermill run
-# of notebooks/<step>.ipynb with the parameters spine.notebooks.parameters() derives from the
-# step's declaration; the executed copy is the job's `notebook` log. Steps reuse it with
-# `use rule notebook as <step> with:`.
-# Jobs run `python` from PATH: the interpreter running Snakemake comes first (set below), so a
-# job always uses the environment Snakemake was started from, and moving the environment does
-# not change a job's parameters.
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-NOTEBOOK_SHELL = (
-    "python -m spine.notebooks {params.step} {log.notebook} --params {params.json:q} "
-    "{params.html} > {log.stderr} 2>&1"
-)
-
-
-rule notebook:
-    output:
-        L("run", step="template", job="{name}.never"),
-    log:
-        notebook=L("run", step="template", job="{name}.ipynb"),
-        stderr=L("log", step="template", job="{name}"),
-    params:
-        step="",
-        json="{}",
-        html="",
-    threads: 1
-    resources:
-        mem_mb=1000,
-    shell:
-        NOTEBOOK_SHELL
 
 
 # --- what the derive stage plans from ----------------------------------------------------------
@@ -94,6 +67,26 @@ def ingest_record():
     state()  # after the checkpoint
     with open(checkpoints.ingest.get(run=RUN_KEY).output.record) as handle:
         return json.load(handle)
+
+
+def calc_outputs(tier, week):
+    """What the calc step writes for a partition: clean and the per-week calculations."""
+    return [L("clean", tier=tier, week_start=week)] + [
+        L("calc", calc=name, tier=tier, week_start=week) for name in CALCS]
+
+
+def week_inputs(week):
+    """What a weekly report reads: per tier, the gate reports of the captures it shows and the
+    calculations of the version clean holds."""
+    files = []
+    for tier, v in state().week_view(week, CFG["regsho"]["enabled"]).items():
+        files += [L("gate", tier=tier, week_start=week, capture_id=c) for c in v["captures"]]
+        if v["accepted"]:
+            files += [L("calc", calc=name, tier=tier, week_start=week)
+                      for name in [*CALCS, "symbol_rolling"]]
+        if v["short_volume"]:
+            files.append(L("calc", calc="short_volume", tier=tier, week_start=week))
+    return files
 
 
 def derive_targets(st, parts):

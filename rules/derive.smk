@@ -6,30 +6,16 @@
 localrules: gate_report, revision_index, gate_summary
 
 
-def held(wc):
-    capture = state().held(wc.tier, dt.date.fromisoformat(wc.week_start))
-    if capture is None:
-        raise WorkflowError(f"{wc.tier} week {wc.week_start} has no accepted version in the "
-                            "ledger; nothing to derive")
-    return capture
-
-
-def calc_outputs(tier, week):
-    return [L("clean", tier=tier, week_start=week)] + [
-        L("calc", calc=name, tier=tier, week_start=week) for name in CALCS]
-
-
-from spine.calcs import CALCS
-
-
 rule gate_report:
     """A capture's gate report, written from its verdict event in the ledger."""
     input:
         event=lambda wc: L("ledger_event", tier=wc.tier, week_start=wc.week_start,
-                           event_file=state().get(wc.tier, dt.date.fromisoformat(
-                               wc.week_start)).verdicts[wc.capture_id].file),
+                           event_file=state().verdict_file(wc.tier, wc.week_start,
+                                                           wc.capture_id)),
     output:
         report=L("gate", tier="{tier}", week_start="{week_start}", capture_id="{capture_id}"),
+    log:
+        J("gate_report", tier="{tier}", week_start="{week_start}", run="{capture_id}")["stderr"],
     run:
         from spine import ledger
 
@@ -40,7 +26,7 @@ use rule notebook as calc with:
     input:
         notebook="notebooks/calc.ipynb",
         capture=lambda wc: L("capture", tier=wc.tier, week_start=wc.week_start,
-                             capture_id=held(wc)),
+                             capture_id=state().must_hold(wc.tier, wc.week_start)),
     output:
         clean=L("clean", tier="{tier}", week_start="{week_start}"),
         **{name: L("calc", calc=name, tier="{tier}", week_start="{week_start}") for name in CALCS},
@@ -52,19 +38,15 @@ use rule notebook as calc with:
     params:
         step="calc",
         json=lambda wc: notebooks.parameters("calc", CFG, tier=wc.tier, week_start=wc.week_start,
-                                             capture_id=held(wc)),
+                                             capture_id=state().must_hold(wc.tier, wc.week_start)),
         html="",
-
-
-def window(wc):
-    return [w.isoformat() for w in state().window(wc.tier, dt.date.fromisoformat(wc.week_start))]
 
 
 use rule notebook as symbol_rolling with:
     input:
         notebook="notebooks/rolling.ipynb",
         window=lambda wc: [L("calc", calc="symbol_week", tier=wc.tier, week_start=w)
-                           for w in window(wc)],
+                           for w in state().window(wc.tier, wc.week_start)],
     output:
         calc=L("calc", calc="symbol_rolling", tier="{tier}", week_start="{week_start}"),
     log:
@@ -75,7 +57,8 @@ use rule notebook as symbol_rolling with:
     params:
         step="rolling",
         json=lambda wc: notebooks.parameters("rolling", CFG, tier=wc.tier,
-                                             week_start=wc.week_start, weeks=window(wc)),
+                                             week_start=wc.week_start,
+                                             weeks=state().window(wc.tier, wc.week_start)),
         html="",
 
 
@@ -117,33 +100,10 @@ use rule notebook as short_volume with:
         html="",
 
 
-def week_view(week_start):
-    """Per tier with a verdict for the week: the captures its report shows, and whether clean
-    holds a version (then its calculations are shown too)."""
-    st, week = state(), dt.date.fromisoformat(week_start)
-    tiers = [t for t in plan.TIERS if st.get(t, week).verdicts]
-    return {t: {"captures": st.get(t, week).shown, "accepted": bool(st.held(t, week)),
-                "short_volume": bool(st.held(t, week)) and CFG["regsho"]["enabled"]
-                and t in plan.NMS_TIERS} for t in tiers}
-
-
-def week_inputs(wc):
-    files = []
-    for tier, v in week_view(wc.week_start).items():
-        files += [L("gate", tier=tier, week_start=wc.week_start, capture_id=c)
-                  for c in v["captures"]]
-        if v["accepted"]:
-            files += [L("calc", calc=name, tier=tier, week_start=wc.week_start)
-                      for name in [*CALCS, "symbol_rolling"]]
-        if v["short_volume"]:
-            files.append(L("calc", calc="short_volume", tier=tier, week_start=wc.week_start))
-    return files
-
-
 use rule notebook as report with:
     input:
         notebook="notebooks/report.ipynb",
-        data=week_inputs,
+        data=lambda wc: week_inputs(wc.week_start),
     output:
         html=L("report", week_start="{week_start}"),
     log:
@@ -154,16 +114,9 @@ use rule notebook as report with:
     params:
         step="report",
         json=lambda wc: notebooks.parameters("report", CFG, week_start=wc.week_start,
-                                             tiers=week_view(wc.week_start)),
+                                             tiers=state().week_view(
+                                                 wc.week_start, CFG["regsho"]["enabled"])),
         html=lambda wc, output: f"--html {output.html}",
-
-
-def revision_facts(wc):
-    st, week = state(), dt.date.fromisoformat(wc.week_start)
-    earlier = [w for w in st.window(wc.tier, week) if w != week]
-    later = [w for w in plan.windows_containing(week)[1:] if st.held(wc.tier, w)]
-    return {"earlier": [w.isoformat() for w in earlier],
-            "later": [w.isoformat() for w in later]}
 
 
 use rule notebook as revision_report with:
@@ -173,7 +126,7 @@ use rule notebook as revision_report with:
         new=L("capture", tier="{tier}", week_start="{week_start}", capture_id="{new}"),
         gate=L("gate", tier="{tier}", week_start="{week_start}", capture_id="{new}"),
         earlier=lambda wc: [L("calc", calc="symbol_week", tier=wc.tier, week_start=w)
-                            for w in revision_facts(wc)["earlier"]],
+                            for w in state().revision_window(wc.tier, wc.week_start)["earlier"]],
     output:
         html=L("revision", tier="{tier}", week_start="{week_start}", old="{old}", new="{new}"),
     log:
@@ -185,7 +138,7 @@ use rule notebook as revision_report with:
         step="revision",
         json=lambda wc: notebooks.parameters("revision", CFG, tier=wc.tier,
                                              week_start=wc.week_start, old=wc.old, new=wc.new,
-                                             **revision_facts(wc)),
+                                             **state().revision_window(wc.tier, wc.week_start)),
         html=lambda wc, output: f"--html {output.html}",
 
 
@@ -196,10 +149,10 @@ rule revision_index:
                     for t, w, o, n in state().revisions()],
     output:
         html=L("revision_index"),
+    log:
+        L("log", step="revision_index", job="index"),
     params:
-        revisions=lambda wc: [
-            [t, w.isoformat(), old, new, e.event, e.at]
-            for (t, w), s in sorted(state().parts.items()) for old, new, e in s.revisions],
+        revisions=lambda wc: state().revision_list(),
     run:
         from spine import report
 
@@ -218,6 +171,8 @@ rule gate_summary:
         reports=lambda wc: [L("report", week_start=w) for w in plan.by_week(PARTS)],
     output:
         summary=L("gate_summary", run="{run}"),
+    log:
+        L("log", step="gate_summary", job="{run}"),
     run:
         from spine import report
 

@@ -25,26 +25,17 @@ use rule notebook as fetch with:
         html="",
 
 
-def ingest_inputs(wc):
-    """The run's receipts, and the verdict events of the trailing weeks outside the run that
-    its first weeks' count bands compare with (as the lake held them at the start)."""
-    if wc.run != RUN_KEY:
-        raise WorkflowError(f"ingest {wc.run} is not this run's ({RUN_KEY})")
-    receipts = [L("fetch", tier=t, week_start=w, fetch_key=FETCH_KEY) for t, w in PARTS]
-    inside, trailing = set(PARTS), []
-    for tier, week in PARTS:
-        for prior in plan.trailing_weeks(week, CFG["gates"]["band_weeks"]):
-            s = STATE0.get(tier, prior)
-            if (tier, prior) not in inside and s.held:
-                trailing.append(L("ledger_event", tier=tier, week_start=prior,
-                                  event_file=s.verdicts[s.held].file))
-    return {"receipts": receipts, "trailing": sorted(set(trailing))}
-
-
 checkpoint ingest:
     input:
-        unpack(ingest_inputs),
         notebook="notebooks/gate.ipynb",
+        # the run's receipts
+        receipts=lambda wc: [L("fetch", tier=t, week_start=w, fetch_key=FETCH_KEY)
+                             for t, w in PARTS],
+        # the verdicts of the accepted versions of the trailing weeks outside the run that the
+        # first weeks' count bands compare with, as the lake held them at the start
+        trailing=lambda wc: [L("ledger_event", tier=t, week_start=w, event_file=f)
+                             for t, w, f in STATE0.trailing_verdicts(
+                                 PARTS, CFG["gates"]["band_weeks"])],
     output:
         record=L("ingest", run="{run}"),
     log:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,11 +209,41 @@ class LakeState:
         return LakeState({k: sorted(set(self.listing.get(k, [])) | set(listing.get(k, [])))
                           for k in keys})
 
-    def get(self, tier: str, week: dt.date) -> PartitionState:
-        return self.parts.get((tier, week)) or PartitionState()
+    def get(self, tier: str, week: dt.date | str) -> PartitionState:
+        return self.parts.get((tier, _date(week))) or PartitionState()
 
-    def held(self, tier: str, week: dt.date) -> str | None:
+    def held(self, tier: str, week: dt.date | str) -> str | None:
         return self.get(tier, week).held
+
+    def must_hold(self, tier: str, week: dt.date | str) -> str:
+        """The capture clean holds; an error if there is none (nothing to derive)."""
+        capture = self.held(tier, week)
+        if capture is None:
+            raise ValueError(f"{tier} week {week} has no accepted version in the ledger; "
+                             "nothing to derive")
+        return capture
+
+    def verdict_file(self, tier: str, week: dt.date | str, capture: str) -> str:
+        """The ledger event that records a capture's gate verdict."""
+        return self.get(tier, week).verdicts[capture].file
+
+    def week_view(self, week: dt.date | str, short_volume: bool) -> dict[str, dict]:
+        """What a weekly report shows, per tier with a verdict that week: the captures (clean's,
+        then revisions refused since), whether clean holds a version, and whether it has a
+        short_volume calculation (NMS tiers, when Reg SHO is enabled)."""
+        week = _date(week)
+        return {t: {"captures": self.get(t, week).shown, "accepted": bool(self.held(t, week)),
+                    "short_volume": short_volume and bool(self.held(t, week))
+                    and t in NMS_TIERS}
+                for t in TIERS if self.get(t, week).verdicts}
+
+    def revision_window(self, tier: str, week: dt.date | str) -> dict[str, list[str]]:
+        """For a revision report: the earlier weeks of the week's rolling window and the later
+        weeks whose window contains it, those with a version in clean."""
+        week = _date(week)
+        return {"earlier": [w.isoformat() for w in self.window(tier, week) if w != week],
+                "later": [w.isoformat() for w in windows_containing(week)[1:]
+                          if self.held(tier, w)]}
 
     def accepted(self) -> list[Partition]:
         """Partitions with a version in clean."""
@@ -224,9 +253,25 @@ class LakeState:
         """Partitions with at least one gate verdict (a weekly report shows them)."""
         return sorted(p for p, s in self.parts.items() if s.verdicts)
 
-    def window(self, tier: str, week: dt.date) -> list[dt.date]:
+    def window(self, tier: str, week: dt.date | str) -> list[dt.date]:
         """The weeks of `week`'s rolling window that have a version in clean."""
-        return [w for w in rolling_window(week) if self.held(tier, w)]
+        return [w for w in rolling_window(_date(week)) if self.held(tier, w)]
+
+    def trailing_verdicts(self, partitions: list[Partition], band_weeks: int
+                          ) -> list[tuple[str, dt.date, str]]:
+        """(tier, week, verdict event file) of the accepted versions of the trailing weeks
+        outside `partitions` that their count bands compare with."""
+        inside, out = set(partitions), set()
+        for tier, week in partitions:
+            for prior in trailing_weeks(week, band_weeks):
+                if (tier, prior) not in inside and self.held(tier, prior):
+                    out.add((tier, prior, self.verdict_file(tier, prior, self.held(tier, prior))))
+        return sorted(out)
+
+    def revision_list(self) -> list[list[str]]:
+        """Every revision as [tier, week_start, old, new, outcome, ledger time]."""
+        return [[t, w.isoformat(), old, new, e.event, e.at]
+                for (t, w), s in sorted(self.parts.items()) for old, new, e in s.revisions]
 
     def affected(self, partitions: list[Partition]) -> list[Partition]:
         """The partitions whose derived outputs a change to `partitions` can touch: each, and
@@ -242,11 +287,5 @@ class LakeState:
                        for old, new, _ in s.revisions})
 
 
-def write_json(path: str | Path, payload: dict) -> None:
-    from spine import lake
-
-    lake.write_json(path, payload)
-
-
-def read_json(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())
+def _date(week: dt.date | str) -> dt.date:
+    return week if isinstance(week, dt.date) else dt.date.fromisoformat(week)

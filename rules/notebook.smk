@@ -1,0 +1,34 @@
+# The notebook rule template. Every step is `python -m spine.notebooks <step>`: a papermill run
+# of notebooks/<step>.ipynb, in process, with the parameters spine.notebooks.parameters()
+# derives from the step's one declaration (spine.notebooks.STEPS); the executed copy is the
+# job's `notebook` log. Steps reuse it with `use rule notebook as <step> with:`.
+#
+# Jobs run `python` from PATH, and the interpreter running Snakemake comes first on it (see
+# rules/common.smk), so a job always uses Snakemake's environment, and moving that environment
+# does not change a job's parameters (which would rerun it).
+
+envvars:
+    "PATH",
+
+
+NOTEBOOK_SHELL = (
+    "python -m spine.notebooks {params.step} {log.notebook} --params {params.json:q} "
+    "{params.html} > {log.stderr} 2>&1"
+)
+
+
+rule notebook:
+    output:
+        L("run", step="template", job="{name}.never"),
+    log:
+        notebook=L("run", step="template", job="{name}.ipynb"),
+        stderr=L("log", step="template", job="{name}"),
+    params:
+        step="",
+        json="{}",
+        html="",
+    threads: 1
+    resources:
+        mem_mb=1000,
+    shell:
+        NOTEBOOK_SHELL
