@@ -1,8 +1,56 @@
-"""Builders for small, hand-checkable clean tables."""
+"""Test helpers: running the real Snakefile and reading its job list, and builders for small,
+hand-checkable clean tables."""
+
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from spine.schemas import CLEAN_COLUMNS
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_snakemake(tmp_path: Path, config: dict, *args: str, check: bool = True,
+                  env: dict | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """Run the real Snakefile (and its default profile) with a config file in tmp_path."""
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+               **(env or {}))
+    cmd = [sys.executable, "-m", "snakemake", "--configfile", str(configfile), *args]
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def planned(proc_or_text) -> dict[str, int]:
+    """The jobs Snakemake plans, per rule, from its `Job stats` table (a dry run); {} when it
+    says there is nothing to be done."""
+    text = _text(proc_or_text)
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:")[1].split("\n\n")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)
+            if m[1] != "total"}
+
+
+def executed(proc_or_text) -> dict[str, int]:
+    """The jobs Snakemake ran, per rule, from its log (`localrule calc:` lines)."""
+    names = re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", _text(proc_or_text), re.M)
+    return dict(Counter(names))
+
+
+def _text(proc_or_text) -> str:
+    if isinstance(proc_or_text, str):
+        return proc_or_text
+    return proc_or_text.stdout + proc_or_text.stderr
 
 
 def clean_frame(rows, week_start="2025-06-02", tier="T1"):

@@ -6,7 +6,7 @@ import papermill as pm
 import pytest
 
 from spine import lake
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 PARAMS = {"tier": "OTCE", "week_start": "2025-06-02"}
 

@@ -8,7 +8,7 @@ from spine import config as config_
 from spine import lake, pipeline
 from spine.emulator import Emulator, Faults
 from spine.sources import finra_files, synthetic
-from tests.conftest import run_snakemake
+from tests.helpers import run_snakemake
 
 pytestmark = pytest.mark.e2e
 

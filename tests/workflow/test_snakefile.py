@@ -7,7 +7,7 @@ import tempfile
 
 from spine import calendar as cal
 from spine import pipeline
-from tests.conftest import REPO, run_snakemake
+from tests.helpers import REPO, run_snakemake
 
 
 def job_counts(output: str) -> dict[str, int]:

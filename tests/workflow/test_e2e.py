@@ -5,7 +5,7 @@ import pytest
 
 from spine import lake
 from spine.schemas import CLEAN_COLUMNS
-from tests.conftest import run_snakemake
+from tests.helpers import run_snakemake
 
 pytestmark = pytest.mark.e2e
 

@@ -90,8 +90,7 @@ def test_a_week_whose_only_capture_fails_has_no_clean_and_no_calcs(small_config)
     assert report.status == gates.FAIL
     root = cfg["lake_root"]
     assert not pipeline.lake.path(root, "clean", tier="T2", week_start=WEEK).exists()
-    verdict = pipeline.lake.read_json(pipeline.lake.path(
-        root, "gate", tier="T2", week_start=WEEK, capture_id=receipt["capture_id"]))
+    verdict = pipeline.verdict(root, "T2", WEEK, receipt["capture_id"])
     assert verdict["status"] == "FAIL" and verdict["advanced_to_clean"] is False
     with pytest.raises(pipeline.GateFailed, match="no accepted version"):
         pipeline.calc(cfg, "T2", WEEK)

@@ -1,13 +1,14 @@
 """FINRA download files and API text exports: exact parsing, errors that name file and line,
 and `spine import-file` through the gates."""
 
+import datetime as dt
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 
-from spine import lake
+from spine import lake, pipeline
 from spine.sources import SourceError, finra_files, synthetic
 
 WEEK = "2025-06-02"
@@ -92,10 +93,12 @@ def test_import_file_command(tmp_path):
            "--week-start", WEEK, "--lake-root", str(root)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "gate: PASS" in proc.stdout
-    clean = pd.read_parquet(lake.path(root, "clean", tier="OTCE", week_start=WEEK))
-    assert len(clean) == len(rows)
-    assert lake.path(root, "calc", calc="symbol_week", tier="OTCE", week_start=WEEK).exists()
+    assert "gate: PASS" in proc.stdout and "snakemake --cores 2 reports" in proc.stdout
+    # recorded as accepted in the ledger; clean and calculations are the derive stage's
+    state = pipeline.partition_state(str(root), "OTCE", dt.date.fromisoformat(WEEK))
+    capture = pd.read_parquet(lake.path(root, "capture", tier="OTCE", week_start=WEEK,
+                                        capture_id=state.held))
+    assert len(capture) == len(rows)
     raw_dir = lake.path(root, "raw", tier="OTCE", week_start=WEEK)
     assert len(list(raw_dir.glob("*.payload.zip"))) == 1  # the files as received
 

@@ -11,7 +11,7 @@ import pytest
 
 from spine import lake, ledger
 from spine.sources import finra_files, synthetic
-from tests.conftest import run_snakemake
+from tests.helpers import run_snakemake
 
 pytestmark = pytest.mark.e2e
 

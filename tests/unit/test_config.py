@@ -1,7 +1,7 @@
 import pytest
 
-from spine import config, targets
-from tests.conftest import run_snakemake
+from spine import config, plan
+from tests.helpers import run_snakemake
 
 
 @pytest.mark.parametrize("override, key", [
@@ -30,7 +30,7 @@ def test_as_of_defaults_to_today_eastern():
 
 def test_backfill_targets():
     cfg = config.load(as_of="2025-08-01", start="2025-06-01", end="2025-06-16", tiers=["T1", "OTCE"])
-    parts = targets.backfill(cfg)
+    parts = plan.backfill(cfg)
     assert [(t, w.isoformat()) for t, w in parts] == [
         ("T1", "2025-06-02"), ("T1", "2025-06-09"), ("T1", "2025-06-16"),
         ("OTCE", "2025-06-02"), ("OTCE", "2025-06-09"), ("OTCE", "2025-06-16")]
