@@ -382,26 +382,27 @@ def show_receipt(receipt: dict) -> pd.DataFrame:
 
 
 def ensure_upstream(config: dict, tier: str, week_start: dt.date | str, upto: str) -> None:
-    """For hand runs in JupyterLab: produce the steps before `upto` whose outputs are missing.
-    In a pipeline run it does nothing: Snakemake ran the steps before, and a missing input must
-    fail loudly rather than be fetched behind the DAG's back."""
+    """For hand runs in JupyterLab: produce the steps before `upto` (fetch, gate, calc,
+    rolling, report) whose outputs are missing. In a pipeline run it does nothing: Snakemake
+    ran the steps before, and a missing input must fail loudly rather than be fetched behind
+    the DAG's back."""
     if not config.get("by_hand"):
         return
     root, week = config["lake_root"], cal.check_week_start(week_start)
     keys = {"tier": tier, "week_start": week}
-    order = ["fetch", "gate", "calc", "report"]
+    before = ["fetch", "gate", "calc", "rolling", "report"]
+    before = before[:before.index(upto)]
     folder = lake.path(root, "fetch", fetch_key="x", **keys).parent
-    if order.index(upto) > 0 and not (folder.exists() and any(folder.glob("*.json"))):
+    if "fetch" in before and not (folder.exists() and any(folder.glob("*.json"))):
         fetch(config, tier, week)
-    if order.index(upto) > 1:
+    if "gate" in before:
         capture_id = latest_receipt(root, tier, week)["capture_id"]
         if verdict(root, tier, week, capture_id) is None:
             gate(config, tier, week, capture_id)
-    held = partition_state(root, tier, week).held
-    if order.index(upto) > 2 and held and current_capture(lake.path(root, "clean", **keys)) != held:
-        calc(config, tier, week)
-    if order.index(upto) > 1:
         gate_reports(config, tier, week)
-    if upto == "report" and held and not lake.path(root, "calc", calc="symbol_rolling",
-                                                   **keys).exists():
+    held = partition_state(root, tier, week).held
+    if "calc" in before and held and current_capture(lake.path(root, "clean", **keys)) != held:
+        calc(config, tier, week)
+    if "rolling" in before and held and not lake.path(root, "calc", calc="symbol_rolling",
+                                                      **keys).exists():
         calc_rolling(config, tier, week)

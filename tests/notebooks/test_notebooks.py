@@ -24,21 +24,27 @@ def execute(name, tmp_path, **params):
     return json.loads(out.read_text())
 
 
-def test_steps_in_order_write_the_lake(lake_config, tmp_path):
+def test_steps_in_order_write_the_lake_on_the_jupyter_kernel(lake_config, tmp_path):
+    """The kernel path JupyterLab users take: each step's notebook through papermill and the
+    python3 kernel, in the pipeline's order, with the pipeline's parameters."""
+    from spine import pipeline
+
     root = lake_config["lake_root"]
     execute("fetch", tmp_path, **PARAMS, fetch_key="asof-2025-08-01", config=lake_config)
-    receipt = lake.read_json(lake.path(root, "fetch", fetch_key="asof-2025-08-01", **PARAMS))
-    execute("gate", tmp_path, **PARAMS, capture_id=receipt["capture_id"], config=lake_config)
-    verdict = lake.path(root, "gate", capture_id=receipt["capture_id"], **PARAMS)
-    assert lake.read_json(verdict)["status"] == "PASS"
+    receipt = lake.path(root, "fetch", fetch_key="asof-2025-08-01", **PARAMS)
+    capture = lake.read_json(receipt)["capture_id"]
+    record = tmp_path / "ingest.json"
+    execute("gate", tmp_path, receipts=[str(receipt)], output=str(record), config=lake_config)
+    assert json.loads(record.read_text())["partitions"][0]["status"] == "PASS"
+    pipeline.gate_reports(lake_config, **PARAMS)  # the Snakefile's gate_report rule
+    execute("calc", tmp_path, **PARAMS, capture_id=capture, config=lake_config)
     assert lake.path(root, "clean", **PARAMS).exists()
-    execute("calc", tmp_path, **PARAMS, config=lake_config)
     for name in ("symbol_week", "venue_share", "symbol_hhi"):
         assert lake.path(root, "calc", calc=name, **PARAMS).exists()
-    execute("rolling", tmp_path, **PARAMS, config=lake_config)
+    execute("rolling", tmp_path, **PARAMS, weeks=[PARAMS["week_start"]], config=lake_config)
     assert lake.path(root, "calc", calc="symbol_rolling", **PARAMS).exists()
-    nb = execute("report", tmp_path, week_start="2025-06-02", tiers=["OTCE"],
-                 captures={"OTCE": [receipt["capture_id"]]},
+    view = {"OTCE": {"captures": [capture], "accepted": True, "short_volume": False}}
+    nb = execute("report", tmp_path, week_start="2025-06-02", tiers=view,
                  config=lake_config | {"report": {"top_n": 5}})
     outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
     assert any("image/png" in o.get("data", {}) for o in outputs), "the venue chart is embedded"
