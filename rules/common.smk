@@ -7,7 +7,6 @@ import os
 import sys
 
 from spine import lake, notebooks
-from spine.calcs import CALCS
 
 
 def L(kind, **keys):
@@ -72,7 +71,7 @@ def ingest_record():
 def calc_outputs(tier, week):
     """What the calc step writes for a partition: clean and the per-week calculations."""
     return [L("clean", tier=tier, week_start=week)] + [
-        L("calc", calc=name, tier=tier, week_start=week) for name in CALCS]
+        L("calc", calc=name, tier=tier, week_start=week) for name in plan.WEEKLY_CALCS]
 
 
 def week_inputs(week):
@@ -83,7 +82,7 @@ def week_inputs(week):
         files += [L("gate", tier=tier, week_start=week, capture_id=c) for c in v["captures"]]
         if v["accepted"]:
             files += [L("calc", calc=name, tier=tier, week_start=week)
-                      for name in [*CALCS, "symbol_rolling"]]
+                      for name in [*plan.WEEKLY_CALCS, "symbol_rolling"]]
         if v["short_volume"]:
             files.append(L("calc", calc="short_volume", tier=tier, week_start=week))
     return files

@@ -29,7 +29,7 @@ use rule notebook as calc with:
                              capture_id=state().must_hold(wc.tier, wc.week_start)),
     output:
         clean=L("clean", tier="{tier}", week_start="{week_start}"),
-        **{name: L("calc", calc=name, tier="{tier}", week_start="{week_start}") for name in CALCS},
+        **{name: L("calc", calc=name, tier="{tier}", week_start="{week_start}") for name in plan.WEEKLY_CALCS},
     log:
         notebook=J("calc", tier="{tier}", week_start="{week_start}")["notebook"],
         stderr=J("calc", tier="{tier}", week_start="{week_start}")["stderr"],

@@ -19,6 +19,9 @@ DATASET = "finra_otc_weekly"
 TIERS = ("T1", "T2", "OTCE")
 NMS_TIERS = ("T1", "T2")  # the tiers Reg SHO covers (short_volume)
 ROLLING_WEEKS = 4  # symbol_rolling: this week and the three before it
+# The calculations the calc step writes per (tier, week); spine.calcs.CALCS holds their code
+# (a test checks the two agree; this module stays free of pandas for the Snakefile's start-up).
+WEEKLY_CALCS = ("symbol_week", "venue_share", "symbol_hhi")
 WEEK = dt.timedelta(days=7)
 
 Partition = tuple[str, dt.date]  # (tier, week_start)

@@ -23,7 +23,7 @@ def run_snakemake(tmp_path: Path, config: dict, *args: str, check: bool = True,
     configfile.write_text(yaml.safe_dump(config))
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
                **(env or {}))
-    cmd = [sys.executable, "-m", "snakemake", "--configfile", str(configfile), *args]
+    cmd = [sys.executable, "-m", "snakemake", *args, "--configfile", str(configfile)]
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

@@ -40,7 +40,9 @@ from spine.sources import finra_files, synthetic
 REPO = Path(__file__).resolve().parents[2]
 TIERS = ["T1", "T2", "OTCE"]
 STEPS = ["fetch", "gate", "calc", "rolling", "regsho", "short_volume", "report"]  # print order
-ENV = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+# Snakemake starts papermill and jupyter from PATH: the interpreter's bin directory comes first.
+ENV = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent),
+                                             os.environ.get("PATH", "")]))
 
 
 def render_files(week: str, as_of: str, size: str, out: Path) -> dict[str, list[Path]]:

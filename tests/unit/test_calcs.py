@@ -52,3 +52,10 @@ def test_crd_only_firm_is_a_venue():
     out = calcs.venue_share(df)
     assert len(out) == 2 and out["mpid"].isna().sum() == 1
     assert calcs.symbol_hhi(df)["hhi"].iloc[0] == pytest.approx(5000)
+
+
+def test_the_plan_lists_the_calc_steps_calculations():
+    from spine import plan
+    from spine.calcs import CALCS
+
+    assert tuple(CALCS) == plan.WEEKLY_CALCS

@@ -50,12 +50,18 @@ def test_backfill_three_weeks_two_tiers_then_nothing_to_do(tmp_path):
     for week in WEEKS:
         html = lake.path(root, "report", week_start=week).read_text()
         assert "data:image/png;base64" in html and "OTCN" in html
-        assert lake.path(root, "report_run", week_start=week).exists()
-    assert lake.path(root, "fetch_run", tier="T1", week_start=WEEKS[0],
-                     fetch_key="asof-2025-08-01").exists()
-    assert lake.path(root, "run", step="calc", tier="T1", week_start=WEEKS[0]).exists()
-    assert list(lake.path(root, "gate_run", tier="T1", week_start=WEEKS[0],
-                          capture_id="x").parent.glob("capture_id=*.ipynb"))
+        assert lake.path(root, "run", step="report", job=f"week_start={week}").exists()
+    assert lake.path(root, "run", step="fetch", job=lake.job(
+        "fetch", tier="T1", week_start=WEEKS[0], fetch_key="asof-2025-08-01")).exists()
+    assert lake.path(root, "run", step="calc", job=f"tier=T1/week_start={WEEKS[0]}").exists()
+    assert list(lake.path(root, "run", step="gate", job="x").parent.glob("*.ipynb"))
+    # every layer is a dataset pandas, pyarrow and DuckDB read without glue
+    import pandas as pd
+    import pyarrow.dataset as pads
+    for layer in ("raw/finra_otc_weekly", "clean/finra_otc_weekly", "calc/symbol_week",
+                  "calc/symbol_rolling", "ledger/finra_otc_weekly"):
+        assert len(pd.read_parquet(f"{root}/{layer}")) > 0, layer
+        assert pads.dataset(f"{root}/{layer}", partitioning="hive").count_rows() > 0, layer
 
     again = run_snakemake(tmp_path, config, "backfill", "--config", f"start={WEEKS[0]}",
                           f"end={WEEKS[-1]}", "--dry-run")
@@ -73,6 +79,7 @@ def test_a_week_that_fails_its_gate_is_held_back_and_the_run_fails(tmp_path):
     assert proc.returncode != 0
     assert "Gate summary: 1 passed, 1 failed" in out
     assert "rows_in_band: measured" in out
+    assert "1 capture(s) refused by a gate" in out
     assert lake.path(root, "clean", tier="OTCE", week_start=WEEKS[0]).exists()
     assert not lake.path(root, "clean", tier="OTCE", week_start=WEEKS[1]).exists()
     assert not lake.path(root, "calc", calc="symbol_week", tier="OTCE", week_start=WEEKS[1]).exists()
@@ -80,5 +87,9 @@ def test_a_week_that_fails_its_gate_is_held_back_and_the_run_fails(tmp_path):
     html = lake.path(root, "report", week_start=WEEKS[1]).read_text()
     assert "Refused by a gate: OTCE" in html and "rows_in_band" in html
     assert "Gate summary: 1 passed, 1 failed" in lake.path(
-        root, "gate_summary_log", run="backfill").read_text()
+        root, "gate_summary", run="backfill").read_text()
     assert lake.path(root, "report", week_start=WEEKS[0]).exists()
+    # the run is complete: the verdict is kept, and a dry run has nothing to do
+    again = run_snakemake(tmp_path, config, "backfill", "--config", f"start={WEEKS[0]}",
+                          f"end={WEEKS[1]}", "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr

@@ -1,18 +1,12 @@
 """The Snakefile's structure: lint, and what the default target covers (dry runs, no jobs)."""
 
-import re
 import subprocess
 import sys
 import tempfile
 
 from spine import calendar as cal
 from spine import pipeline
-from tests.helpers import REPO, run_snakemake
-
-
-def job_counts(output: str) -> dict[str, int]:
-    table = output.split("Job stats:")[1].split("\n\n")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+from tests.helpers import REPO, planned, run_snakemake
 
 
 def test_lint_leaves_only_the_per_rule_conda_advice():
@@ -28,11 +22,11 @@ def test_weekly_default_target_covers_recently_published_weeks(tmp_path):
     config = {"lake_root": str(tmp_path / "lake"), "as_of": "2025-08-01", "tiers": ["T1", "T2"],
               "revision_lookback_weeks": 2, "synthetic": {"size": "small"}}
     proc = run_snakemake(tmp_path, config, "--dry-run")
-    counts = job_counts(proc.stdout)
+    counts = planned(proc)
     expected = sum(len(cal.recent_weeks(t, "2025-08-01", 2)) for t in ("T1", "T2"))
-    # the fetches are checkpoints: what follows them is planned once they have run
-    assert counts["fetch"] == expected == 4
-    assert counts["weekly"] == 1 and counts["gate_summary"] == 1
+    # the fetches, then the run's one gate job (the checkpoint between the stages): the derive
+    # stage is planned from its verdicts
+    assert counts == {"fetch": expected, "ingest": 1, "weekly": 1} and expected == 4
     assert not (tmp_path / "lake").exists(), "a dry run writes nothing"
 
 
@@ -49,7 +43,33 @@ def test_refetch_target_as_documented(tmp_path):
               "synthetic": {"size": "small"}}
     proc = run_snakemake(tmp_path, config, "refetch", "--dry-run", "--config",
                          "weeks=[2025-06-02]", "tiers=[T2]")
-    assert job_counts(proc.stdout).get("fetch") == 1
+    assert planned(proc).get("fetch") == 1
     bad = run_snakemake(tmp_path, config, "refetch", "--dry-run", "--config",
                         "weeks=[2025-06-03]", check=False)
     assert bad.returncode != 0 and "config key 'weeks.0'" in bad.stdout + bad.stderr
+    assert "Traceback" not in bad.stdout + bad.stderr
+
+
+def test_a_run_target_without_its_key_says_what_it_needs(tmp_path):
+    config = {"lake_root": str(tmp_path / "lake"), "as_of": "2025-08-01"}
+    proc = run_snakemake(tmp_path, config, "backfill", "--dry-run", check=False)
+    assert proc.returncode != 0
+    assert "`backfill` needs config key 'start'" in proc.stdout + proc.stderr
+
+
+def test_make_lint_help_and_clean_lake(tmp_path):
+    lint = subprocess.run(["make", "lint"], cwd=REPO, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    helped = subprocess.run(["make", "help"], cwd=REPO, capture_output=True, text=True)
+    for target in ("run", "test", "lab", "bench", "lint", "lock", "clean-lake"):
+        assert target in helped.stdout
+    # clean-lake, in a scratch folder with a lake of its own
+    (tmp_path / "data" / "clean").mkdir(parents=True)
+    makefile = str(REPO / "Makefile")
+    refused = subprocess.run(["make", "-f", makefile, "clean-lake"], cwd=tmp_path,
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "CONFIRM=yes" in refused.stdout + refused.stderr
+    assert (tmp_path / "data").exists()
+    done = subprocess.run(["make", "-f", makefile, "clean-lake", "CONFIRM=yes"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and not (tmp_path / "data").exists()

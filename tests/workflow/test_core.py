@@ -1,0 +1,139 @@
+"""The orchestration core's guarantees, each on Snakemake's own job lists (tests.helpers):
+one invocation completes its work, a revision reruns exactly what it touches, `reports` never
+fetches, damage is rebuilt without re-downloading, and every step gets exactly its config."""
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from spine import lake, ledger, notebooks, plan
+from tests.helpers import REPO, executed, planned, run_snakemake
+from tests.workflow.conftest import AS_OF, RESTATED
+
+pytestmark = pytest.mark.e2e
+
+
+def test_one_invocation_completes_every_job_it_makes_necessary(revision_runs):
+    """After the initial weekly update, the revision and the identical re-fetch, a dry run of
+    the same command has nothing to do."""
+    for name in AS_OF:
+        assert planned(revision_runs.dry[name]) == {}, name
+    assert executed(revision_runs.procs["initial"])["calc"] == 8
+
+
+def test_a_revision_reruns_exactly_what_it_touches(revision_runs):
+    """A restated week in the middle of 8: its calc, the 4 rolling windows that contain it,
+    those 4 weeks' reports, its gate report and revision report, the index and the summary;
+    the 8 fetches and the one gate job of the new as_of. Nothing else."""
+    assert executed(revision_runs.procs["revised"]) == {
+        "fetch": 8, "ingest": 1, "gate_report": 1, "calc": 1, "symbol_rolling": 4,
+        "report": 4, "revision_report": 1, "revision_index": 1, "gate_summary": 1, "weekly": 1}
+    state = plan.LakeState.read(revision_runs.root)
+    (tier, week, old, new), = state.revisions()
+    assert (tier, week.isoformat()) == ("T2", RESTATED) and old != new
+    html = lake.path(revision_runs.root, "revision", tier=tier, week_start=week, old=old,
+                     new=new).read_text()
+    assert "added" in html and "Effect on rolling outputs" in html
+
+
+def test_an_identical_refetch_reruns_nothing_downstream(revision_runs):
+    jobs = executed(revision_runs.procs["identical"])
+    jobs.pop("weekly", None)  # the target rule itself, when Snakemake lists it
+    assert jobs == {"fetch": 8, "ingest": 1}
+    events = ledger.events(str(revision_runs.root), lake.DATASET)
+    assert (events["event"] == "seen_again").sum() >= 8
+
+
+def test_reports_never_fetches(revision_runs, tmp_path):
+    """`reports` plans from the lake as it is, whatever the date: no fetch, no gate job; a
+    deleted report is rebuilt by it."""
+    root = revision_runs.copy(tmp_path / "lake")
+    assert planned(revision_runs.snake("reports", "-n", root=root)) == {}
+    lake.path(root, "report", week_start=RESTATED).unlink()
+    jobs = planned(revision_runs.snake("reports", "-n", root=root))  # as_of: today
+    assert jobs == {"report": 1, "reports": 1}
+    assert "fetch" not in jobs and "ingest" not in jobs and "fetch_regsho" not in jobs
+
+
+def test_damage_is_rebuilt_by_the_ordinary_command_without_redownloading(revision_runs, tmp_path):
+    root = revision_runs.copy(tmp_path / "lake")
+    week = dt.date.fromisoformat(RESTATED)
+    held = plan.LakeState.read(root).held("T2", week)
+    clean = lake.path(root, "clean", tier="T2", week_start=week)
+    before = pd.read_parquet(clean)
+    raw_files = sorted(p.name for p in (root / "raw").rglob("*"))
+    ledger_files = sorted(p.name for p in (root / "ledger").rglob("*.parquet"))
+    damaged = [
+        clean,  # a clean partition: rebuilt from its accepted raw capture and the ledger
+        lake.path(root, "calc", calc="venue_share", tier="T2", week_start="2025-06-30"),
+        lake.path(root, "gate", tier="T2", week_start="2025-05-26",
+                  capture_id=plan.LakeState.read(root).held("T2", dt.date(2025, 5, 26))),
+        lake.path(root, "report", week_start="2025-07-07"),
+    ]
+    for path in damaged:
+        path.unlink()
+    proc = revision_runs.snake("--config", f"as_of={AS_OF['identical']}", root=root)
+    jobs = executed(proc)
+    assert "fetch" not in jobs and "ingest" not in jobs
+    assert jobs["calc"] == 2 and jobs["gate_report"] == 1
+    assert all(p.exists() for p in damaged)
+    pd.testing.assert_frame_equal(pd.read_parquet(clean), before)
+    assert lake.file_metadata(clean)["spine.capture_id"] == held
+    assert sorted(p.name for p in (root / "raw").rglob("*")) == raw_files  # nothing fetched
+    assert sorted(p.name for p in (root / "ledger").rglob("*.parquet")) == ledger_files
+    assert planned(revision_runs.snake("--config", f"as_of={AS_OF['identical']}", "-n",
+                                       root=root)) == {}
+
+
+def test_every_step_gets_exactly_the_config_it_reads():
+    """The Snakefile passes each step the keys STEPS declares; a step reading any other key
+    fails (the Reg SHO step reads as_of: it is declared, and the plan clips it to the week)."""
+    assert "as_of" in notebooks.STEPS["regsho"]
+    cfg = notebooks.StepConfig("calc", {"lake_root": "/x"})
+    with pytest.raises(KeyError, match="reads config key 'as_of'"):
+        cfg["as_of"]
+    with pytest.raises(KeyError, match="does not give it"):
+        cfg.get("gates")
+    with pytest.raises(KeyError, match="declares"):
+        notebooks.StepConfig("regsho", {"lake_root": "/x"})
+    assert plan.regsho_as_of(dt.date(2025, 6, 2), "2025-08-01") == "2025-06-06"
+    assert plan.regsho_as_of(dt.date(2025, 6, 2), "2025-06-04") == "2025-06-04"
+
+
+def test_kill_9_then_the_same_command_completes_with_the_same_lake(tmp_path, revision_runs):
+    """kill -9 of the whole run (Snakemake and its jobs) part-way, then the same command with
+    no extra flag: it completes, and the lake's content equals the uninterrupted run's."""
+    config = dict(revision_runs.config, lake_root=str(tmp_path / "lake"))
+    (tmp_path / "config.yaml").write_text(__import__("yaml").safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "--configfile", str(tmp_path / "config.yaml"),
+           "--config", f"as_of={AS_OF['initial']}"]
+    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
+    for wait in (6, 14):  # during the fetches, then during the derive stage
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(wait)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finished = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    again = subprocess.run([*cmd, "-n"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert planned(again) == {}
+    # the same lake as the uninterrupted run (which has since seen the restatement)
+    got, want = plan.LakeState.read(tmp_path / "lake"), plan.LakeState.read(revision_runs.root)
+    assert got.accepted() == want.accepted()
+    (_, restated, old, _), = want.revisions()
+    for tier, week in got.accepted():
+        assert got.held(tier, week) == (old if week == restated else want.held(tier, week))
+        if week == restated:
+            continue
+        for kind, name in (("clean", None), ("calc", "symbol_week"), ("calc", "venue_share")):
+            keys = {"tier": tier, "week_start": week} | ({"calc": name} if name else {})
+            pd.testing.assert_frame_equal(pd.read_parquet(lake.path(tmp_path / "lake", kind, **keys)),
+                                          pd.read_parquet(lake.path(revision_runs.root, kind, **keys)))
+    assert len(list((tmp_path / "lake" / "reports" / "weekly").glob("*.html"))) == 8
