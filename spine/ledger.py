@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -141,6 +142,13 @@ def asof(dataset: str = "finra_otc_weekly", known_at: str | dt.datetime | None =
     from spine.schemas import CLEAN_COLUMNS, RegShoDaily
 
     current = current_captures(root, dataset, known_at)
+    if current.empty:
+        accepted = validity(root, dataset)
+        if len(accepted):
+            warnings.warn(
+                f"nothing in {root} was accepted by {_known_at(known_at)}: its first acceptance "
+                f"was at {accepted['valid_from'].min()} (ledger times are the wall-clock UTC "
+                "times of your runs, not the as_of dates they ran for)", stacklevel=2)
     frames = []
     for row in current.itertuples(index=False):
         keys = {k: getattr(row, k) for k in ("tier", "week_start", "trade_date")

@@ -310,7 +310,8 @@ def fetch_regsho(config: dict, week_start: dt.date | str) -> dict:
                 "changed") from None
         clean_path = lake.path(root, "regsho_clean", trade_date=day)
         if current_capture(clean_path) != receipt["capture_id"]:
-            lake.write_partition(daily, root, "clean", REGSHO.name, {"trade_date": day})
+            lake.write_partition(daily, root, "clean", REGSHO.name, {"trade_date": day},
+                                 metadata={"spine.capture_id": receipt["capture_id"]})
         received.append({"trade_date": day.isoformat(), "capture_id": receipt["capture_id"],
                          "rows": receipt["rows"]})
     summary = {"dataset": REGSHO.name, "week_start": week_start.isoformat(),
