@@ -43,8 +43,13 @@ _STATE = {}
 
 def ingesting():
     """Whether this invocation runs the ingest: one of the run targets was asked for (or none,
-    the default `weekly`). `reports` and file targets plan from the lake as it is."""
-    targets = set(workflow.dag_settings.targets) if workflow.dag_settings else set()
+    the default `weekly`). `reports` and file targets plan from the lake as it is, and so does
+    a Snakemake process that executes one job (`--target-jobs`, as on a cluster): it starts
+    after the ingest, so the ledger it lists at its start already holds the verdicts."""
+    settings = workflow.dag_settings
+    if settings is not None and settings.target_jobs:
+        return False
+    targets = set(settings.targets) if settings is not None else set()
     return bool(PARTS) and (not targets or bool(targets & INGEST_TARGETS))
 
 

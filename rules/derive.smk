@@ -3,6 +3,7 @@
 # changed verdict changes the inputs (Snakemake reruns on a changed input set), an unchanged
 # one changes nothing, and a deleted derived file (clean included) is rebuilt from raw.
 
+# Small, quick jobs: run where Snakemake runs, never sent to a cluster.
 localrules: gate_report, revision_index, gate_summary
 
 
@@ -16,10 +17,8 @@ rule gate_report:
         report=L("gate", tier="{tier}", week_start="{week_start}", capture_id="{capture_id}"),
     log:
         J("gate_report", tier="{tier}", week_start="{week_start}", run="{capture_id}")["stderr"],
-    run:
-        from spine import ledger
-
-        ledger.write_gate_report(input.event, output.report)
+    shell:
+        "python -m spine.cli gate-report {input.event:q} {output.report:q} > {log:q} 2>&1"
 
 
 use rule notebook as calc with:
@@ -152,14 +151,10 @@ rule revision_index:
     log:
         L("log", step="revision_index", job="index"),
     params:
-        revisions=lambda wc: state().revision_list(),
-    run:
-        from spine import report
-
-        report.revision_index(params.revisions, output.html)
-
-
-REFUSED = []  # set by gate_summary, read by the Snakefile's onsuccess: the run's verdict
+        revisions=lambda wc: json.dumps(state().revision_list()),
+    shell:
+        "python -m spine.cli revision-index {output.html:q} --revisions {params.revisions:q} "
+        "> {log:q} 2>&1"
 
 
 rule gate_summary:
@@ -173,7 +168,7 @@ rule gate_summary:
         summary=L("gate_summary", run="{run}"),
     log:
         L("log", step="gate_summary", job="{run}"),
-    run:
-        from spine import report
-
-        REFUSED.append(report.gate_summary(list(input.gates), output.summary))
+    shell:
+        # the summary is printed (the operator's verdict) and kept; the Snakefile's onsuccess
+        # ends the run non-zero when it counts a refusal
+        "python -m spine.cli gate-summary {output.summary:q} {input.gates:q} 2>&1 | tee {log:q}"

@@ -138,7 +138,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--capture", required=True)
     p.add_argument("--reason", required=True)
     p.add_argument("--lake-root")
+    p = sub.add_parser("gate-report", help="write a capture's gate report from its ledger event")
+    p.add_argument("event", type=Path, help="the capture's accepted/refused ledger event file")
+    p.add_argument("output", type=Path)
+    p = sub.add_parser("gate-summary", help="print and keep a run's gate verdicts")
+    p.add_argument("output", type=Path)
+    p.add_argument("gates", type=Path, nargs="*", help="the run's gate reports")
+    p = sub.add_parser("revision-index", help="write the HTML index of revisions")
+    p.add_argument("output", type=Path)
+    p.add_argument("--revisions", required=True,
+                   help="JSON list of [tier, week_start, old, new, outcome, ledger time]")
     args = parser.parse_args(argv)
+    if args.command == "gate-report":
+        from spine import ledger
+
+        ledger.write_gate_report(args.event, args.output)
+        return 0
+    if args.command == "gate-summary":
+        from spine import report
+
+        report.gate_summary([str(p) for p in args.gates], str(args.output))
+        return 0
+    if args.command == "revision-index":
+        import json
+
+        from spine import report
+
+        report.revision_index(json.loads(args.revisions), str(args.output))
+        return 0
     if args.command == "diff":
         return diff(args)
     if args.command == "pin":
