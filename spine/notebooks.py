@@ -132,7 +132,7 @@ def _run(step: str, executed: str | Path, params: dict, html: str | Path | None)
     Path(executed).parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(str(NOTEBOOKS / f"{step}.ipynb"), str(executed),
                                parameters=params, engine_name="embedded", progress_bar=False,
-                               cwd=str(NOTEBOOKS))
+                               cwd=None)  # the job's own (Snakemake's) directory: a relative lake_root works
     if html:
         render_html(executed, html)
 

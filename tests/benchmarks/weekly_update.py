@@ -38,6 +38,7 @@ import yaml
 from spine.sources import finra_files, synthetic
 
 REPO = Path(__file__).resolve().parents[2]
+WORKFLOW = REPO  # the checkout whose Snakefile runs (--repo: an earlier commit, for "before")
 TIERS = ["T1", "T2", "OTCE"]
 STEPS = ["fetch", "gate", "calc", "rolling", "regsho", "short_volume", "report"]  # print order
 # Snakemake starts papermill and jupyter from PATH: the interpreter's bin directory comes first.
@@ -89,7 +90,7 @@ def snakemake(configfile: Path, *args: str, config: list[str]) -> tuple[float, s
            str(configfile), "--config", *config]
     start = time.perf_counter()
     try:
-        done = subprocess.run(cmd, cwd=REPO, env=ENV, check=True, text=True,
+        done = subprocess.run(cmd, cwd=WORKFLOW, env=ENV, check=True, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     except subprocess.CalledProcessError as err:
         print(f"\nFAILED (exit {err.returncode}): {' '.join(cmd)}\n--- last 40 lines ---")
@@ -144,7 +145,13 @@ def main() -> int:
     ap.add_argument("--size", choices=["full", "small"], default="full")
     ap.add_argument("--skip-backfill", action="store_true", help="skip the 4-week backfill")
     ap.add_argument("--first-run", action="store_true", help="add `make run` from an empty lake")
+    ap.add_argument("--repo", type=Path, default=REPO,
+                    help="run the Snakefile of another checkout (e.g. `git worktree add "
+                         "/tmp/before <commit>`) to measure before and after in one session")
     args = ap.parse_args()
+    global WORKFLOW
+    WORKFLOW = args.repo.resolve()
+    print(f"Snakefile: {WORKFLOW / 'Snakefile'} ({subprocess.run(['git', 'log', '-1', '--format=%h %s'], cwd=WORKFLOW, capture_output=True, text=True).stdout.strip()})")
     synth = {"seed": 7, "size": args.size, "revisions": []}
     table: list[tuple[str, str, str, str]] = []  # figure, measured, target, met
 

@@ -37,8 +37,8 @@ def scratch_repo(tmp_path: Path) -> Path:
     return work
 
 
-def run_runbook(path: Path, tmp_path: Path) -> str:
-    blocks = bash_blocks(path)
+def run_runbook(path: Path, tmp_path: Path, blocks: list[str] | None = None) -> str:
+    blocks = blocks if blocks is not None else bash_blocks(path)
     assert blocks, f"{path} has no bash block"
     work = scratch_repo(tmp_path)
     # `set -x` echoes each command so a failure shows which one; demonstration lakes under
@@ -95,3 +95,16 @@ def test_add_datasource_runbook(tmp_path):
     for day in ("2025-06-02", "2025-06-03", "2025-06-04", "2025-06-05", "2025-06-06"):
         assert day in out
     assert not (tmp_path / "repo" / "data").exists(), "the demonstration never writes data/"
+
+
+def test_readme_pipeline_and_revision_commands(tmp_path):
+    """The README's "Running the pipeline" and "Revisions" commands, in order, as written."""
+    readme = (REPO / "README.md").read_text()
+    blocks = []
+    for heading in ("## Running the pipeline", "## Revisions"):
+        section = readme.split(heading, 1)[1].split("\n## ", 1)[0]
+        blocks += re.findall(r"```bash\n(.*?)```", section, re.S)
+    assert len(blocks) == 2
+    out = run_runbook(REPO / "README.md", tmp_path, blocks)
+    assert re.search(r"^\d+ added, \d+ removed, \d+ changed$", out, re.M)
+    assert "Nothing to be done" in out
