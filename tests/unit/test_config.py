@@ -36,6 +36,7 @@ def test_backfill_targets():
         ("OTCE", "2025-06-02"), ("OTCE", "2025-06-09"), ("OTCE", "2025-06-16")]
 
 
+@pytest.mark.e2e
 def test_snakemake_refuses_bad_config_before_any_job(tmp_path):
     lake_root = tmp_path / "lake"
     proc = run_snakemake(tmp_path, {"lake_root": str(lake_root), "as_of": "2025-06-31"}, "-n",

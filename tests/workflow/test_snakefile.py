@@ -4,9 +4,13 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
+
 from spine import calendar as cal
 from spine import pipeline
 from tests.helpers import REPO, planned, run_snakemake
+
+pytestmark = pytest.mark.e2e
 
 
 def test_lint_leaves_only_the_per_rule_conda_advice():
