@@ -101,7 +101,8 @@ def test_as_of_chooses_per_partition_never_per_row(lake_cfg):
                                   pipeline.read_clean(root, TIER, WEEK).reset_index(drop=True),
                                   check_like=True)
     # naive means UTC; before anything was accepted there is nothing
-    assert spine.asof("finra_otc_weekly", known_at="2001-01-01T00:00:00", root=root).empty
+    with pytest.warns(UserWarning, match="first acceptance was at"):  # not silently empty
+        assert spine.asof("finra_otc_weekly", known_at="2001-01-01T00:00:00", root=root).empty
     naive = between.tz_convert(None).isoformat()
     assert set(spine.asof("finra_otc_weekly", known_at=naive, root=root)["capture_id"]) == {d.old_capture}
 
