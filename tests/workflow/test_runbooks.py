@@ -2,7 +2,7 @@
 copy of the repository (so `data/` is the copy's), with the project's environment on PATH.
 
 The copy's config/config.yaml is the repository's with a smaller synthetic source (`small`,
-OTCE only, a 2-week lookback) so that the weekly update and backfills fit in the test suite;
+OTCE only, a 1-week lookback) so that the weekly update and backfills fit in the test suite;
 the commands themselves are not changed. Commands that name their own tiers or lake_root keep
 them."""
 
@@ -31,7 +31,7 @@ def scratch_repo(tmp_path: Path) -> Path:
     ignore = shutil.ignore_patterns(".git", ".venv", "data", ".snakemake", "__pycache__")
     shutil.copytree(REPO, work, ignore=ignore)
     config = yaml.safe_load((work / "config" / "config.yaml").read_text())
-    config.update(tiers=["OTCE"], revision_lookback_weeks=2)
+    config.update(tiers=["OTCE"], revision_lookback_weeks=1)
     config["synthetic"]["size"] = "small"
     (work / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return work
