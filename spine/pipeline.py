@@ -123,9 +123,8 @@ def hand_receipts(config: dict, tier: str, week_start: dt.date | str) -> tuple[l
     """For the gate notebook by hand: the week fetched into the lake (if it never was), its
     latest receipt, and where the ingest record goes."""
     root, week = config["lake_root"], cal.check_week_start(week_start)
+    ensure_upstream(config, tier, week, "gate")  # fetches the week if it never was
     folder = lake.path(root, "fetch", tier=tier, week_start=week, fetch_key="x").parent
-    if not (folder.exists() and any(folder.glob("*.json"))):
-        fetch(config, tier, week)
     latest = max(folder.glob("*.json"), key=lambda p: lake.read_json(p)["retrieved_at"])
     return [str(latest)], str(lake.path(root, "ingest", run=f"hand-{tier}-{week}"))
 
@@ -205,12 +204,12 @@ def ingest(config: dict, receipts: list[str], output: str | Path) -> pd.DataFram
     rows, listing = [], {}
     for r in fetched:
         report = gate(config, r["tier"], r["week_start"], r["capture_id"])
-        state = partition_state(root, r["tier"], cal.check_week_start(r["week_start"]))
+        files = plan.list_partition(root, r["tier"], r["week_start"])
+        held = plan.fold([plan.Event.parse(f) for f in files]).held
         rows.append({"tier": r["tier"], "week_start": r["week_start"],
                      "capture_id": r["capture_id"], "new_capture": r["new_capture"],
-                     "status": report.status, "clean_holds": state.held})
-        listing[f"{r['tier']}/{r['week_start']}"] = plan.list_partition(
-            root, r["tier"], r["week_start"])
+                     "status": report.status, "clean_holds": held})
+        listing[f"{r['tier']}/{r['week_start']}"] = files
     lake.write_json(output, {"partitions": rows, "ledger": listing})
     return pd.DataFrame(rows)
 

@@ -181,16 +181,16 @@ class Week:
 
 
 def week_view(root: str, week_start: dt.date | str, tiers: list[str]) -> dict[str, dict]:
-    """What a weekly report shows per tier, from the ledger (for hand runs; the Snakefile
-    passes the same view from its plan): the captures (clean's, then revisions refused since),
-    whether clean holds a version, and whether it has a short_volume calculation."""
+    """What a weekly report shows per tier (spine.plan.LakeState.week_view, the view the
+    Snakefile passes), for hand runs: from the lake's ledger, with short_volume where the lake
+    has that calculation."""
     from spine import plan
 
-    st, week = plan.LakeState.read(root), cal.check_week_start(week_start)
-    return {t: {"captures": st.get(t, week).shown, "accepted": bool(st.held(t, week)),
-                "short_volume": bool(st.held(t, week)) and t in plan.NMS_TIERS and
-                lake.path(root, "calc", calc="short_volume", tier=t, week_start=week).exists()}
-            for t in tiers if st.get(t, week).verdicts}
+    week = cal.check_week_start(week_start)
+    view = plan.LakeState.read(root).week_view(week, short_volume=True)
+    return {t: v | {"short_volume": v["short_volume"] and lake.path(
+                root, "calc", calc="short_volume", tier=t, week_start=week).exists()}
+            for t, v in view.items() if t in tiers}
 
 
 def load_week(config: dict, week_start: dt.date | str, tiers: dict[str, dict]) -> Week:
