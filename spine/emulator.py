@@ -46,6 +46,10 @@ class Faults:
     server_errors: int = 0  # answer this many data requests with HTTP 500
     drop: int = 0  # close this many data connections without answering
     slow_seconds: float = 0.0  # delay every data response
+    short_pages: int = 0  # answer this many data requests past offset 0 with 204 (no rows)
+    cut_bodies: int = 0  # send this many data pages cut off mid-body, then close the connection
+    bad_json: int = 0  # send this many data pages as half a JSON document (Content-Length right)
+    html_partitions: int = 0  # answer this many partitions requests with an HTML error page
     require_token: bool = False  # data requests need a valid bearer token
     client_id: str = "spine-test"
     client_secret: str = "s3cret-never-logged"
@@ -220,6 +224,10 @@ class _Handler(BaseHTTPRequestHandler):
             em.count("partitions")
             if self._faulted():
                 return
+            if em.take_fault("html_partitions"):
+                em.count("html")
+                return self._send(200, b"<html><body>Service Unavailable</body></html>",
+                                  content_type="text/html")
             historic = path.endswith("Historic")
             parts = [{"partitions": [t, w]} for t, w in em.partitions(historic)]
             body = {"datasetGroup": "otcMarket", "partitionFields": ["tierIdentifier",
@@ -283,6 +291,9 @@ class _Handler(BaseHTTPRequestHandler):
         total = len(rows)
         page = rows.iloc[offset: offset + limit]
         headers = {"Record-Total": total, "Record-Offset": offset, "Record-Limit": limit}
+        if offset > 0 and em.take_fault("short_pages"):
+            em.count("short")
+            return self._send(204, b"", headers)
         if not len(page):
             return self._send(204, b"", headers)
         if "application/json" in (self.headers.get("Accept") or ""):
@@ -290,6 +301,20 @@ class _Handler(BaseHTTPRequestHandler):
             while len(payload) > PAGE_CAP_BYTES and len(page) > 1:
                 page = page.iloc[: len(page) * 3 // 4]  # the 3 MB cap: fewer rows this page
                 payload = _json_records(page)
+            if em.take_fault("cut_bodies"):
+                em.count("cut")
+                self.send_response(200)
+                for k, v in {**headers, "Content-Type": "application/json",
+                             "Content-Length": len(payload)}.items():
+                    self.send_header(k, str(v))
+                self.end_headers()
+                self.wfile.write(payload[: len(payload) // 2])
+                self.close_connection = True
+                self.connection.close()
+                return
+            if em.take_fault("bad_json"):
+                em.count("bad_json")
+                return self._send(200, payload[: len(payload) // 2], headers)
             return self._send(200, payload, headers)
         payload = _delimited(page, body.get("delimiter", ","), body.get("quoteValues", True))
         return self._send(200, payload, headers, content_type="text/plain")

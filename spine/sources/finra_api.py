@@ -108,15 +108,54 @@ class FinraApiSource(Source):
                               f"{response.text[:300]!r}")
         return response
 
+    def _page(self, url: str, describe: str, body: dict, due: bool) -> tuple:
+        """One page: (response, records), or (response, None) for HTTP 204 / an empty page.
+        A body that is not a JSON list (cut off, an HTML error page) is asked for again, then
+        refused naming the URL; a page that is empty while rows are `due` (Record-Total says
+        more) is asked for again too: a 204 mid-paging is how a short capture starts."""
+        tries = self.client.settings.retries + 1
+        for attempt in range(tries):
+            response = self._send("POST", url, describe, json=body)
+            raw = response.content
+            if response.status_code == 204 or not raw.strip():
+                records, problem = None, None
+            else:
+                try:
+                    records = json.loads(raw)
+                    problem = None if isinstance(records, list) else "not a JSON list of rows"
+                except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                    records, problem = None, f"not JSON ({err}; {len(raw)} bytes)"
+            empty_but_due = due and records is None and problem is None
+            if (problem is None and not empty_but_due) or attempt == tries - 1:
+                break
+            time.sleep(self.client.backoff(attempt))
+        if problem:
+            raise SourceError(f"{describe}: POST {url}: the response is {problem}, {tries} "
+                              "times. Nothing was stored; rerun later.")
+        return response, (records or None)
+
+    def _json(self, url: str, describe: str):
+        response = self._send("GET", url, describe)
+        try:
+            return response.json()
+        except ValueError as err:
+            raise SourceError(f"{describe}: GET {url}: the response is not JSON ({err}); "
+                              f"it starts {response.text[:80]!r}. Rerun later.") from None
+
     def available(self, name: str) -> set[tuple[str, str]]:
         """(tier, week_start) partitions the dataset `name` holds, from the partitions endpoint."""
         if name not in self._partitions:
             url = self._url("partitions", name)
-            body = self._send("GET", url, f"FINRA partitions of {name}").json()
-            fields = body.get("partitionFields", ["tierIdentifier", "weekStartDate"])
-            tier_i, week_i = fields.index("tierIdentifier"), fields.index("weekStartDate")
-            self._partitions[name] = {(p["partitions"][tier_i], p["partitions"][week_i])
-                                      for p in body.get("availablePartitions", [])}
+            describe = f"FINRA partitions of {name}"
+            body = self._json(url, describe)
+            try:
+                fields = body.get("partitionFields", ["tierIdentifier", "weekStartDate"])
+                tier_i, week_i = fields.index("tierIdentifier"), fields.index("weekStartDate")
+                self._partitions[name] = {(p["partitions"][tier_i], p["partitions"][week_i])
+                                          for p in body.get("availablePartitions", [])}
+            except (AttributeError, KeyError, IndexError, TypeError, ValueError) as err:
+                raise SourceError(f"{describe}: GET {url}: unexpected layout "
+                                  f"({type(err).__name__}: {err}). Rerun later.") from None
         return self._partitions[name]
 
     def fetch(self, dataset: str, partition: dict[str, str]) -> Capture:
@@ -139,31 +178,39 @@ class FinraApiSource(Source):
         if name == LIVE:  # the historic dataset filters only by week and tier
             query["domainFilters"] = [{"fieldName": "summaryTypeCode",
                                        "values": DETAIL_SUMMARY_TYPES}]
-        pages, frames, offset, total = [], [], 0, None
+        # `counted`: FINRA sent Record-Total, so the capture must hold exactly that many rows
+        pages, frames, offset, total, counted = [], [], 0, None, False
         while total is None or offset < total:
-            body = {**query, "offset": offset}
             describe = f"FINRA {name} {tier} week {week} offset {offset}"
-            response = self._send("POST", url, describe, json=body)
-            raw = response.content
-            if response.status_code == 204 or not raw.strip():
+            response, records = self._page(url, describe, {**query, "offset": offset},
+                                           due=counted)
+            if records is None:  # HTTP 204 or an empty page: no more rows
+                if counted and offset < total:
+                    raise SourceError(
+                        f"{describe}: POST {url} returned no rows at offset {offset} although "
+                        f"Record-Total said {total} ({self.client.settings.retries + 1} tries). "
+                        "The capture would be partial, so nothing was stored; rerun later.")
                 break
-            pages.append((f"{name}-offset-{offset:07d}.json", raw))
-            try:
-                records = json.loads(raw)
-            except json.JSONDecodeError as err:
-                raise SourceError(f"{describe}: the response is not JSON ({err})") from None
-            if not records:
-                break
+            pages.append((f"{name}-offset-{offset:07d}.json", response.content))
             page = pd.DataFrame.from_records(records)
             try:
                 frames.append(normalise_weekly(page))
             except ParseError as err:
                 raise SourceError(f"{describe}: row {offset + err.row}: {err}") from None
-            total = int(response.headers.get("Record-Total", offset + len(records)))
+            header = response.headers.get("Record-Total")
+            if header is not None and not header.strip().isdigit():
+                raise SourceError(f"{describe}: POST {url}: Record-Total {header!r} is not a "
+                                  "row count; nothing was stored.")
+            counted = header is not None
             offset += len(records)
+            total = int(header) if counted else offset + 1  # without it: until an empty page
+        if counted and offset > total:
+            raise SourceError(
+                f"FINRA {name} {tier} week {week}: POST {url} sent {offset} rows although "
+                f"Record-Total said {total}; nothing was stored. Rerun later.")
         table = (pd.concat(frames, ignore_index=True) if frames
                  else normalise_weekly(pd.DataFrame(columns=[])))
         request = {"source": self.name, "url": url, "dataset": name, "tier": tier,
                    "week_start": week, "page_limit": self.page_limit, "pages": len(pages),
-                   "record_total": total or 0, "auth": "oauth2" if self.auth else "none"}
+                   "record_total": offset, "auth": "oauth2" if self.auth else "none"}
         return Capture(dataset, dict(partition), table, pages, request)

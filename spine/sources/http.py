@@ -7,6 +7,7 @@ honoured), mounted on a `requests.Session`. The FINRA query POST is a read, so P
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -74,20 +75,41 @@ class Client:
         self.requests_sent = 0
 
     def request(self, method: str, url: str, *, describe: str, **kwargs) -> requests.Response:
-        """Send with retries; a final failure raises SourceError naming `describe`."""
-        self.limiter.wait()
-        self.requests_sent += 1
+        """Send with retries; a final failure raises SourceError naming `describe` and the URL.
+
+        urllib3 retries what fails before the body (connections, timeouts, 429/5xx); a body cut
+        off mid-transfer (fewer bytes than Content-Length, a broken chunk) is retried here, with
+        the same backoff, since it is read after urllib3 has handed the response over."""
         timeout = (self.settings.connect_timeout, self.settings.read_timeout)
-        try:
-            response = self.session.request(method, url, timeout=timeout, **kwargs)
-        except requests.RequestException as err:
-            reason = getattr(err, "args", [err])[0]
-            raise SourceError(
-                f"{describe}: {method} {url} failed after {self.settings.retries} retries "
-                f"({type(err).__name__}: {reason}). Check the network or the service status and "
-                "rerun; nothing was stored for this request.") from None
+        for attempt in range(self.settings.retries + 1):
+            self.limiter.wait()
+            self.requests_sent += 1
+            try:
+                response = self.session.request(method, url, timeout=timeout, **kwargs)
+            except (requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ContentDecodingError) as err:
+                if attempt < self.settings.retries:
+                    time.sleep(self.backoff(attempt))
+                    continue
+                raise SourceError(
+                    f"{describe}: {method} {url}: the response body was cut off "
+                    f"{self.settings.retries + 1} times ({type(err).__name__}). Rerun later; "
+                    "nothing was stored for this request.") from None
+            except requests.RequestException as err:
+                reason = getattr(err, "args", [err])[0]
+                raise SourceError(
+                    f"{describe}: {method} {url} failed after {self.settings.retries} retries "
+                    f"({type(err).__name__}: {reason}). Check the network or the service status "
+                    "and rerun; nothing was stored for this request.") from None
+            break
         if response.status_code in RETRY_STATUSES:
             raise SourceError(
                 f"{describe}: {method} {url} still answered HTTP {response.status_code} after "
                 f"{self.settings.retries} retries. Rerun later; nothing was stored.")
         return response
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before retry number `attempt` + 1 (exponential, capped, jittered)."""
+        s = self.settings
+        return (min(s.backoff_max_seconds, s.backoff_seconds * 2 ** attempt)
+                + random.uniform(0, s.jitter_seconds))

@@ -123,3 +123,48 @@ def test_a_bad_number_names_the_page_row_and_field(emulator, monkeypatch):
     monkeypatch.setattr(emulator, "weekly", lambda tier, week: rows)
     with pytest.raises(SourceError, match=r"offset 0: row 5: field totalWeeklyShareQuantity: '12,5'"):
         api(emulator).fetch("finra_otc_weekly", PART)
+
+
+# -- a capture is whole or not at all (issue 8) -----------------------------------------------
+def test_a_204_mid_paging_is_retried_and_the_capture_is_whole(emulator):
+    emulator.faults = Faults(short_pages=2)
+    capture = api(emulator, page_limit=100).fetch("finra_otc_weekly", PART)
+    pd.testing.assert_frame_equal(capture.table, expected())
+    assert emulator.counts["short"] == 2
+
+
+def test_a_capture_short_of_record_total_is_refused_naming_the_url(emulator):
+    emulator.faults = Faults(short_pages=99)
+    with pytest.raises(SourceError, match=r"offset 100.*/data/group/otcMarket/name/weeklySummary"
+                       r".*no rows at offset 100 although Record-Total said \d+.*nothing was stored"):
+        api(emulator, page_limit=100, retries=2).fetch("finra_otc_weekly", PART)
+
+
+def test_a_body_cut_off_mid_transfer_is_retried(emulator):
+    emulator.faults = Faults(cut_bodies=2)
+    capture = api(emulator, page_limit=100).fetch("finra_otc_weekly", PART)
+    pd.testing.assert_frame_equal(capture.table, expected())
+    assert emulator.counts["cut"] == 2
+
+
+def test_a_body_cut_off_every_time_is_refused_naming_the_url(emulator):
+    emulator.faults = Faults(cut_bodies=99)
+    with pytest.raises(SourceError, match=r"POST http://127\.0\.0\.1:\d+/data/.*cut off 3 times"):
+        api(emulator, page_limit=100, retries=2).fetch("finra_otc_weekly", PART)
+
+
+def test_half_a_json_page_is_asked_for_again_then_refused(emulator):
+    emulator.faults = Faults(bad_json=1)
+    capture = api(emulator, page_limit=100).fetch("finra_otc_weekly", PART)
+    pd.testing.assert_frame_equal(capture.table, expected())
+    emulator.faults = Faults(bad_json=99)
+    with pytest.raises(SourceError, match=r"POST http://127\.0\.0\.1:\d+/data/.*not JSON.*3 times"):
+        api(emulator, page_limit=100, retries=2).fetch("finra_otc_weekly", PART)
+
+
+def test_html_from_the_partitions_endpoint_names_the_url(emulator):
+    emulator.faults = Faults(html_partitions=1)
+    with pytest.raises(SourceError, match=r"FINRA partitions of weeklySummary: GET http://127"
+                       r".*/partitions/group/otcMarket/name/weeklySummary: the response is not "
+                       r"JSON.*<html>"):
+        api(emulator).fetch("finra_otc_weekly", PART)
