@@ -9,6 +9,10 @@ Writes go to a temporary file in the partition directory, are fsynced and then r
 target, under an exclusive lock per partition: a reader sees the old file or the new one, never a
 half-written one, and two writers never interleave. Raw captures are written with
 `overwrite=False`: a capture file, once there, is never replaced.
+
+Every file written under a lake is recorded in its manifest (`<root>/manifest/*.jsonl`, one
+append-only file per writing process): path, bytes, SHA-256, when, by which step, from which
+inputs. `spine verify` (spine/integrity.py) checks the lake against it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ import hashlib
 import io
 import json
 import os
+import sys
 import tempfile
+import time
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Iterator
@@ -83,9 +90,12 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_file_atomic(path: Path, data: bytes, *, overwrite: bool = True) -> bool:
-    """Write bytes to `path` atomically. With overwrite=False an existing file is kept and
-    False is returned."""
+def write_file_atomic(path: Path, data: bytes, *, overwrite: bool = True,
+                      inputs: dict[str, str] | None = None) -> bool:
+    """Write bytes to `path` atomically and record it in the lake's manifest (`inputs`: the
+    files it was made from, lake-relative path -> SHA-256). With overwrite=False an existing
+    file is kept and False is returned."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; lake files are as readable as any
@@ -104,18 +114,74 @@ def write_file_atomic(path: Path, data: bytes, *, overwrite: bool = True) -> boo
             finally:
                 os.unlink(tmp)
         _fsync_dir(path.parent)
-        return True
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    root = root_of(path)
+    if root is not None:
+        record(root, path, {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                            "inputs": inputs or {}})
+    return True
+
+
+# -- the manifest -------------------------------------------------------------------------------
+# The top folders of a lake. A written file's lake root is the parent of the nearest of these
+# above it (no dataset or partition folder is named like one).
+LAYERS = ("raw", "payloads", "ledger", "fetches", "ingest", "gates", "clean", "calc", "reports")
+MANIFEST = "manifest"
+_manifests: dict[tuple[str, int], int] = {}  # (root, pid) -> this process's manifest file
+
+
+def root_of(path: str | Path) -> Path | None:
+    """The lake root a file lies in, or None when it is not under a lake layer."""
+    path = Path(path).absolute()
+    for parent in path.parents:
+        if parent.name in LAYERS or parent.name == MANIFEST:
+            return parent.parent
+    return None
+
+
+def producer() -> str:
+    """What is writing: the step and job (set by spine.notebooks) or the command line."""
+    if os.environ.get("SPINE_PRODUCER"):
+        return os.environ["SPINE_PRODUCER"]
+    return " ".join([Path(sys.argv[0]).name] + sys.argv[1:2]) if sys.argv else "python"
+
+
+def record(root: str | Path, path: str | Path, entry: dict) -> None:
+    """Append one record to this process's manifest file of the lake at `root` (one line,
+    one write, fsynced). `entry` holds bytes/sha256/inputs, or `removed` with a reason."""
+    root = Path(root).absolute()
+    key = (str(root), os.getpid())
+    fd = _manifests.get(key)
+    if fd is None:
+        folder = root / MANIFEST
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+        fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666 & ~_UMASK)
+        _manifests[key] = fd
+    line = {"path": Path(path).absolute().relative_to(root).as_posix(), "at": time.time_ns(),
+            "by": producer(), **entry}
+    os.write(fd, (json.dumps(line, sort_keys=True) + "\n").encode())
+    os.fsync(fd)
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_partition(df: pd.DataFrame, root: str | Path, layer: str, dataset: str,
                     keys: dict[str, object], *, filename: str = PART_FILE,
-                    overwrite: bool = True, metadata: dict[str, str] | None = None) -> Path:
+                    overwrite: bool = True, metadata: dict[str, str] | None = None,
+                    inputs: dict[str, str] | None = None) -> Path:
     """Write one partition file atomically; returns its path. `metadata` goes into the
-    Parquet footer (key-value), so it changes in the same rename as the data."""
+    Parquet footer (key-value), so it changes in the same rename as the data; `inputs` go
+    into the manifest (what it was made from)."""
     directory = partition_dir(root, layer, dataset, **keys)
     path = directory / filename
     table = _to_table(df, drop=list(keys))
@@ -126,7 +192,8 @@ def write_partition(df: pd.DataFrame, root: str | Path, layer: str, dataset: str
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     with partition_lock(directory):
-        write_file_atomic(path, sink.getvalue().to_pybytes(), overwrite=overwrite)
+        write_file_atomic(path, sink.getvalue().to_pybytes(), overwrite=overwrite,
+                          inputs=inputs)
     return path
 
 
@@ -140,10 +207,10 @@ def zip_parts(parts: list[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
-def write_json(path: str | Path, payload: dict) -> Path:
+def write_json(path: str | Path, payload: dict, inputs: dict[str, str] | None = None) -> Path:
     path = Path(path)
     text = json.dumps(payload, indent=2, sort_keys=True, default=key_value) + "\n"
-    write_file_atomic(path, text.encode())
+    write_file_atomic(path, text.encode(), inputs=inputs)
     return path
 
 
@@ -214,6 +281,8 @@ LAYOUT = {
     "raw": "raw/finra_otc_weekly/tier={tier}/week_start={week_start}",
     "fetch": "fetches/finra_otc_weekly/tier={tier}/week_start={week_start}/{fetch_key}.json",
     "capture": "raw/finra_otc_weekly/tier={tier}/week_start={week_start}/{capture_id}.parquet",
+    # the payload exactly as received (API pages, download files), outside the dataset folders
+    "payload": "payloads/{dataset}/{partition}/{capture_id}.zip",
     "ledger_event": "ledger/finra_otc_weekly/tier={tier}/week_start={week_start}/{event_file}",
     "ingest": "ingest/{run}.json",
     "gate": "gates/finra_otc_weekly/tier={tier}/week_start={week_start}/capture_id={capture_id}.json",
@@ -245,6 +314,12 @@ def job(step: str, **keys: object) -> str:
     if "run" in keys:
         parts.append(key_value(keys["run"]))
     return "/".join(parts) or step
+
+
+def payload_path(root: str | Path, dataset: str, partition: dict[str, object],
+                 capture_id: str) -> Path:
+    folder = "/".join(f"{k}={key_value(v)}" for k, v in partition.items())
+    return path(root, "payload", dataset=dataset, partition=folder, capture_id=capture_id)
 
 
 def path(root: str | Path, kind: str, **keys: object) -> Path:

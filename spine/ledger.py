@@ -154,7 +154,12 @@ def asof(dataset: str = "finra_otc_weekly", known_at: str | dt.datetime | None =
         keys = {k: getattr(row, k) for k in ("tier", "week_start", "trade_date")
                 if hasattr(row, k)}
         raw_path = lake.partition_dir(root, "raw", dataset, **keys) / f"{row.capture_id}.parquet"
-        raw = pd.read_parquet(raw_path)
+        try:
+            raw = pd.read_parquet(raw_path)
+        except (OSError, ValueError) as err:  # missing, truncated or corrupt
+            raise OSError(f"{raw_path}: the capture the ledger says was current cannot be read "
+                          f"({err}). Run `spine verify --lake-root {root}`; "
+                          "workflows/incident/DATABASE_RECOVERY.md says how to repair it.") from None
         if dataset == "finra_regsho_daily":
             frames.append(clean_.regsho_to_clean(raw, row.capture_id))
         else:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -145,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", required=True, help="papermill parameters as JSON")
     parser.add_argument("--html", help="also render the executed notebook to this HTML file")
     args = parser.parse_args(argv)
+    os.environ["SPINE_PRODUCER"] = f"{args.step} {args.executed}"  # the lake's manifest says so
     try:
         run(args.step, args.executed, json.loads(args.params), args.html)
     except Exception as err:  # the executed notebook holds the traceback; say where it is

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pandera.errors
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spine import calcs, lake, ledger, plan, sources
@@ -33,7 +34,8 @@ def store_capture(root: str, capture: Capture, receipt_path: Path, run: str | No
     The capture_id is derived from the parsed content (row order ignored), so a re-fetch of
     identical content finds its capture already stored, writes nothing new in raw and is
     recorded as `seen_again`. The payload parts exactly as received (API pages, files) are
-    kept beside the capture in a zip. `run` names the executed notebook (or command) that
+    kept in a zip under payloads/ (outside the dataset folders, so every reader reads raw as
+    a plain Parquet dataset). `run` names the executed notebook (or command) that
     fetched it.
     """
     dataset = capture.dataset
@@ -47,8 +49,9 @@ def store_capture(root: str, capture: Capture, receipt_path: Path, run: str | No
     is_new = not (raw_dir / filename).exists()
     if is_new:
         if capture.payload:
-            lake.write_file_atomic(raw_dir / f"{capture_id}.payload.zip",
-                                   lake.zip_parts(capture.payload), overwrite=False)
+            lake.write_file_atomic(
+                lake.payload_path(root, dataset, capture.partition, capture_id),
+                lake.zip_parts(capture.payload), overwrite=False)
         lake.write_partition(raw, root, "raw", dataset, capture.partition, filename=filename,
                              overwrite=False)
     receipt = {
@@ -270,15 +273,29 @@ def calc(config: dict, tier: str, week_start: dt.date | str, capture_id: str | N
         raise GateFailed(f"{tier} week {week_start} has no accepted version (its captures "
                          f"failed their gates); see {root}/gates/")
     keys = {"tier": tier, "week_start": week_start}
-    raw = pq.read_table(lake.path(root, "capture", capture_id=capture_id, **keys)).to_pandas()
+    raw_path = lake.path(root, "capture", capture_id=capture_id, **keys)
+    try:
+        raw = pq.read_table(raw_path).to_pandas()
+    except (OSError, pa.ArrowException) as err:
+        raise GateFailed(f"{raw_path}: the raw capture clean is to hold cannot be read ({err}). "
+                         "Run `spine verify` to see the damage and "
+                         "workflows/incident/DATABASE_RECOVERY.md to repair it.") from None
     clean, _ = clean_.to_clean(raw, capture_id)
-    lake.write_partition(clean, root, "clean", lake.DATASET, keys,
-                         metadata={"spine.capture_id": capture_id})
+    clean_path = lake.write_partition(clean, root, "clean", lake.DATASET, keys,
+                                      metadata={"spine.capture_id": capture_id},
+                                      inputs=_inputs(root, raw_path))
     results = {}
     for name, func in CALCS.items():
         results[name] = func(clean)
-        lake.write_partition(results[name], root, "calc", name, keys)
+        lake.write_partition(results[name], root, "calc", name, keys,
+                             inputs=_inputs(root, clean_path))
     return results
+
+
+def _inputs(root: str, *paths: Path) -> dict[str, str]:
+    """For the manifest: what a file was made from (lake-relative path -> SHA-256 now)."""
+    base = Path(root).absolute()
+    return {Path(p).absolute().relative_to(base).as_posix(): lake.sha256_file(p) for p in paths}
 
 
 def read_calc(root: str, name: str, tier: str, week_start: dt.date | str) -> pd.DataFrame:
@@ -331,8 +348,12 @@ def calc_short_volume(config: dict, tier: str, week_start: dt.date | str) -> pd.
     daily = daily[list(RegShoDaily.to_schema().columns)]
     result = calcs.short_volume(read_calc(root, "symbol_week", tier, week_start), daily,
                                 cal.trading_days(week_start))
+    inputs = _inputs(root, lake.path(root, "calc", calc="symbol_week", tier=tier,
+                                     week_start=week_start),
+                     *[lake.path(root, "regsho_clean", trade_date=d["trade_date"])
+                       for d in summary["days"]])
     lake.write_partition(result, root, "calc", "short_volume",
-                         {"tier": tier, "week_start": week_start})
+                         {"tier": tier, "week_start": week_start}, inputs=inputs)
     return result
 
 
@@ -350,8 +371,10 @@ def calc_rolling(config: dict, tier: str, week_start: dt.date | str,
                        ignore_index=True)
     days = {pd.Timestamp(w): cal.trading_days(w) for w in weeks}
     result = calcs.symbol_rolling(window, days)
+    inputs = _inputs(root, *[lake.path(root, "calc", calc="symbol_week", tier=tier, week_start=w)
+                             for w in weeks])
     lake.write_partition(result, root, "calc", "symbol_rolling",
-                         {"tier": tier, "week_start": week_start})
+                         {"tier": tier, "week_start": week_start}, inputs=inputs)
     return result
 
 

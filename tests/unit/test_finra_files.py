@@ -100,7 +100,11 @@ def test_import_file_command(tmp_path):
                                         capture_id=state.held))
     assert len(capture) == len(rows)
     raw_dir = lake.path(root, "raw", tier="OTCE", week_start=WEEK)
-    assert len(list(raw_dir.glob("*.payload.zip"))) == 1  # the files as received
+    payload = lake.payload_path(root, "finra_otc_weekly", {"tier": "OTCE", "week_start": WEEK},
+                                state.held)
+    assert payload.exists() and not list(raw_dir.glob("*.zip"))  # the files as received
+    # raw is a plain Parquet dataset: every reader reads it without glue
+    assert len(pd.read_parquet(root / "raw" / "finra_otc_weekly")) == len(rows)
 
     # a damaged file: a clear error, exit 2, and nothing new stored
     bad = tmp_path / "otce_ats_bad.txt"

@@ -177,11 +177,11 @@ def test_a_kill_during_a_revision_leaves_the_lake_before_or_after(lake_cfg, monk
     real = lake.write_file_atomic
     calls = {"n": 0}
 
-    def dying(path, data, overwrite=True):
+    def dying(path, data, **kwargs):
         calls["n"] += 1
         if calls["n"] == fail_at:
             raise KeyboardInterrupt("killed")
-        return real(path, data, overwrite=overwrite)
+        return real(path, data, **kwargs)
 
     monkeypatch.setattr(lake, "write_file_atomic", dying)
     try:
