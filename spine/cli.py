@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 
@@ -12,11 +13,14 @@ def import_file(args: argparse.Namespace) -> int:
     from spine import pipeline
     from spine.sources import SourceError
 
+    from spine.integrity import LakeBusy, lake_lock
+
     cfg = _config(args.lake_root)
     try:
-        receipt, report = pipeline.import_files(cfg, args.paths, args.tier, args.week_start,
-                                                args.summary_type)
-    except (SourceError, ValueError) as err:
+        with lake_lock(cfg["lake_root"], wait=600):  # one writer of the lake at a time
+            receipt, report = pipeline.import_files(cfg, args.paths, args.tier,
+                                                    args.week_start, args.summary_type)
+    except (SourceError, ValueError, LakeBusy) as err:
         print(f"spine import-file: {err}", file=sys.stderr)
         print("Nothing was stored.", file=sys.stderr)
         return 2
@@ -96,10 +100,13 @@ def pin(args: argparse.Namespace) -> int:
     """Pin clean to a stored capture that passed its gates (recorded, reversible)."""
     from spine import pipeline
 
+    from spine.integrity import LakeBusy, lake_lock
+
     cfg = _config(args.lake_root)
     try:
-        previous = pipeline.pin(cfg, args.tier, args.week_start, args.capture, args.reason)
-    except (ValueError, FileNotFoundError) as err:
+        with lake_lock(cfg["lake_root"], wait=600):
+            previous = pipeline.pin(cfg, args.tier, args.week_start, args.capture, args.reason)
+    except (ValueError, FileNotFoundError, LakeBusy) as err:
         print(f"spine pin: {err}", file=sys.stderr)
         return 2
     print(f"{args.tier} week {args.week_start}: clean pinned to {args.capture} (was "
@@ -107,6 +114,72 @@ def pin(args: argparse.Namespace) -> int:
           f"{args.week_start} --capture {previous} --reason '...'. Then run snakemake --cores 2 "
           "reports to recompute what depends on it.")
     return 0
+
+
+def _root(args: argparse.Namespace) -> str:
+    from spine import config as config_
+
+    if args.lake_root:
+        return args.lake_root
+    cfg = config_.load(args.configfile) if getattr(args, "configfile", None) else _config(None)
+    return cfg["lake_root"]
+
+
+def verify(args: argparse.Namespace) -> int:
+    """Check every file of the lake against the manifest and the ledger; exit 1 on damage."""
+    from spine import integrity
+
+    root = _root(args)
+    started = time.monotonic()
+    problems = integrity.verify(root)
+    files = len(integrity.files_on_disk(root))
+    for p in problems:
+        print(p.line())
+    took = time.monotonic() - started
+    if problems:
+        print(f"{len(problems)} problem(s) in {files} files of {root} ({took:.1f} s); "
+              "workflows/incident/DATABASE_RECOVERY.md says what each fix does", file=sys.stderr)
+        return 1
+    print(f"{root}: {files} files verified against the manifest and the ledger, no problem "
+          f"({took:.1f} s)")
+    return 0
+
+
+def repair(args: argparse.Namespace) -> int:
+    """Rebuild what is damaged from raw and the ledger; restore or re-fetch damaged records."""
+    from spine import integrity
+
+    root = _root(args)
+    left = integrity.repair(root, backup=args.backup, refetch=args.refetch,
+                            configfile=args.configfile)
+    return _outcome(root, left, "repair")
+
+
+def _outcome(root: str, left: list, command: str) -> int:
+    if left:
+        for p in left:
+            print(p.line())
+        print(f"spine {command}: {len(left)} problem(s) remain in {root}", file=sys.stderr)
+        return 1
+    print(f"spine {command}: {root} verifies: every file matches the manifest and the ledger")
+    return 0
+
+
+def backup(args: argparse.Namespace) -> int:
+    """Copy what cannot be derived to a folder or object store, incrementally."""
+    from spine import integrity
+
+    integrity.backup(_root(args), args.dest)
+    return 0
+
+
+def restore(args: argparse.Namespace) -> int:
+    """Bring the records back from a backup, rebuild the rest and verify."""
+    from spine import integrity
+
+    root = _root(args)
+    left = integrity.restore(args.src, root, configfile=args.configfile)
+    return _outcome(root, left, "restore")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,7 +221,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("output", type=Path)
     p.add_argument("--revisions", required=True,
                    help="JSON list of [tier, week_start, old, new, outcome, ledger time]")
+    p = sub.add_parser("verify", help="check the lake against its manifest and ledger")
+    p = sub.add_parser("repair", help="rebuild damaged files from raw and the ledger")
+    p.add_argument("--backup", help="a backup (folder or URL) to take damaged records from")
+    p.add_argument("--refetch", action="store_true",
+                   help="download again a damaged raw capture that no backup holds")
+    p = sub.add_parser("backup", help="copy what cannot be derived to a folder or object store")
+    p.add_argument("dest", help="a folder, file:// or s3:// URL")
+    p = sub.add_parser("restore", help="bring a lake back from a backup, then verify")
+    p.add_argument("src", help="the folder or URL `spine backup` wrote to")
+    for name in ("verify", "repair", "backup", "restore"):
+        p = sub.choices[name]
+        p.add_argument("--lake-root", help="default: lake_root of --configfile")
+        p.add_argument("--configfile", help="the run's config (default config/config.yaml); "
+                       "repair and restore run Snakemake with it")
     args = parser.parse_args(argv)
+    import os
+
+    os.environ.setdefault("SPINE_PRODUCER", f"spine {args.command}")  # the manifest says so
+    commands = {"verify": verify, "repair": repair, "backup": backup, "restore": restore}
+    if args.command in commands:
+        from spine.integrity import LakeBusy
+
+        try:
+            return commands[args.command](args)
+        except (LakeBusy, FileNotFoundError, ValueError, OSError) as err:
+            print(f"spine {args.command}: {err}", file=sys.stderr)
+            return 2
     if args.command == "gate-report":
         from spine import ledger
 

@@ -125,6 +125,29 @@ def run(step: str, executed: str | Path, params: dict, html: str | Path | None =
         _run(step, executed, params, html)
 
 
+def _engine() -> str:
+    """ploomber-engine's in-process engine, registered under the name "spine", with one fix:
+    when a cell fails, ploomber-engine inserts a banner cell without papermill's metadata, and
+    papermill then fails on that cell (`AttributeError: papermill`), hiding the real error. The
+    banner gets the metadata, so papermill raises PapermillExecutionError naming the cell."""
+    from papermill.engines import papermill_engines
+    from ploomber_engine.engine import ProfilingEngine
+
+    class Engine(ProfilingEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
+            try:
+                return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+            finally:
+                for cell in nb_man.nb.cells:
+                    cell.metadata.setdefault("papermill", {
+                        "exception": False, "start_time": None, "end_time": None,
+                        "duration": None, "status": "completed"})
+
+    papermill_engines.register("spine", Engine)
+    return "spine"
+
+
 def _run(step: str, executed: str | Path, params: dict, html: str | Path | None) -> None:
     import papermill
 
@@ -132,10 +155,25 @@ def _run(step: str, executed: str | Path, params: dict, html: str | Path | None)
         raise ValueError(f"unknown step {step!r}; one of {', '.join(STEPS)}")
     Path(executed).parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(str(NOTEBOOKS / f"{step}.ipynb"), str(executed),
-                               parameters=params, engine_name="embedded", progress_bar=False,
+                               parameters=params, engine_name=_engine(), progress_bar=False,
                                cwd=None)  # the job's own (Snakemake's) directory: a relative lake_root works
     if html:
         render_html(executed, html)
+
+
+def _cell_error(executed: str | Path) -> tuple[str, str] | None:
+    """The error a failed cell of an executed notebook shows (its type and message)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(executed), as_version=4)
+    except Exception:  # noqa: BLE001 - no notebook: the caller has papermill's message
+        return None
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                return out["ename"], out["evalue"]
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,9 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(args.step, args.executed, json.loads(args.params), args.html)
     except Exception as err:  # the executed notebook holds the traceback; say where it is
-        name = type(err).__name__
-        if name == "PapermillExecutionError":
-            print(f"step {args.step} failed: {err.ename}: {err.evalue}\n"
+        if type(err).__name__ == "PapermillExecutionError":
+            ename, evalue = _cell_error(args.executed) or (err.ename, err.evalue)
+            print(f"step {args.step} failed: {ename}: {evalue}\n"
                   f"The executed notebook, with the traceback, is {args.executed}",
                   file=sys.stderr)
             return 1

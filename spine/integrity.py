@@ -1,0 +1,459 @@
+"""Lake integrity: `spine verify`, `spine repair`, `spine backup` and `spine restore`.
+
+The lake has two kinds of files:
+- **records**, which nothing can derive: raw captures and their payloads, the ledger, fetch
+  receipts and ingest records, gate summaries and the manifest itself. They are backed up, restored, and re-fetched only as a last
+  resort.
+- **derived** files: clean, the calculations, gate reports and HTML reports. The ordinary
+  `snakemake --cores 2 reports` rebuilds any that are missing, from raw and the ledger (Reg
+  SHO's daily clean files, which its fetch step writes, `repair` rebuilds from their raw
+  capture itself).
+
+`verify` checks every file against the manifest (missing, truncated, corrupt, unrecorded),
+clean against the ledger (the capture its footer names is the one the ledger holds), and every
+file made from others against the inputs the manifest says it was made from (stale). `repair`
+moves damaged files to `<root>/quarantine/<time>/` (nothing is deleted), takes sound unrecorded
+records into the manifest, puts back records from a backup or re-fetches a damaged raw capture
+when asked, then runs the ordinary derive and verifies again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from spine import lake, plan
+
+RECORD_PREFIXES = ("raw/", "payloads/", "ledger/", "fetches/", "ingest/", "gates/summary/",
+                   "manifest/")
+REGSHO_CLEAN = "clean/finra_regsho_daily/"
+REPO = Path(__file__).resolve().parents[1]  # where the Snakefile is
+SNAPSHOTS = "snapshots"
+
+
+def is_record(rel: str) -> bool:
+    return rel.startswith(RECORD_PREFIXES)
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str  # missing, truncated, changed, corrupt, unrecorded, behind, orphan, stale
+    path: str  # relative to the lake root
+    detail: str
+    fix: str
+
+    def line(self) -> str:
+        return f"{self.kind:<10} {self.path}: {self.detail}. Fix: {self.fix}"
+
+
+# -- reading the manifest and the lake -----------------------------------------------------------
+def manifest(root: str | Path) -> dict[str, dict]:
+    """The latest manifest record of every path (a torn last line of a killed writer is
+    skipped: the file it would have recorded then shows as unrecorded)."""
+    latest: dict[str, dict] = {}
+    folder = Path(root) / lake.MANIFEST
+    for file in sorted(folder.glob("*.jsonl")) if folder.exists() else []:
+        for line in file.read_bytes().splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            old = latest.get(rec.get("path"))
+            if old is None or rec["at"] >= old["at"]:
+                latest[rec["path"]] = rec
+    return latest
+
+
+def files_on_disk(root: str | Path) -> dict[str, int]:
+    """Every lake file (lake-relative path -> bytes) in the layers; hidden files (locks,
+    temporary files of a write in progress) are not lake files."""
+    root = Path(root)
+    out = {}
+    for layer in lake.LAYERS:
+        base = root / layer
+        for folder, dirs, files in os.walk(base):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files:
+                if not name.startswith("."):
+                    path = Path(folder) / name
+                    out[path.relative_to(root).as_posix()] = path.stat().st_size
+    return out
+
+
+def _sound(root: Path, rel: str) -> str | None:
+    """Why a file without a manifest record cannot be trusted, or None if it checks out by
+    its own content (a raw capture's name is its content hash; Parquet and zip files read)."""
+    import pyarrow.parquet as pq
+
+    path = root / rel
+    try:
+        if rel.endswith(".parquet"):
+            table = pq.read_table(path)
+            if rel.startswith("raw/finra_otc_weekly/"):
+                df = table.to_pandas().drop(columns=["capture_id", "retrieved_at"])
+                if lake.content_hash(df)[:16] != path.stem:
+                    return "its content does not hash to its name"
+        elif rel.endswith(".zip"):
+            with zipfile.ZipFile(path) as zf:
+                bad = zf.testzip()
+                if bad:
+                    return f"zip member {bad} is corrupt"
+        elif rel.endswith(".json"):
+            json.loads(path.read_text())
+    except Exception as err:  # noqa: BLE001 - any failure to read is the answer
+        return f"it cannot be read ({type(err).__name__}: {str(err)[:120]})"
+    return None
+
+
+def _fix(rel: str, root: Path) -> str:
+    if not is_record(rel):
+        return f"spine repair --lake-root {root}"
+    if rel.startswith(("raw/finra_otc_weekly/", "payloads/finra_otc_weekly/")):
+        return (f"spine restore BACKUP --lake-root {root} (or spine repair --refetch "
+                f"--lake-root {root}, which downloads the week again)")
+    return f"spine restore BACKUP --lake-root {root}"
+
+
+# -- verify -------------------------------------------------------------------------------------
+def verify(root: str | Path) -> list[Problem]:
+    """Every problem of the lake at `root`, one per file."""
+    import pyarrow.parquet as pq
+
+    root = Path(root)
+    recs = {p: r for p, r in manifest(root).items() if not r.get("removed")}
+    disk = files_on_disk(root)
+    problems: dict[str, Problem] = {}
+    sha: dict[str, str] = {}
+
+    def add(kind: str, rel: str, detail: str) -> None:
+        problems.setdefault(rel, Problem(kind, rel, detail, _fix(rel, root)))
+
+    for rel, rec in recs.items():
+        if rel.startswith(lake.MANIFEST + "/"):
+            continue
+        if rel not in disk:
+            add("missing", rel, f"recorded {_when(rec)} by {rec['by']}, not on disk")
+        elif disk[rel] != rec["bytes"]:
+            kind = "truncated" if disk[rel] < rec["bytes"] else "changed"
+            add(kind, rel, f"{disk[rel]:,} bytes where {rec['bytes']:,} were written")
+        else:
+            sha[rel] = lake.sha256_file(root / rel)
+            if sha[rel] != rec["sha256"]:
+                add("corrupt", rel, "its SHA-256 differs from the one recorded when written")
+    for rel in disk:
+        if rel not in recs:
+            why = _sound(root, rel)
+            add("unrecorded", rel, "no manifest record" + (f", and {why}" if why else
+                                                             " (its content checks out)"))
+    # made from inputs that have changed since
+    for rel, rec in recs.items():
+        for src, src_sha in (rec.get("inputs") or {}).items():
+            now = recs.get(src)
+            if rel in disk and now is not None and now["sha256"] != src_sha:
+                add("stale", rel, f"made from a version of {src} that is no longer there")
+    # clean against the ledger
+    state = plan.LakeState.read(root)
+    for (tier, week), part in state.parts.items():
+        clean = lake.path(root, "clean", tier=tier, week_start=week)
+        rel = clean.relative_to(root).as_posix()
+        if part.held is None:
+            if rel in disk:
+                add("orphan", rel, f"the ledger holds no accepted capture of {tier} {week}")
+            continue
+        raw = lake.path(root, "capture", tier=tier, week_start=week, capture_id=part.held)
+        raw_rel = raw.relative_to(root).as_posix()
+        if raw_rel not in disk:
+            add("missing", raw_rel, f"the capture the ledger holds for {tier} {week}")
+        if rel in disk and rel not in problems:
+            try:
+                holds = (pq.read_schema(clean).metadata or {}).get(b"spine.capture_id", b"")
+            except Exception:  # noqa: BLE001
+                add("corrupt", rel, "its Parquet footer cannot be read")
+                continue
+            if holds.decode() != part.held:
+                problems.setdefault(rel, Problem(
+                    "behind", rel, f"holds capture {holds.decode() or '?'} while the ledger "
+                    f"holds {part.held}", f"snakemake --cores 2 reports --config "
+                    f"lake_root={root}"))
+    return sorted(problems.values(), key=lambda p: (not is_record(p.path), p.path))
+
+
+def _when(rec: dict) -> str:
+    return dt.datetime.fromtimestamp(rec["at"] / 1e9, dt.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M UTC")
+
+
+# -- repair -------------------------------------------------------------------------------------
+class LakeBusy(RuntimeError):
+    pass
+
+
+class lake_lock:  # noqa: N801 - used as `with lake_lock(root):`
+    """The lake's run lock (the Snakefile's `onstart` takes the same one): one writer of the
+    whole lake at a time. Waits up to `wait` seconds."""
+
+    def __init__(self, root: str | Path, wait: float = 0.0):
+        self.path, self.wait = Path(root) / ".run.lock", wait
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "w")
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self.handle.close()
+                    raise LakeBusy(f"another run is using the lake {self.path.parent}; wait "
+                                   "for it to finish and run this again") from None
+                time.sleep(0.2)
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+def quarantine(root: Path, rel: str, folder: Path, why: str) -> None:
+    """Move a file out of the lake into `folder` (kept, never deleted) and record it."""
+    source = root / rel
+    if source.exists():
+        target = folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(source, target)
+        why += f"; kept at {target.relative_to(root).as_posix()}"
+    lake.record(root, source, {"removed": True, "why": why})
+
+
+def adopt(root: Path, rel: str) -> None:
+    data = (root / rel).read_bytes()
+    lake.record(root, root / rel, {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                                   "inputs": {}, "adopted": True})
+
+
+def rebuild_regsho_clean(root: Path, trade_date: str) -> None:
+    """A Reg SHO day's clean file, from the capture last fetched for it (its ledger)."""
+    import pandas as pd
+
+    from spine import clean as clean_
+    from spine import ledger
+
+    ev = ledger.events(root, "finra_regsho_daily", trade_date=trade_date)
+    if not len(ev):
+        return
+    capture = ev["capture_id"].iloc[-1]
+    keys = {"trade_date": trade_date}
+    raw = pd.read_parquet(lake.partition_dir(root, "raw", "finra_regsho_daily", **keys)
+                          / f"{capture}.parquet")
+    lake.write_partition(clean_.regsho_to_clean(raw, capture), root, "clean",
+                         "finra_regsho_daily", keys, metadata={"spine.capture_id": capture})
+
+
+def snakemake(root: Path, target: str, configfile: str | None, extra: list[str] | None = None,
+              log=None) -> int:
+    """Run the ordinary workflow on this lake (the repository's Snakefile and profile)."""
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", target]
+    if configfile:
+        cmd += ["--configfile", str(Path(configfile).resolve())]
+    cmd += ["--config", f"lake_root={root}", *(extra or [])]
+    print("$ " + " ".join(cmd[2:]), file=log or sys.stdout, flush=True)
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    return subprocess.run(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+
+
+def repair(root: str | Path, *, backup: str | None = None, refetch: bool = False,
+           configfile: str | None = None, out=sys.stdout) -> list[Problem]:
+    """Heal the lake; returns what is still wrong afterwards (empty: the lake verifies)."""
+    root = Path(root).absolute()
+    folder = root / "quarantine" / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    weeks: set[tuple[str, str]] = set()
+    with lake_lock(root):
+        problems = verify(root)
+        source = Backup(backup) if backup else None
+        for p in problems:
+            record = is_record(p.path)
+            if p.kind == "unrecorded" and "checks out" in p.detail:
+                adopt(root, p.path)
+                print(f"recorded   {p.path} (it was not in the manifest; its content checks "
+                      "out)", file=out)
+            elif not record:
+                quarantine(root, p.path, folder, f"spine repair: {p.kind}")
+                if p.path.startswith(REGSHO_CLEAN):
+                    rebuild_regsho_clean(root, Path(p.path).parent.name.split("=", 1)[1])
+                print(f"rebuild    {p.path} ({p.kind})", file=out)
+            elif source is not None and source.has(p.path):
+                quarantine(root, p.path, folder, f"spine repair: {p.kind}, restored from backup")
+                source.get(p.path, root)
+                print(f"restored   {p.path} from {backup}", file=out)
+            elif refetch and p.path.startswith(("raw/finra_otc_weekly/",
+                                                "payloads/finra_otc_weekly/")):
+                quarantine(root, p.path, folder, f"spine repair --refetch: {p.kind}")
+                keys = dict(part.split("=", 1) for part in Path(p.path).parts[2:4])
+                weeks.add((keys["tier"], keys["week_start"]))
+                print(f"refetch    {p.path} ({p.kind}): no backup, so FINRA is asked again",
+                      file=out)
+            else:
+                print(f"cannot     {p.path} ({p.kind}): {p.fix}", file=out)
+    for tier, week in sorted(weeks):
+        # a re-fetch runs the ordinary ingest: the week's capture is stored again and decided
+        # (an identical capture keeps its verdict), then what it touches is derived
+        snakemake(root, "refetch", configfile, [f"weeks=[{week}]", f"tiers=[{tier}]"], log=out)
+    code = snakemake(root, "reports", configfile, log=out)
+    if code != 0:
+        print(f"the derive run ended with exit code {code}; its log is above", file=out)
+    return verify(root)
+
+
+# -- backup and restore -------------------------------------------------------------------------
+class Backup:
+    """A backup folder or object store URL (anything fsspec opens: a path, file://, s3://...).
+
+    Layout: the lake's record files under their lake paths, and `snapshots/<time>.json`, each
+    listing every file of one consistent backup with its bytes and SHA-256. A file's path never
+    changes content in the lake (records are immutable or append-only), so a backup copies a
+    file only when the destination does not have it with the same size."""
+
+    def __init__(self, url: str):
+        import fsspec
+
+        self.url = str(url)
+        self.fs, self.base = fsspec.core.url_to_fs(self.url)
+        self.base = self.base.rstrip("/")
+
+    def _p(self, rel: str) -> str:
+        return f"{self.base}/{rel}"
+
+    def sizes(self) -> dict[str, int]:
+        if not self.fs.exists(self.base):
+            return {}
+        found = self.fs.find(self.base, detail=True)
+        prefix = self.base.rstrip("/") + "/"
+        return {name[len(prefix):] if name.startswith(prefix) else name.lstrip("/"):
+                info.get("size", 0) for name, info in found.items()}
+
+    def put(self, root: Path, rel: str) -> None:
+        if self._local():
+            tmp = self._p(rel) + ".partial"
+            self.fs.makedirs(os.path.dirname(tmp), exist_ok=True)
+            self.fs.put_file(str(root / rel), tmp)
+            self.fs.mv(tmp, self._p(rel))
+        else:  # an object store writes an object whole or not at all
+            self.fs.put_file(str(root / rel), self._p(rel))
+
+    def write_snapshot(self, files: dict[str, dict]) -> str:
+        name = f"{SNAPSHOTS}/{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.json"
+        body = json.dumps({"files": files, "written": dt.datetime.now(dt.timezone.utc)
+                           .isoformat()}, indent=1, sort_keys=True).encode()
+        if self._local():
+            self.fs.makedirs(os.path.dirname(self._p(name)), exist_ok=True)
+        self.fs.pipe_file(self._p(name), body)
+        return name
+
+    def _local(self) -> bool:
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        return "file" in protocols
+
+    def snapshot(self) -> dict[str, dict]:
+        try:
+            names = sorted(self.fs.glob(self._p(f"{SNAPSHOTS}/*.json")))
+        except FileNotFoundError:
+            names = []
+        if not names:
+            raise FileNotFoundError(f"{self.url} holds no backup snapshot "
+                                    f"({SNAPSHOTS}/*.json); is it the folder `spine backup` "
+                                    "wrote to?")
+        return json.loads(self.fs.cat_file(names[-1]))["files"]
+
+    def has(self, rel: str) -> bool:
+        try:
+            return rel in self.snapshot()
+        except FileNotFoundError:
+            return False
+
+    def get(self, rel: str, root: Path) -> None:
+        """Copy one file back into the lake, checked against the snapshot's SHA-256."""
+        want = self.snapshot()[rel]
+        data = self.fs.cat_file(self._p(rel))
+        if hashlib.sha256(data).hexdigest() != want["sha256"]:
+            raise ValueError(f"the backup's copy of {rel} at {self._p(rel)} is damaged (its "
+                             "SHA-256 differs from the snapshot's); try an older backup")
+        path = root / rel
+        if rel.startswith(lake.MANIFEST + "/"):  # the manifest's own files are not recorded
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.restore")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        else:
+            lake.write_file_atomic(path, data)
+
+
+def backup(root: str | Path, dest: str, out=sys.stdout) -> dict:
+    """Copy every record file the destination lacks, then write a snapshot listing them all.
+    Damaged records are not copied (the destination keeps its good copy)."""
+    root = Path(root).absolute()
+    target = Backup(dest)
+    with lake_lock(root, wait=600):
+        damaged = {p.path for p in verify(root) if is_record(p.path)}
+        recs = manifest(root)
+        have = target.sizes()
+        files, copied, sent = {}, 0, 0
+        for rel, size in sorted(files_on_disk(root).items()) + _manifest_files(root):
+            if not is_record(rel):
+                continue
+            if rel in damaged:
+                print(f"skipped    {rel}: damaged (see spine verify)", file=out)
+                continue
+            rec = recs.get(rel)
+            digest = (rec["sha256"] if rec and rec.get("bytes") == size
+                      else lake.sha256_file(root / rel))
+            files[rel] = {"bytes": size, "sha256": digest}
+            if have.get(rel) != size:
+                target.put(root, rel)
+                copied, sent = copied + 1, sent + size
+        name = target.write_snapshot(files)
+    print(f"backup {dest}: {len(files)} files in snapshot {name}; {copied} copied "
+          f"({sent / 1e6:.1f} MB), {len(files) - copied} already there", file=out)
+    return {"files": len(files), "copied": copied, "bytes": sent, "snapshot": name}
+
+
+def _manifest_files(root: Path) -> list[tuple[str, int]]:
+    folder = root / lake.MANIFEST
+    return [(p.relative_to(root).as_posix(), p.stat().st_size)
+            for p in sorted(folder.glob("*.jsonl"))] if folder.exists() else []
+
+
+def restore(src: str, root: str | Path, *, configfile: str | None = None,
+            rebuild: bool = True, out=sys.stdout) -> list[Problem]:
+    """Bring the records back from a backup's latest snapshot (a lake file that differs is
+    moved to quarantine first), then rebuild and verify like `repair`."""
+    root = Path(root).absolute()
+    source = Backup(src)
+    snap = source.snapshot()
+    folder = root / "quarantine" / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    restored = 0
+    with lake_lock(root, wait=600):
+        for rel, want in sorted(snap.items()):
+            path = root / rel
+            if path.exists():
+                if path.stat().st_size == want["bytes"] and lake.sha256_file(path) == want["sha256"]:
+                    continue
+                if rel.startswith(lake.MANIFEST + "/") and path.stat().st_size > want["bytes"]:
+                    continue  # a manifest file that has grown since the backup: keep it
+                quarantine(root, rel, folder, "spine restore: differs from the backup")
+            source.get(rel, root)
+            restored += 1
+    print(f"restored {restored} of {len(snap)} files from {src}", file=out)
+    if not rebuild:
+        return verify(root)
+    return repair(root, configfile=configfile, out=out)
