@@ -335,6 +335,7 @@ class Backup:
         return f"{self.base}/{rel}"
 
     def sizes(self) -> dict[str, int]:
+        self.fs.invalidate_cache()
         if not self.fs.exists(self.base):
             return {}
         found = self.fs.find(self.base, detail=True)
@@ -352,7 +353,7 @@ class Backup:
             self.fs.put_file(str(root / rel), self._p(rel))
 
     def write_snapshot(self, files: dict[str, dict]) -> str:
-        name = f"{SNAPSHOTS}/{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.json"
+        name = f"{SNAPSHOTS}/{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%f}.json"
         body = json.dumps({"files": files, "written": dt.datetime.now(dt.timezone.utc)
                            .isoformat()}, indent=1, sort_keys=True).encode()
         if self._local():

@@ -155,6 +155,9 @@ def record(root: str | Path, path: str | Path, entry: dict) -> None:
     root = Path(root).absolute()
     key = (str(root), os.getpid())
     fd = _manifests.get(key)
+    if fd is not None and os.fstat(fd).st_nlink == 0:  # its file was deleted: start a new one
+        os.close(fd)
+        fd = None
     if fd is None:
         folder = root / MANIFEST
         folder.mkdir(parents=True, exist_ok=True)
