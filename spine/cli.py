@@ -121,8 +121,9 @@ def _root(args: argparse.Namespace) -> str:
 
     if args.lake_root:
         return args.lake_root
-    cfg = config_.load(args.configfile) if getattr(args, "configfile", None) else _config(None)
-    return cfg["lake_root"]
+    here = Path("config/config.yaml")  # the repository this is run from, as snakemake does
+    path = getattr(args, "configfile", None) or (here if here.exists() else config_.CONFIG_PATH)
+    return config_.load(path)["lake_root"]
 
 
 def verify(args: argparse.Namespace) -> int:

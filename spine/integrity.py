@@ -37,7 +37,7 @@ from spine import lake, plan
 RECORD_PREFIXES = ("raw/", "payloads/", "ledger/", "fetches/", "ingest/", "gates/summary/",
                    "manifest/")
 REGSHO_CLEAN = "clean/finra_regsho_daily/"
-REPO = Path(__file__).resolve().parents[1]  # where the Snakefile is
+REPO = Path(__file__).resolve().parents[1]  # the Snakefile, when not run from a repository
 SNAPSHOTS = "snapshots"
 
 
@@ -262,14 +262,16 @@ def rebuild_regsho_clean(root: Path, trade_date: str) -> None:
 
 def snakemake(root: Path, target: str, configfile: str | None, extra: list[str] | None = None,
               log=None) -> int:
-    """Run the ordinary workflow on this lake (the repository's Snakefile and profile)."""
+    """Run the ordinary workflow on this lake: the Snakefile, profile and config of the
+    repository the command is run from (else of the installed package's)."""
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", target]
     if configfile:
         cmd += ["--configfile", str(Path(configfile).resolve())]
     cmd += ["--config", f"lake_root={root}", *(extra or [])]
     print("$ " + " ".join(cmd[2:]), file=log or sys.stdout, flush=True)
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    return subprocess.run(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+    workdir = Path.cwd() if (Path.cwd() / "Snakefile").exists() else REPO
+    return subprocess.run(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
 
 
 def repair(root: str | Path, *, backup: str | None = None, refetch: bool = False,

@@ -38,13 +38,16 @@ def scratch_repo(tmp_path: Path) -> Path:
 
 
 def run_runbook(path: Path, tmp_path: Path, blocks: list[str] | None = None) -> str:
+    """Run `blocks` (default: every bash block of `path`) in one shell in a scratch repo.
+    `BACKUP` (where the runbooks' `spine backup` writes) is a folder of the test's."""
     blocks = blocks if blocks is not None else bash_blocks(path)
     assert blocks, f"{path} has no bash block"
     work = scratch_repo(tmp_path)
     # `set -x` echoes each command so a failure shows which one; demonstration lakes under
     # /tmp/market-spine-* are the runbooks' own, removed before and after
     script = "set -euxo pipefail\n" + "\n".join(blocks)
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+               BACKUP=str(tmp_path / "backup"))
     for demo in Path("/tmp").glob("market-spine-*demo"):
         shutil.rmtree(demo)
     try:
@@ -61,7 +64,7 @@ def run_runbook(path: Path, tmp_path: Path, blocks: list[str] | None = None) -> 
 
 def test_every_runbook_is_tested():
     tested = {"WEEKLY_DATA_UPDATE.md", "BACKFILL_HISTORICAL.md", "HANDLE_REVISION.md",
-              "ADD_DATASOURCE.md"}
+              "ADD_DATASOURCE.md", "DATABASE_RECOVERY.md"}
     have = {p.name for p in RUNBOOKS.glob("*/*.md")}
     assert have == tested, "a runbook without a test (add it here and below)"
 
@@ -108,3 +111,52 @@ def test_readme_pipeline_and_revision_commands(tmp_path):
     out = run_runbook(REPO / "README.md", tmp_path, blocks)
     assert re.search(r"^\d+ added, \d+ removed, \d+ changed$", out, re.M)
     assert "Nothing to be done" in out
+
+
+# What the recovery runbook's steps assume, done to the lake before each (bash, in the copy).
+CLEAN = "data/clean/finra_otc_weekly"
+DIGEST = ("python -c \"import pandas as pd, glob; from spine import lake; "
+          "print('content', *[lake.content_hash(pd.read_parquet(f)) for f in "
+          "sorted(glob.glob('data/clean/**/*.parquet', recursive=True) + "
+          "glob.glob('data/calc/**/*.parquet', recursive=True))])\"")
+DAMAGE = {
+    1: f'rm "$(ls data/calc/venue_share/*/*/part-0.parquet | head -1)"\n'
+       f'truncate -s 500 "$(ls {CLEAN}/*/*/part-0.parquet | tail -1)"',
+    3: 'f="$(ls data/raw/finra_otc_weekly/*/*/*.parquet | head -1)"; '
+       'python -c "import sys; p = sys.argv[1]; b = bytearray(open(p, \'rb\').read()); '
+       'b[100:110] = bytes(10); open(p, \'wb\').write(b)" "$f"',
+    4: 'f="$(ls data/raw/finra_otc_weekly/*/*/*.parquet | tail -1)"; truncate -s 1000 "$f"',
+    5: 'rm "$(ls data/ledger/finra_otc_weekly/*/*/*-accepted-*.parquet | tail -1)"',
+    6: "rm -rf data",
+    7: "rm -rf data/manifest",
+}
+
+
+def test_database_recovery_runbook(tmp_path):
+    """Each step on a lake damaged the way the step says; the content of clean and every
+    calculation at the end equals the content before any damage."""
+    blocks = bash_blocks(RUNBOOKS / "incident" / "DATABASE_RECOVERY.md")
+    assert len(blocks) == 9, "the test damages the lake before each step: update DAMAGE"
+    script = ['snakemake --cores 2 > /dev/null 2>&1', 'spine backup "$BACKUP"',
+              f"{DIGEST} > before.txt"]
+    for i, block in enumerate(blocks):
+        if i in DAMAGE:
+            script.append(DAMAGE[i])
+        script.append(block)
+    script.append(f"{DIGEST} > after.txt")
+    out = run_runbook(RUNBOOKS / "incident" / "DATABASE_RECOVERY.md", tmp_path, script)
+    assert "spine verify found damage (exit status 1)" in out
+    assert re.search(r"^missing +data/calc/venue_share/|^missing +calc/venue_share/", out, re.M)
+    assert re.search(r"^rebuild +calc/venue_share/.*\(missing\)", out, re.M)
+    assert re.search(r"^rebuild +clean/finra_otc_weekly/.*\(truncated\)", out, re.M)
+    assert re.search(r"^restored +raw/finra_otc_weekly/.*parquet from ", out, re.M)
+    assert re.search(r"^refetch +raw/finra_otc_weekly/.*no backup", out, re.M)
+    assert re.search(r"^restored +ledger/finra_otc_weekly/.*-accepted-", out, re.M)
+    assert re.search(r"^restored \d+ of \d+ files from ", out, re.M)
+    assert re.search(r"^recorded +raw/finra_otc_weekly/", out, re.M)
+    assert "cannot " not in out
+    assert out.count("verifies: every file matches") == 6
+    assert "no problem" in out and "Nothing to be done" in out
+    before, after = ((tmp_path / "repo" / f).read_text() for f in ("before.txt", "after.txt"))
+    assert before.startswith("content ") and len(before.split()) >= 6  # clean + 5 calcs
+    assert after == before, "clean and every calculation hold the same rows as before the damage"
