@@ -13,7 +13,7 @@ RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 # Jupyter refuses to start as root (containers, CI machines) without --allow-root.
 ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: venv run test lab bench lint clean-lake lock help
+.PHONY: venv run test lab bench faults lint clean-lake lock help
 
 ## venv: build .venv from requirements.lock (plain `make` does this; every target below does it first)
 venv: $(BIN)/snakemake
@@ -48,9 +48,14 @@ test: $(BIN)/snakemake
 lab: $(BIN)/snakemake
 	$(RUN) $(BIN)/jupyter lab notebooks/ $(ALLOW_ROOT) $(LAB_ARGS)
 
-## bench: one full week of all three tiers from an empty lake, then a no-op rerun
+## bench: one full week of all three tiers from an empty lake, a no-op rerun; spine verify on 52 weeks
 bench: $(BIN)/snakemake
 	$(RUN) $(BIN)/python tests/benchmarks/weekly_update.py
+	$(RUN) $(BIN)/python tests/benchmarks/verify.py
+
+## faults: kill -9 at write k, damage to every layer, readers during writes (prints what survived)
+faults: $(BIN)/snakemake
+	$(RUN) $(BIN)/python tests/benchmarks/faults.py
 
 # Snakemake's advice to give every rule a conda environment or container does not apply: the
 # whole DAG runs in this one locked .venv. Any other lint, or a Snakefile that does not load,

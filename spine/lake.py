@@ -258,7 +258,11 @@ def read_partition(root: str | Path, layer: str, dataset: str, keys: dict[str, o
     path = partition_dir(root, layer, dataset, **keys) / filename
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
-    df = pq.read_table(path, columns=columns).to_pandas()
+    try:
+        df = pq.read_table(path, columns=columns).to_pandas()
+    except (OSError, pa.ArrowException) as err:  # truncated or corrupt
+        raise OSError(f"{path} cannot be read ({err}). Run `spine verify`; "
+                      "workflows/incident/DATABASE_RECOVERY.md says how to repair it.") from None
     for k, v in keys.items():
         df.insert(0, k, pd.Timestamp(v) if k in DATE_COLUMNS else v)
     df = df[list(keys) + [c for c in df.columns if c not in keys]]

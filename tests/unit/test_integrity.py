@@ -333,3 +333,11 @@ def test_raw_reads_as_a_plain_dataset_with_every_reader(cfg):
                            "hive_partitioning=true)").fetchall()[0][0]
     assert n == pl.scan_parquet(f"{folder}/**/*.parquet", hive_partitioning=True).select(
         pl.len()).collect().item()
+
+
+def test_a_truncated_partition_is_named_when_read(cfg):
+    root = cfg["lake_root"]
+    path = lake.path(root, "calc", calc="symbol_week", tier=TIER, week_start=WEEKS[0])
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(OSError, match=f"{path}.*cannot be read.*spine verify"):
+        pipeline.read_calc(root, "symbol_week", TIER, WEEKS[0])

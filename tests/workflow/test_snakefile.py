@@ -65,7 +65,7 @@ def test_make_lint_help_and_clean_lake(tmp_path):
     lint = subprocess.run(["make", "lint"], cwd=REPO, capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     helped = subprocess.run(["make", "help"], cwd=REPO, capture_output=True, text=True)
-    for target in ("run", "test", "lab", "bench", "lint", "lock", "clean-lake"):
+    for target in ("run", "test", "lab", "bench", "faults", "lint", "lock", "clean-lake"):
         assert target in helped.stdout
     # clean-lake, in a scratch folder with a lake of its own
     (tmp_path / "data" / "clean").mkdir(parents=True)
