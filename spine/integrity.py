@@ -115,6 +115,23 @@ def _sound(root: Path, rel: str) -> str | None:
     return None
 
 
+def _layout_patterns() -> list:
+    import re
+
+    out = []
+    for template in lake.LAYOUT.values():
+        parts = re.split(r"(\{\w+\})", template)
+        rx = "".join(("[^/]+" if p != "{partition}" else ".+") if p.startswith("{")
+                     else re.escape(p) for p in parts)
+        out.append(re.compile(rx + "$"))
+    return out
+
+
+def expected_path(rel: str) -> bool:
+    """Whether a lake-relative path is one the project writes (spine.lake.LAYOUT)."""
+    return any(p.match(rel) for p in _layout_patterns())
+
+
 def _fix(rel: str, root: Path) -> str:
     if not is_record(rel):
         return f"spine repair --lake-root {root}"
@@ -152,7 +169,9 @@ def verify(root: str | Path) -> list[Problem]:
                 add("corrupt", rel, "its SHA-256 differs from the one recorded when written")
     for rel in disk:
         if rel not in recs:
-            why = _sound(root, rel)
+            why = (_sound(root, rel) if expected_path(rel) else
+                   "its path is not one the project writes (a reader of its folder would "
+                   "read it as data)")
             add("unrecorded", rel, "no manifest record" + (f", and {why}" if why else
                                                              " (its content checks out)"))
     # made from inputs that have changed since
@@ -289,8 +308,11 @@ def repair(root: str | Path, *, backup: str | None = None, refetch: bool = False
                 adopt(root, p.path)
                 print(f"recorded   {p.path} (it was not in the manifest; its content checks "
                       "out)", file=out)
-            elif not record:
+            elif not record or (p.kind == "unrecorded" and not expected_path(p.path)):
                 quarantine(root, p.path, folder, f"spine repair: {p.kind}")
+                if not expected_path(p.path):
+                    print(f"moved      {p.path}: not a file the project writes", file=out)
+                    continue
                 if p.path.startswith(REGSHO_CLEAN):
                     rebuild_regsho_clean(root, Path(p.path).parent.name.split("=", 1)[1])
                 print(f"rebuild    {p.path} ({p.kind})", file=out)

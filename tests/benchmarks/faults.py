@@ -31,7 +31,7 @@ import yaml
 from spine import integrity, lake, plan
 
 REPO = Path(__file__).resolve().parents[2]
-BEFORE, AFTER, RESTATED = "2025-08-14", "2025-08-15", "2025-06-23"
+BEFORE, AFTER, RESTATED = "2025-08-14", "2025-08-15", "2025-06-30"
 
 
 def config(root: Path, as_of: str) -> Path:
