@@ -304,7 +304,17 @@ def repair(root: str | Path, *, backup: str | None = None, refetch: bool = False
         source = Backup(backup) if backup else None
         for p in problems:
             record = is_record(p.path)
-            if p.kind == "unrecorded" and "checks out" in p.detail:
+            if p.kind == "unrecorded" and p.path.startswith("raw/") and p.path.endswith(
+                    ".payload.zip"):  # a lake from before payloads/: move the payload there
+                parts = Path(p.path).parts
+                target = lake.payload_path(root, parts[1], dict(
+                    k.split("=", 1) for k in parts[2:-1]), parts[-1].removesuffix(".payload.zip"))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(root / p.path, target)
+                adopt(root, target.relative_to(root).as_posix())
+                print(f"moved      {p.path} -> {target.relative_to(root)} (payloads live "
+                      "outside raw/ now)", file=out)
+            elif p.kind == "unrecorded" and "checks out" in p.detail:
                 adopt(root, p.path)
                 print(f"recorded   {p.path} (it was not in the manifest; its content checks "
                       "out)", file=out)

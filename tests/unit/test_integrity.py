@@ -341,3 +341,16 @@ def test_a_truncated_partition_is_named_when_read(cfg):
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(OSError, match=f"{path}.*cannot be read.*spine verify"):
         pipeline.read_calc(root, "symbol_week", TIER, WEEKS[0])
+
+
+def test_repair_moves_an_old_lakes_payload_out_of_raw(cfg, monkeypatch):
+    """Lakes written before payloads/ kept `<capture>.payload.zip` beside the raw capture."""
+    root = lake.Path(cfg["lake_root"])
+    payload = with_payload(cfg, WEEKS[0])
+    old = lake.path(root, "raw", tier=TIER, week_start=WEEKS[0]) / (payload.stem + ".payload.zip")
+    os.replace(payload, old)
+    shutil.rmtree(root / "manifest")  # and no manifest, as then
+    monkeypatch.setattr(integrity, "snakemake", lambda *a, **k: 0)  # derived files are intact
+    assert integrity.repair(root) == []
+    assert payload.exists() and not old.exists()
+    assert len(pd.read_parquet(root / "raw" / "finra_otc_weekly")) > 0
