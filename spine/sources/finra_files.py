@@ -45,25 +45,67 @@ def summary_type_from_name(name: str) -> str | None:
     return None
 
 
+def _decode(data: bytes, name: str) -> str:
+    """The file's text: UTF-8 (a BOM allowed), any line ends (LF, CRLF, CR). Anything else is
+    refused naming the file, where and what to do."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        binary = data[:4] in (b"PK\x03\x04", b"\xd0\xcf\x11\xe0") or b"\x00" in data[:1024]
+        hint = ("it looks like a binary file (a zip or an Excel workbook?); use the .txt file "
+                "as downloaded" if binary else
+                "it is not UTF-8 (latin-1 or cp1252, re-saved by a spreadsheet?); use the file "
+                "as downloaded, or convert it: iconv -f latin1 -t utf-8")
+        raise SourceError(f"{name} line {line}: byte 0x{data[err.start]:02x} at offset "
+                          f"{err.start} is not UTF-8 text: {hint}") from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise SourceError(f"{name} line {text[:nul].count(chr(10)) + 1}: a NUL byte; the file is "
+                          "damaged or binary, download it again")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+DELIMITERS = {"|": "pipe", ",": "comma", "\t": "tab", ";": "semicolon"}
+
+
 def _rows(text: str, name: str) -> tuple[list[str], list[list[str]], str]:
     first = text.split("\n", 1)[0]
-    delimiter = "|" if "|" in first else ","
+    counts = {d: first.count(d) for d in DELIMITERS}
+    delimiter = max(counts, key=counts.get) if any(counts.values()) else "|"
+    if delimiter not in ("|", ","):
+        raise SourceError(
+            f"{name} line 1: the header is {DELIMITERS[delimiter]}-delimited; FINRA's download "
+            "files are pipe-delimited (|) and the Query API's text export pipe- or "
+            "comma-delimited. Use the file as published")
     reader = csv.reader(io.StringIO(text), delimiter=delimiter,
                         quoting=csv.QUOTE_NONE if delimiter == "|" else csv.QUOTE_MINIMAL)
     try:
         header = [h.strip().strip('"') for h in next(reader)]
+        if header == DOWNLOAD_COLUMNS and delimiter != "|":
+            raise SourceError(
+                f"{name} line 1: a download file, but {DELIMITERS[delimiter]}-delimited: the "
+                "published download layout is pipe-delimited (a spreadsheet may have re-saved "
+                "it and changed its numbers); use the file as downloaded")
+        rows = []
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            rows.append(row)
+            if len(row) != len(header):
+                kind = "short" if len(row) < len(header) else "long"
+                other = [DELIMITERS[d] for d in DELIMITERS
+                         if d != delimiter and d in delimiter.join(row)]
+                hint = (f" (it contains {other[0]} characters: a differently delimited line?)"
+                        if other and kind == "short" else "")
+                raise SourceError(f"{name} line {reader.line_num}: a {kind} row with {len(row)} "
+                                  f"fields, the header has {len(header)}{hint}; the file is "
+                                  "damaged or not in the published format")
     except StopIteration:
         raise SourceError(f"{name}: the file is empty") from None
-    rows = []
-    for row in reader:
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue
-        rows.append(row)
-        if len(row) != len(header):
-            kind = "short" if len(row) < len(header) else "long"
-            raise SourceError(f"{name} line {reader.line_num}: a {kind} row with {len(row)} "
-                              f"fields, the header has {len(header)}; the file is damaged or "
-                              "not in the published format")
+    except csv.Error as err:
+        raise SourceError(f"{name} line {reader.line_num}: {err}; the file is damaged or not "
+                          "in the published format") from None
     return header, rows, delimiter
 
 
@@ -72,7 +114,7 @@ def parse(data: bytes, name: str, *, tier: str, week_start, summary_type: str | 
     """Parse one file into the API's raw layout for (tier, week_start)."""
     tier = cal.check_tier(tier)
     week = cal.check_week_start(week_start).isoformat()
-    text = data.decode("utf-8-sig").replace("\r\n", "\n")
+    text = _decode(data, name)
     header, rows, _ = _rows(text, name)
     frame = pd.DataFrame(rows, columns=header, dtype=object)
     if header == DOWNLOAD_COLUMNS:

@@ -115,3 +115,32 @@ def test_import_file_command(tmp_path):
     assert proc.returncode == 2
     assert "otce_ats_bad.txt line 2: field totalWeeklyTradeCount: '17x'" in proc.stderr
     assert sorted(p.name for p in raw_dir.iterdir()) == before
+
+
+# -- what an operator really meets: files re-saved, converted or damaged (issue 9) -------------
+def test_cr_only_and_crlf_line_ends_read_like_lf():
+    for end in ("\r", "\r\n"):
+        assert parse(SAMPLE.replace("\n", end)).equals(parse(SAMPLE))
+
+
+@pytest.mark.parametrize("data, message", [
+    (SAMPLE.replace("Abcd", "Abcé").encode("latin-1"),
+     r"otce_ats.txt line 4: byte 0xe9 at offset \d+ is not UTF-8 text: .*latin-1.*iconv"),
+    (b"PK\x03\x04" + bytes(range(256)) * 4,
+     r"otce_ats.txt line \d+: byte 0x\w+ at offset \d+ is not UTF-8 text: .*binary file"),
+    (SAMPLE.replace("ABCDF", "ABC\x00F").encode(), r"otce_ats.txt line 4: a NUL byte"),
+    (SAMPLE.replace("|", "\t").encode(), r"otce_ats.txt line 1: the header is tab-delimited"),
+    (SAMPLE.replace("|", ",").encode(),
+     r"otce_ats.txt line 1: a download file, but comma-delimited"),
+    (SAMPLE.replace("171", "1" * 200_000).encode(),
+     r"otce_ats.txt line 2: field larger than field limit"),
+])
+def test_damaged_or_converted_files_are_refused_naming_the_file_and_line(data, message):
+    with pytest.raises(SourceError, match=message):
+        finra_files.parse(data, "otce_ats.txt", tier="OTCE", week_start=WEEK)
+
+
+def test_a_comma_delimited_line_in_a_pipe_file_says_so():
+    text = SAMPLE + "OTC,AABB,Asia,OTCN X,OTCN,12,1,2025-12-15\n"
+    with pytest.raises(SourceError, match=r"line 5: a short row with 1 fields.*comma characters"):
+        parse(text)
