@@ -183,6 +183,32 @@ def restore(args: argparse.Namespace) -> int:
     return _outcome(root, left, "restore")
 
 
+def ats_list(args: argparse.Namespace) -> int:
+    """Show FINRA's ATS MPIDs as the repository holds them; --refresh re-reads FINRA's page."""
+    import json
+
+    from spine import ats
+    from spine.sources import SourceError
+
+    path = Path(args.list) if args.list else ats.LIST
+    if args.refresh:
+        try:
+            done = ats.refresh(args.url, path)
+        except SourceError as err:
+            print(f"spine ats-list: {err}", file=sys.stderr)
+            return 2
+        print(f"{path}: {done['rows']} ATS MPIDs ({done['from_page']} from {args.url}, "
+              f"{done['kept']} kept from other sources); new: {', '.join(done['added']) or 'none'}")
+        return 0
+    rows = ats.read(path)
+    source = json.loads(path.with_name(path.stem + ".source.json").read_text())
+    print(f"{path}: {len(rows)} ATS MPIDs, from {source['url']} (retrieved "
+          f"{source['retrieved_at']}); refresh: spine ats-list --refresh")
+    for r in rows:
+        print(f"  {r['mpid']:<5} {r['ats_name']:<36} {r['note'] or ''}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="spine", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -222,6 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("output", type=Path)
     p.add_argument("--revisions", required=True,
                    help="JSON list of [tier, week_start, old, new, outcome, ledger time]")
+    p = sub.add_parser("ats-list", help="FINRA's ATS MPIDs (the gates' reference list)")
+    p.add_argument("--refresh", action="store_true", help="re-read FINRA's ATS page")
+    p.add_argument("--url", default="https://www.finra.org/filing-reporting/otc-transparency/"
+                   "ats-equity-firms")
+    p.add_argument("--list", help="the list file (default: spine/reference/ats_mpids.csv)")
     p = sub.add_parser("verify", help="check the lake against its manifest and ledger")
     p = sub.add_parser("repair", help="rebuild damaged files from raw and the ledger")
     p.add_argument("--backup", help="a backup (folder or URL) to take damaged records from")
@@ -249,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         except (LakeBusy, FileNotFoundError, ValueError, OSError) as err:
             print(f"spine {args.command}: {err}", file=sys.stderr)
             return 2
+    if args.command == "ats-list":
+        return ats_list(args)
     if args.command == "gate-report":
         from spine import ledger
 

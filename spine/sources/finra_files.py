@@ -5,7 +5,8 @@ Two layouts are recognised by their header row:
   `tierDescription|issueSymbolIdentifier|issueName|marketParticipantName|MPID|
   totalWeeklyShareQuantity|totalWeeklyTradeCount|lastUpdateDate`. It has no week column and no
   summary type: the week and tier come from the caller (or the configured file-name pattern),
-  and ATS vs non-ATS from the caller or the file name. `marketParticipantName` starts with the
+  and ATS vs non-ATS from the caller or, failing that, from the venues the file lists (FINRA's
+  ATS MPIDs, `spine.ats`), checked against the name when the name says it without doubt. `marketParticipantName` starts with the
   MPID ("OTCN OTC LINK NQB IDQS"); the prefix is removed so names match the API's.
 - the Query API's delimited text export: a header of API field names, `|` or `,` delimited,
   values optionally quoted.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -36,13 +38,36 @@ KINDS = {"ats": ATS, "otc": NON_ATS}
 
 
 def summary_type_from_name(name: str) -> str | None:
-    """ATS vs non-ATS from a download file's name, when the name says so."""
+    """What a download file's name says without doubt: FINRA's own codes, or "non-ATS".
+    Anything else says nothing: an OTC-tier file's name says `otc` for the tier, and an ATS
+    file may be named anything."""
     lower = Path(name).name.lower()
-    if any(tag in lower for tag in ("nonats", "non-ats", "non_ats", "otc_w_smbl", "_otc", "-otc")):
+    if "otc_w_smbl" in lower or re.search(r"non[-_ ]?ats", lower):
         return NON_ATS
-    if "ats" in lower:
+    if "ats_w_smbl" in lower:
         return ATS
     return None
+
+
+def summary_type_from_content(mpids: pd.Series, name: str) -> str:
+    """ATS or non-ATS from the venues a download file lists: FINRA's ATS MPIDs
+    (spine/reference/ats_mpids.csv) on every row is an ATS file, none a non-ATS file (whose
+    firms may have no MPID at all). A mix is refused: only the operator can say."""
+    from spine import ats
+
+    given = mpids.fillna("").astype(str).str.strip()
+    is_ats = given.isin(ats.mpids())
+    if is_ats.all() and len(given):
+        return ATS
+    if not is_ats.any():
+        return NON_ATS
+    firms = sorted(set(given[~is_ats].replace("", "(no MPID)")))
+    raise SourceError(
+        f"{name}: cannot tell ATS from non-ATS rows by content: {int(is_ats.sum())} rows carry "
+        f"ATS MPIDs ({', '.join(sorted(set(given[is_ats]))[:5])}) and {int((~is_ats).sum())} "
+        f"other firms ({', '.join(firms[:5])}). A download file holds one or the other: check "
+        "the file, then pass --summary-type ATS_W_SMBL_FIRM or OTC_W_SMBL_FIRM (or refresh the "
+        "ATS list: spine ats-list --refresh)")
 
 
 def _decode(data: bytes, name: str) -> str:
@@ -118,11 +143,15 @@ def parse(data: bytes, name: str, *, tier: str, week_start, summary_type: str | 
     header, rows, _ = _rows(text, name)
     frame = pd.DataFrame(rows, columns=header, dtype=object)
     if header == DOWNLOAD_COLUMNS:
-        summary_type = summary_type or summary_type_from_name(name)
-        if summary_type not in (ATS, NON_ATS):
-            raise SourceError(f"{name}: a download file holds either ATS or non-ATS rows and its "
-                              "name does not say which; pass --summary-type ATS_W_SMBL_FIRM or "
-                              "OTC_W_SMBL_FIRM")
+        if summary_type is None:
+            by_name = summary_type_from_name(name)
+            by_content = summary_type_from_content(frame["MPID"], name)
+            if by_name and by_name != by_content:
+                raise SourceError(
+                    f"{name}: the name says {by_name} but the venues say {by_content} (by "
+                    "FINRA's ATS MPIDs, spine/reference/ats_mpids.csv); check the file, then "
+                    "pass --summary-type")
+            summary_type = by_content
         tiers = frame["tierDescription"].map(TIER_BY_DESCRIPTION)
         prefix = frame["MPID"].fillna("") + " "
         names = frame["marketParticipantName"]

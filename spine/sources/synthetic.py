@@ -43,7 +43,7 @@ ATS_MPIDS = {
         ("KCGM", "VIRTU ATS"), ("XSTM", "INSTINET X-STREAM"), ("CXCX", "CITI CROSS"),
         ("LATS", "CITI LIQUIFI"), ("BLKX", "BLOCKCROSS ATS"), ("XIST", "INSTINET XIST"),
         ("ITGP", "POSIT"), ("LQNA", "LIQUIDNET ATS"), ("TWSS", "TWO SIGMA ATS"),
-        ("GSCO", "GS ATS"), ("ATDF", "ATD ATS"),
+        ("LQPT", "DASH ATS"), ("ATDF", "ATD ATS"),
     ],
     "OTCE": [
         ("OTCN", "OTC LINK NQB IDQS"), ("OTCX", "OTC LINK ECN"), ("ARCA", "NYSE ARCA GLOBAL OTC"),

@@ -34,7 +34,7 @@ def test_download_layout_exactly():
     assert first["totalWeeklyShareQuantity"] == 6753871 and first["totalWeeklyTradeCount"] == 171
     assert df.iloc[1]["totalWeeklyShareQuantity"] == 1200.5
     assert df.iloc[2]["issueName"] == "Abcd  Mining Corp Ordinary Shares"  # not trimmed
-    assert set(df["summaryTypeCode"]) == {"ATS_W_SMBL_FIRM"}  # from the file name
+    assert set(df["summaryTypeCode"]) == {"ATS_W_SMBL_FIRM"}  # from its venues: ATS MPIDs
     assert set(df["weekStartDate"]) == {WEEK} and set(df["tierIdentifier"]) == {"OTCE"}
     assert df["firmCRDNumber"].isna().all() and df["totalNotionalSum"].isna().all()
 
@@ -55,9 +55,12 @@ def test_bad_rows_name_file_and_line(line, message):
 def test_unknown_layout_and_unknown_summary_type_are_refused():
     with pytest.raises(SourceError, match="unknown column layout"):
         parse("Symbol|Volume\nAABB|12\n")
-    with pytest.raises(SourceError, match="--summary-type"):
-        parse(SAMPLE, name="download.txt")
-    assert len(parse(SAMPLE, name="download.txt", summary_type="OTC_W_SMBL_FIRM")) == 3
+    mixed = SAMPLE + "OTC|AABB|Asia Broadband Inc Common Stock|CDRG CITADEL SECURITIES LLC|CDRG|5|1|2025-12-15\n"
+    with pytest.raises(SourceError, match=r"download.txt: cannot tell ATS from non-ATS rows by "
+                       r"content: 3 rows carry ATS MPIDs \(OTCN, OTCX, PPEX\) and 1 other firms "
+                       r"\(CDRG\).*--summary-type"):
+        parse(mixed, name="download.txt")
+    assert len(parse(mixed, name="download.txt", summary_type="OTC_W_SMBL_FIRM")) == 4
 
 
 def test_the_api_text_export():
@@ -144,3 +147,25 @@ def test_a_comma_delimited_line_in_a_pipe_file_says_so():
     text = SAMPLE + "OTC,AABB,Asia,OTCN X,OTCN,12,1,2025-12-15\n"
     with pytest.raises(SourceError, match=r"line 5: a short row with 1 fields.*comma characters"):
         parse(text)
+
+
+@pytest.mark.parametrize("name", ["otce_otc_week.txt", "OTC-2025-06-02.txt", "otc_ats.txt",
+                                  "weekly-otc.txt", "download.txt"])
+def test_an_ats_file_is_told_by_its_venues_never_by_a_name_that_says_otc(name):
+    """Real OTC-tier ATS files (OTC Link ECN, Global OTC, ...) are named for the tier."""
+    df = parse(SAMPLE, name=name)
+    assert set(df["summaryTypeCode"]) == {"ATS_W_SMBL_FIRM"}
+
+
+def test_a_non_ats_file_is_told_by_its_venues_and_a_contradicting_name_is_refused():
+    rows = [r for r in SAMPLE.splitlines()[:1]] + [
+        "OTC|AABB|Asia Broadband Inc Common Stock|CDRG CITADEL SECURITIES LLC|CDRG|500|4|2025-12-15",
+        "OTC|AABB|Asia Broadband Inc Common Stock|DE MINIMIS FIRM||12|1|2025-12-15"]
+    text = "\n".join(rows) + "\n"
+    assert set(parse(text, name="otce_week.txt")["summaryTypeCode"]) == {"OTC_W_SMBL_FIRM"}
+    with pytest.raises(SourceError, match="name says ATS_W_SMBL_FIRM but the venues say "
+                       "OTC_W_SMBL_FIRM"):
+        parse(text, name="otce_ATS_W_SMBL_FIRM.txt")
+    with pytest.raises(SourceError, match="name says OTC_W_SMBL_FIRM but the venues say "
+                       "ATS_W_SMBL_FIRM"):
+        parse(SAMPLE, name="otce_nonats.txt")
