@@ -31,6 +31,14 @@ def xnys():
     return xc.get_calendar("XNYS", start=_CAL_START)
 
 
+def calendar_range() -> tuple[dt.date, dt.date]:
+    """The days the calendar knows, less a margin for the weeks around them (a week starts
+    before its sessions; publication is up to 5 weeks later)."""
+    x = xnys()
+    return (x.first_session.date() + dt.timedelta(days=7),
+            x.last_session.date() - dt.timedelta(days=42))
+
+
 def to_date(value: str | dt.date | dt.datetime | pd.Timestamp, name: str = "date") -> dt.date:
     """Parse an ISO date (or date-like) and say which value was wrong if it is not a date."""
     if isinstance(value, pd.Timestamp):

@@ -87,10 +87,27 @@ def validate(config: dict) -> dict:
     if out.get("start") and out.get("end") and out["end"] < out["start"]:
         raise ConfigError(f"invalid configuration: config key 'end' ({out['end']}) is before "
                           f"'start' ({out['start']})")
-    lo, hi = config["gates"].get("rows_band", [0.5, 1.5])
-    if lo > hi:
-        raise ConfigError("invalid configuration: config key 'gates.rows_band' must be [low, high]")
+    gates = config["gates"]
+    scopes = [("gates", gates)] + [(f"gates.tiers.{t}", v) for t, v in
+                                   (gates.get("tiers") or {}).items()]
+    for where, scope in scopes:
+        for key, value in scope.items():
+            if key.endswith("_band") and value[0] > value[1]:
+                raise ConfigError(f"invalid configuration: config key '{where}.{key}': "
+                                  f"{list(value)} is inverted; write it [low, high]")
+    for key in ("as_of", "start", "end"):
+        if out.get(key):
+            _in_calendar(key, out[key])
     return out
+
+
+def _in_calendar(key: str, value: str) -> None:
+    """Publication dates come from the XNYS calendar, which spans a fixed range."""
+    first, last = cal.calendar_range()
+    if not first <= dt.date.fromisoformat(value) <= last:
+        raise ConfigError(f"invalid configuration: config key '{key}': {value} is outside the "
+                          f"exchange calendar the publication dates come from ({first} to "
+                          f"{last}); FINRA's OTC transparency data starts in 2014")
 
 
 def load(path: str | Path = CONFIG_PATH, **overrides: Any) -> dict:

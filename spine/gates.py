@@ -1,7 +1,11 @@
 """Quality gates for one (tier, week) before it may advance to clean.
 
-Every check returns PASS, FAIL or SKIP with the measured value and the limit, so a gate report
-says exactly what failed and by how much. A week with any FAIL is not advanced.
+Every check returns PASS, FAIL, WARN or SKIP with the measured value and the limit, so a gate
+report says exactly what failed and by how much. A week with any FAIL is not advanced.
+
+Each check's severity is configuration (`gates.severity.<check>` in config/config.yaml, and per
+tier under `gates.tiers.<tier>`): FAIL holds the week back, WARN lets it through and reports
+it, SKIP does not run the check and says so. The checks, in the order a report lists them:
 """
 
 from __future__ import annotations
@@ -9,12 +13,32 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import pandas as pd
 import pandera.errors
 
-from spine.schemas import NATURAL_KEY, CleanWeekly
+from spine.schemas import ATS, NATURAL_KEY, NON_ATS, CleanWeekly
 
-PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+PASS, FAIL, WARN, SKIP = "PASS", "FAIL", "WARN", "SKIP"
+SEVERITIES = (FAIL, WARN, SKIP)
+
+CHECKS = {
+    "has_rows": "the capture has detail rows",
+    "schema": "types, ranges, non-null keys (pandera's CleanWeekly)",
+    "tier_matches_request": "every row is of the tier asked for",
+    "week_start_matches_request": "every row is of the week asked for",
+    "unique_natural_key": "no two rows share the natural key",
+    "values_finite": "shares, trades and notional are finite and possible",
+    "week_published": "FINRA has published the week by the run's as_of",
+    "summary_type_venues": "ATS rows carry FINRA's ATS MPIDs and non-ATS rows do not",
+    "last_updated_forward": "lastUpdateDate does not go back from the version clean holds",
+    "rows_vs_previous": "rows and shares against the version of the week clean holds",
+    "symbols_vs_previous": "symbols and venues dropped or added against that version",
+    "rows_in_band": "rows against the trailing accepted weeks",
+    "symbols_in_band": "symbols against the trailing accepted weeks",
+    "shares_per_day_in_band": "shares per trading day against the trailing accepted weeks",
+}
+__doc__ += "\n".join(f"- `{k}`: {v}" for k, v in CHECKS.items()) + "\n"
 
 
 @dataclass
@@ -32,14 +56,52 @@ class GateConfig:
     band_min_weeks: int = 2  # fewer trailing weeks than this: the band checks are skipped
     rows_band: tuple[float, float] = (0.5, 1.5)  # allowed ratio to the trailing median
     symbols_band: tuple[float, float] = (0.5, 1.5)
+    shares_per_day_band: tuple[float, float] = (0.4, 2.5)
+    previous_band: tuple[float, float] = (0.67, 1.5)  # rows and shares vs the held version
+    previous_change_max: float = 0.25  # symbols or venues dropped (or added) vs the held version
+    max_row_shares: float = 1e12  # no security trades this many shares on one venue in a week
+    severity: dict[str, str] = field(default_factory=dict)  # check -> FAIL | WARN | SKIP
+    tiers: dict[str, dict] = field(default_factory=dict)  # tier -> any of the keys above
 
     @classmethod
-    def from_config(cls, cfg: dict | None) -> "GateConfig":
+    def from_config(cls, cfg: dict | None, tier: str | None = None) -> "GateConfig":
+        """The gate settings of `tier`: `gates:` with `gates.tiers.<tier>` over it."""
         cfg = dict(cfg or {})
-        for key in ("rows_band", "symbols_band"):
+        own = dict((cfg.get("tiers") or {}).get(tier) or {}) if tier else {}
+        severity = {**(cfg.get("severity") or {}), **(own.pop("severity", None) or {})}
+        cfg.update(own)
+        cfg["severity"] = severity
+        for key in ("rows_band", "symbols_band", "shares_per_day_band", "previous_band"):
             if key in cfg:
                 cfg[key] = tuple(float(x) for x in cfg[key])
         return cls(**cfg)
+
+    def severity_of(self, check: str) -> str:
+        return self.severity.get(check, FAIL)
+
+
+@dataclass(frozen=True)
+class Version:
+    """What the gates compare a new capture with: the version of the week clean holds."""
+
+    capture_id: str
+    rows: int
+    shares: float
+    symbols: frozenset
+    venues: frozenset
+    last_updated: object  # the latest lastUpdateDate (a Timestamp), or None
+
+    @classmethod
+    def of(cls, clean: pd.DataFrame, capture_id: str) -> "Version":
+        return cls(capture_id, len(clean), float(clean["shares"].sum()),
+                   frozenset(clean["symbol"]), frozenset(_venues(clean)),
+                   clean["last_updated"].max() if len(clean) else None)
+
+
+def _venues(clean: pd.DataFrame) -> pd.Series:
+    from spine.calcs import venue_label
+
+    return venue_label(clean)
 
 
 @dataclass
@@ -52,10 +114,19 @@ class GateReport:
     checks: list[Check] = field(default_factory=list)
     evaluated_at: str = ""
 
-    def add(self, check: Check) -> None:
+    def add(self, check: Check, cfg: "GateConfig | None" = None) -> None:
+        """Add a check's outcome at its configured severity: a FAIL of a WARN check is a
+        WARN, and lets the week through."""
+        if cfg is not None and check.status == FAIL and cfg.severity_of(check.check) == WARN:
+            check.status = WARN
+            check.message = f"{check.message} (WARN: gates.severity.{check.check})"
         self.checks.append(check)
         if check.status == FAIL:
             self.status = FAIL
+
+    @property
+    def warnings(self) -> list[Check]:
+        return [c for c in self.checks if c.status == WARN]
 
     @property
     def failures(self) -> list[Check]:
@@ -111,7 +182,7 @@ def _identity_check(clean: pd.DataFrame, column: str, expected: object) -> Check
 
 
 def _band_check(name: str, value: int, trailing: list[int], band: tuple[float, float],
-                cfg: GateConfig) -> Check:
+                cfg: GateConfig, unit: str = "") -> Check:
     if len(trailing) < cfg.band_min_weeks:
         return Check(name, SKIP, value, None,
                      f"only {len(trailing)} trailing accepted weeks (need {cfg.band_min_weeks})")
@@ -120,33 +191,174 @@ def _band_check(name: str, value: int, trailing: list[int], band: tuple[float, f
     limit = [round(lo, 1), round(hi, 1)]
     status = PASS if lo <= value <= hi else FAIL
     return Check(name, status, value, limit,
-                 f"{value} vs median {median:.0f} of {len(trailing)} trailing weeks "
+                 f"{value:,}{unit} vs median {median:,.0f} of {len(trailing)} trailing weeks "
                  f"(allowed {band[0]:g}x to {band[1]:g}x)")
+
+
+def _values_check(clean: pd.DataFrame, cfg: GateConfig) -> Check:
+    bad = pd.Series(False, index=clean.index)
+    what = []
+    for col in ("shares", "trades", "notional"):
+        values = pd.to_numeric(clean[col], errors="coerce").astype(float)
+        wrong = ~np.isfinite(values) & clean[col].notna()
+        if col == "shares":
+            wrong |= values > cfg.max_row_shares
+        if wrong.any():
+            first = clean.index[wrong.to_numpy()][0]
+            what.append(f"{col} {float(values.loc[first]):g} (row {first}, "
+                        f"{clean.loc[first, 'symbol']} at {clean.loc[first, 'participant_name']})")
+        bad |= wrong
+    n = int(bad.sum())
+    if n:
+        return Check("values_finite", FAIL, n, 0, f"{n} rows with impossible values: "
+                     + "; ".join(what) + f" (one venue's week above {cfg.max_row_shares:g} "
+                     "shares, or not finite)")
+    return Check("values_finite", PASS, 0, 0,
+                 f"every value finite, no venue above {cfg.max_row_shares:g} shares a week")
+
+
+def _published_check(tier: str, week_start: dt.date, as_of) -> Check:
+    from spine import calendar as cal
+
+    if as_of is None:
+        return Check("week_published", SKIP, None, None, "no as_of given")
+    published = cal.publication_date(tier, week_start)
+    as_of = cal.to_date(as_of, "as_of")
+    ok = published <= as_of
+    return Check("week_published", PASS if ok else FAIL, published.isoformat(),
+                 as_of.isoformat(),
+                 f"{tier} week {week_start} is first published on {published}"
+                 + ("" if ok else f", after this run's as_of {as_of}: FINRA has not published "
+                    "it, so this data cannot be it"))
+
+
+def _venues_check(clean: pd.DataFrame, ats_mpids: frozenset | None) -> Check:
+    if ats_mpids is None:
+        return Check("summary_type_venues", SKIP, None, None, "no ATS list given")
+    mpid = clean["mpid"].fillna("").astype(str)
+    listed = mpid.isin(ats_mpids)
+    ats_rows = (clean["summary_type"] == ATS).to_numpy()
+    non_ats_rows = (clean["summary_type"] == NON_ATS).to_numpy()
+    wrong_non = non_ats_rows & listed.to_numpy()
+    wrong_ats = ats_rows & ~listed.to_numpy()
+    parts = []
+    if wrong_non.any():
+        parts.append(f"{int(wrong_non.sum())} non-ATS rows carry ATS MPIDs "
+                     f"({', '.join(sorted(set(mpid[wrong_non]))[:5])}): ATS rows stored as "
+                     "non-ATS?")
+    if wrong_ats.any():
+        parts.append(f"{int(wrong_ats.sum())} ATS rows carry MPIDs FINRA does not list as ATSs "
+                     f"({', '.join(sorted(set(mpid[wrong_ats].replace('', '(none)')))[:5])}): "
+                     "non-ATS rows stored as ATS, or a new ATS (spine ats-list --refresh)")
+    n = int(wrong_non.sum() + wrong_ats.sum())
+    if n:
+        return Check("summary_type_venues", FAIL, n, 0, "; ".join(parts))
+    return Check("summary_type_venues", PASS, 0, 0,
+                 "ATS rows carry FINRA's ATS MPIDs, non-ATS rows none (spine/reference)")
+
+
+def _forward_check(clean: pd.DataFrame, previous: Version | None) -> Check:
+    if previous is None or previous.last_updated is None or not len(clean):
+        return Check("last_updated_forward", SKIP, None, None,
+                     "no version of this week in clean to compare with")
+    new = clean["last_updated"].max()
+    ok = new >= previous.last_updated
+    return Check("last_updated_forward", PASS if ok else FAIL, str(new.date()),
+                 str(previous.last_updated.date()),
+                 f"latest lastUpdateDate {new.date()}, clean's version "
+                 f"({previous.capture_id}) {previous.last_updated.date()}"
+                 + ("" if ok else ": this capture is older than the version clean holds (a "
+                    "run at an earlier as_of, or a stale file)"))
+
+
+def _previous_checks(clean: pd.DataFrame, previous: Version | None,
+                     cfg: GateConfig) -> list[Check]:
+    if previous is None:
+        why = "no version of this week in clean to compare with"
+        return [Check("rows_vs_previous", SKIP, None, None, why),
+                Check("symbols_vs_previous", SKIP, None, None, why)]
+    lo, hi = cfg.previous_band
+    rows = len(clean) / previous.rows if previous.rows else float("inf")
+    shares = float(clean["shares"].sum()) / previous.shares if previous.shares else float("inf")
+    ok = lo <= rows <= hi and lo <= shares <= hi
+    first = Check("rows_vs_previous", PASS if ok else FAIL,
+                  {"rows": round(rows, 4), "shares": round(shares, 4)}, [lo, hi],
+                  f"rows {len(clean):,} vs {previous.rows:,} ({rows:.1%}), shares "
+                  f"{clean['shares'].sum():,.0f} vs {previous.shares:,.0f} ({shares:.1%}) of "
+                  f"clean's version {previous.capture_id} (allowed {lo:g}x to {hi:g}x)")
+    symbols, venues = set(clean["symbol"]), set(_venues(clean))
+    measured = {
+        "symbols_dropped": len(previous.symbols - symbols) / max(1, len(previous.symbols)),
+        "symbols_added": len(symbols - previous.symbols) / max(1, len(previous.symbols)),
+        "venues_dropped": len(previous.venues - venues) / max(1, len(previous.venues)),
+        "venues_added": len(venues - previous.venues) / max(1, len(previous.venues)),
+    }
+    worst = max(measured, key=measured.get)
+    ok = measured[worst] <= cfg.previous_change_max
+    second = Check("symbols_vs_previous", PASS if ok else FAIL,
+                   {k: round(v, 4) for k, v in measured.items()}, cfg.previous_change_max,
+                   ", ".join(f"{k.replace('_', ' ')} {v:.1%}" for k, v in measured.items())
+                   + f" of clean's version {previous.capture_id} (allowed up to "
+                   f"{cfg.previous_change_max:.0%} each)")
+    return [first, second]
+
+
+def _skipped(name: str) -> Check:
+    return Check(name, SKIP, None, None, f"not run: gates.severity.{name} is SKIP in config")
 
 
 def evaluate(clean: pd.DataFrame, *, dataset: str, tier: str, week_start: dt.date, capture_id: str,
              trailing: pd.DataFrame, aggregate_rows: int = 0,
-             cfg: GateConfig | None = None) -> GateReport:
+             cfg: GateConfig | None = None, previous: Version | None = None,
+             as_of=None, ats_mpids: frozenset | None = None) -> GateReport:
     """Run every gate on one converted week.
 
-    trailing: one row per trailing accepted week with columns `rows` and `symbols`.
+    trailing: one row per trailing accepted week with columns `rows`, `symbols` and, where
+    recorded, `shares_per_day`. previous: the version of this week clean holds (None for a
+    week's first capture).
     """
+    from spine import calendar as cal
+
     cfg = cfg or GateConfig()
     report = GateReport(dataset=dataset, tier=tier, week_start=week_start.isoformat(),
                         capture_id=capture_id,
                         evaluated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     rows = len(clean)
-    report.add(Check("has_rows", PASS if rows else FAIL, rows, 1,
-                     f"{rows} detail rows ({aggregate_rows} aggregate rows left in raw)"))
-    report.add(_schema_check(clean))
-    report.add(_identity_check(clean, "tier", tier))
-    report.add(_identity_check(clean.assign(week_start=clean["week_start"].dt.date), "week_start",
-                               week_start))
-    dups = int(clean.duplicated(subset=NATURAL_KEY, keep=False).sum())
-    report.add(Check("unique_natural_key", FAIL if dups else PASS, dups, 0,
-                     f"{dups} rows share a natural key ({', '.join(NATURAL_KEY)})"))
     symbols = int(clean["symbol"].nunique())
-    report.add(_band_check("rows_in_band", rows, trailing["rows"].tolist(), cfg.rows_band, cfg))
-    report.add(_band_check("symbols_in_band", symbols, trailing["symbols"].tolist(),
-                           cfg.symbols_band, cfg))
+    days = cal.trading_days(week_start)
+    per_day = float(pd.to_numeric(clean["shares"], errors="coerce").replace(
+        [np.inf, -np.inf], np.nan).sum()) / max(1, days)
+    shares_trailing = (trailing["shares_per_day"].dropna().tolist()
+                       if "shares_per_day" in trailing else [])
+    checks = {
+        "has_rows": lambda: Check("has_rows", PASS if rows else FAIL, rows, 1,
+                                  f"{rows} detail rows ({aggregate_rows} aggregate rows left "
+                                  "in raw)"),
+        "schema": lambda: _schema_check(clean),
+        "tier_matches_request": lambda: _identity_check(clean, "tier", tier),
+        "week_start_matches_request": lambda: _identity_check(
+            clean.assign(week_start=clean["week_start"].dt.date), "week_start", week_start),
+        "unique_natural_key": lambda: _unique_check(clean),
+        "values_finite": lambda: _values_check(clean, cfg),
+        "week_published": lambda: _published_check(tier, week_start, as_of),
+        "summary_type_venues": lambda: _venues_check(clean, ats_mpids),
+        "last_updated_forward": lambda: _forward_check(clean, previous),
+        "rows_vs_previous": lambda: _previous_checks(clean, previous, cfg)[0],
+        "symbols_vs_previous": lambda: _previous_checks(clean, previous, cfg)[1],
+        "rows_in_band": lambda: _band_check("rows_in_band", rows, trailing["rows"].tolist(),
+                                            cfg.rows_band, cfg),
+        "symbols_in_band": lambda: _band_check("symbols_in_band", symbols,
+                                               trailing["symbols"].tolist(), cfg.symbols_band, cfg),
+        "shares_per_day_in_band": lambda: _band_check(
+            "shares_per_day_in_band", round(per_day), shares_trailing,
+            cfg.shares_per_day_band, cfg, unit=f" shares per trading day ({days} this week)"),
+    }
+    for name, run in checks.items():
+        report.add(_skipped(name) if cfg.severity_of(name) == SKIP else run(), cfg)
     return report
+
+
+def _unique_check(clean: pd.DataFrame) -> Check:
+    dups = int(clean.duplicated(subset=NATURAL_KEY, keep=False).sum())
+    return Check("unique_natural_key", FAIL if dups else PASS, dups, 0,
+                 f"{dups} rows share a natural key ({', '.join(NATURAL_KEY)})")

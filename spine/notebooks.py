@@ -30,7 +30,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 STEPS: dict[str, tuple[str, ...]] = {
     "fetch": ("lake_root", "as_of", "source", "synthetic", "finra_api", "finra_files"),
     "regsho": ("lake_root", "as_of", "regsho", "synthetic"),
-    "gate": ("lake_root", "gates"),
+    "gate": ("lake_root", "as_of", "gates"),
     "calc": ("lake_root",),
     "rolling": ("lake_root",),
     "short_volume": ("lake_root",),

@@ -10,16 +10,17 @@ import datetime as dt
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pandera.errors
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spine import calcs, lake, ledger, plan, sources
+from spine import ats, calcs, lake, ledger, plan, sources
 from spine import calendar as cal
 from spine import clean as clean_
 from spine.calcs import CALC_SCHEMAS, CALCS
-from spine.gates import PASS, GateConfig, GateReport, evaluate
+from spine.gates import PASS, GateConfig, GateReport, Version, evaluate
 from spine.schemas import CLEAN_COLUMNS, RegShoDaily
 from spine.sources import REGSHO, WEEKLY, Capture, finra_files
 
@@ -155,8 +156,9 @@ def trailing_counts(root: str, tier: str, week_start: dt.date, band_weeks: int) 
         report = verdict(root, tier, prior, held) if held else None
         if report and "rows" in report:
             out.append({"week_start": prior, "rows": report["rows"],
-                        "symbols": report["symbols"]})
-    return pd.DataFrame(out, columns=["week_start", "rows", "symbols"])
+                        "symbols": report["symbols"],
+                        "shares_per_day": report.get("shares_per_day")})
+    return pd.DataFrame(out, columns=["week_start", "rows", "symbols", "shares_per_day"])
 
 
 def gate(config: dict, tier: str, week_start: dt.date | str, capture_id: str | None = None
@@ -176,15 +178,27 @@ def gate(config: dict, tier: str, week_start: dt.date | str, capture_id: str | N
             return GateReport.from_dict(done)
         raw = pq.read_table(lake.path(root, "capture", capture_id=capture_id, **keys)).to_pandas()
         clean, aggregates = clean_.to_clean(raw, capture_id)
-        gcfg = GateConfig.from_config(config["gates"])
+        gcfg = GateConfig.from_config(config["gates"], tier)
         trailing = trailing_counts(root, tier, week_start, gcfg.band_weeks)
+        previous = partition_state(root, tier, week_start).held
+        held_version = None
+        if previous is not None:
+            held_raw = pq.read_table(lake.path(root, "capture", capture_id=previous, **keys))
+            held_version = Version.of(clean_.to_clean(held_raw.to_pandas(), previous)[0],
+                                      previous)
         report = evaluate(clean, dataset=lake.DATASET, tier=tier, week_start=week_start,
                           capture_id=capture_id, trailing=trailing, aggregate_rows=aggregates,
-                          cfg=gcfg)
-        previous = partition_state(root, tier, week_start).held
+                          cfg=gcfg, previous=held_version, as_of=config.get("as_of"),
+                          ats_mpids=ats.mpids())
         accepted = report.status == PASS
+        days = cal.trading_days(week_start)
+        shares = float(pd.to_numeric(clean["shares"], errors="coerce").replace(
+            [np.inf, -np.inf], np.nan).sum())
         payload = report.to_dict() | {
             "rows": len(clean), "symbols": int(clean["symbol"].nunique()),
+            "shares": shares, "trading_days": days, "shares_per_day": shares / max(1, days),
+            "max_last_updated": (str(clean["last_updated"].max().date()) if len(clean)
+                                 else None),
             "trailing_weeks": [w.isoformat() for w in trailing["week_start"]],
             "previous_capture": previous,
             "revision": previous is not None,

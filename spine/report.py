@@ -223,10 +223,10 @@ def gate_summary(gate_files: list[str], output: str) -> int:
     lines, failed = [], 0
     for path in sorted(gate_files):
         report = lake.read_json(path)
-        bad = [c for c in report["checks"] if c["status"] == "FAIL"]
-        failed += bool(bad)
-        detail = "; ".join(f"{c['check']}: measured {c['measured']}, limit {c['limit']} "
-                           f"({c['message']})" for c in bad)
+        bad = [c for c in report["checks"] if c["status"] in ("FAIL", "WARN")]
+        failed += report["status"] == "FAIL"
+        detail = "; ".join(f"{c['status']} {c['check']}: measured {c['measured']}, limit "
+                           f"{c['limit']} ({c['message']})" for c in bad)
         lines.append(f"{report['status']:4}  {report['tier']:4}  {report['week_start']}  "
                      f"capture {report['capture_id']}" + (f"  {detail}" if detail else ""))
     text = (f"Gate summary: {len(gate_files) - failed} passed, {failed} failed\n"
