@@ -85,6 +85,8 @@ def week_inputs(week):
     files = []
     for tier, v in state().week_view(week, CFG["regsho"]["enabled"]).items():
         files += [L("gate", tier=tier, week_start=week, capture_id=c) for c in v["captures"]]
+        if v["override"]:
+            files.append(L("ledger_event", tier=tier, week_start=week, event_file=v["override"]))
         if v["accepted"]:
             files += [L("calc", calc=name, tier=tier, week_start=week)
                       for name in [*plan.WEEKLY_CALCS, "symbol_rolling"]]

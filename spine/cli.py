@@ -183,6 +183,68 @@ def restore(args: argparse.Namespace) -> int:
     return _outcome(root, left, "restore")
 
 
+def regate(args: argparse.Namespace) -> int:
+    """Decide captures again under the current gate settings; verdicts go to the ledger."""
+    from spine import pipeline, plan
+    from spine.integrity import LakeBusy, lake_lock
+
+    cfg = _config(args.lake_root)
+    root = cfg["lake_root"]
+    if args.all:
+        parts = [(t, w) for t, w in plan.LakeState.read(root).accepted() if t in cfg["tiers"]]
+    elif args.tier and args.week_start:
+        parts = [(args.tier, args.week_start)]
+    else:
+        print("spine regate: give --tier and --week-start, or --all", file=sys.stderr)
+        return 2
+    changed = 0
+    try:
+        with lake_lock(root, wait=600):
+            for tier, week in parts:
+                before = pipeline.partition_state(root, tier, cal_date(week)).held
+                held, report = pipeline.regate(cfg, tier, week, args.capture)
+                failed = ", ".join(c.check for c in report.failures)
+                changed += held != before
+                print(f"{report.status:4}  {tier:4}  {week}  capture {report.capture_id}"
+                      + (f"  failed: {failed}" if failed else "")
+                      + (f"  -> clean now holds {held or 'nothing'}" if held != before else ""))
+    except (ValueError, FileNotFoundError, LakeBusy) as err:
+        print(f"spine regate: {err}", file=sys.stderr)
+        return 2
+    print(f"{len(parts)} capture(s) decided again, {changed} week(s) changed what clean holds. "
+          "Recorded in the ledger; then: snakemake --cores 2 reports")
+    return 0
+
+
+def cal_date(week):
+    from spine import calendar as cal
+
+    return cal.check_week_start(week)
+
+
+def override(args: argparse.Namespace) -> int:
+    """Let a refused capture through (or take that back), on record."""
+    from spine import pipeline
+    from spine.integrity import LakeBusy, lake_lock
+
+    cfg = _config(args.lake_root)
+    if not args.revoke and not args.check:
+        print("spine override: name the failed check(s) you let through with --check",
+              file=sys.stderr)
+        return 2
+    try:
+        with lake_lock(cfg["lake_root"], wait=600):
+            held = pipeline.override(cfg, args.tier, args.week_start, args.check or [],
+                                     args.reason, args.capture, revoke=args.revoke)
+    except (ValueError, FileNotFoundError, LakeBusy) as err:
+        print(f"spine override: {err}", file=sys.stderr)
+        return 2
+    what = "override revoked" if args.revoke else "overridden"
+    print(f"{args.tier} week {args.week_start}: {what}; clean holds {held or 'nothing'}. "
+          "Recorded in the ledger; then: snakemake --cores 2 reports")
+    return 0
+
+
 def ats_list(args: argparse.Namespace) -> int:
     """Show FINRA's ATS MPIDs as the repository holds them; --refresh re-reads FINRA's page."""
     import json
@@ -248,6 +310,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("output", type=Path)
     p.add_argument("--revisions", required=True,
                    help="JSON list of [tier, week_start, old, new, outcome, ledger time]")
+    p = sub.add_parser("regate", help="decide captures again under the current gate settings")
+    p.add_argument("--tier", choices=["T1", "T2", "OTCE"])
+    p.add_argument("--week-start")
+    p.add_argument("--capture", help="default: the capture clean holds")
+    p.add_argument("--all", action="store_true", help="every week clean holds, configured tiers")
+    p.add_argument("--lake-root")
+    p = sub.add_parser("override", help="let a refused capture through, on record")
+    p.add_argument("--tier", required=True, choices=["T1", "T2", "OTCE"])
+    p.add_argument("--week-start", required=True)
+    p.add_argument("--check", action="append", help="a failed check to let through (repeat)")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--capture", help="default: the week's latest refused capture")
+    p.add_argument("--revoke", action="store_true", help="take the override back")
+    p.add_argument("--lake-root")
     p = sub.add_parser("ats-list", help="FINRA's ATS MPIDs (the gates' reference list)")
     p.add_argument("--refresh", action="store_true", help="re-read FINRA's ATS page")
     p.add_argument("--url", default="https://www.finra.org/filing-reporting/otc-transparency/"
@@ -282,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if args.command == "ats-list":
         return ats_list(args)
+    if args.command == "regate":
+        return regate(args)
+    if args.command == "override":
+        return override(args)
     if args.command == "gate-report":
         from spine import ledger
 

@@ -10,9 +10,18 @@ construction, and two writers never touch the same file). Events:
                 from what: a revision when there was one)
 - `refused`     a capture failed its gates; clean stayed where it was
 - `pinned`      an operator pinned clean to a capture (`spine pin`), with a reason
+- `overridden`  an operator let a refused capture through (`spine override`): `reason`, and in
+                `report` who, the checks overridden and the gate report they overrode
+- `revoked`     an override taken back (`spine override --revoke`): clean goes back to the
+                capture it held before
 
-From `accepted` and `pinned` events come validity intervals per capture (valid_from,
-valid_to), which make "what did we know at time T" a filter: `asof()`.
+A capture's latest `accepted`/`refused` is its verdict: `spine regate` decides a capture again
+under the current gate settings and records a new one. Refusing (or revoking) the capture clean
+holds sends clean back to the capture it held before.
+
+From the events, folded in time order (`spine.plan.PartitionState.apply`, the one rule), come
+validity intervals per capture (valid_from, valid_to), which make "what did we know at time T"
+a filter: `asof()`.
 
 The ledger is the commit point: a gate verdict is an `accepted` or `refused` event carrying the
 gate report; clean is derived from it (the `calc` step materialises the capture clean should
@@ -31,7 +40,7 @@ import pandas as pd
 
 from spine import lake
 
-EVENTS = ("captured", "seen_again", "accepted", "refused", "pinned")
+EVENTS = ("captured", "seen_again", "accepted", "refused", "pinned", "overridden", "revoked")
 COLUMNS = ["event", "capture_id", "recorded_at", "previous_capture", "source", "request", "rows",
            "max_last_updated", "content_hash", "payload_sha256", "raw_file", "run", "reason",
            "report"]
@@ -97,23 +106,36 @@ def events(root: str | Path, dataset: str, **partition: str) -> pd.DataFrame:
 
 
 def validity(root: str | Path, dataset: str) -> pd.DataFrame:
-    """One row per (partition, acceptance): capture_id, valid_from, valid_to (NaT = current).
+    """One row per (partition, time clean started holding a capture): capture_id, the event
+    that made it so, valid_from, valid_to (NaT = current).
 
-    Built from `accepted` and `pinned` events: the ledger is the commit point of a decision;
-    clean is derived from it (the `calc` step materialises the capture the ledger says).
+    The ledger is the commit point of a decision; clean is derived from it. Each partition's
+    events are folded in time order with the same rule as the plan (`PartitionState.apply`),
+    and an interval starts whenever what clean holds changes.
     """
+    from spine import plan
+
     ev = events(root, dataset)
     keys = [k for k in ("tier", "week_start", "trade_date") if k in ev.columns]
-    ev = ev[ev["event"].isin(["accepted", "pinned"])] if len(ev) else ev
+    columns = keys + ["capture_id", "event", "valid_from", "valid_to"]
+    ev = ev[ev["event"].isin(plan.HOLDING + plan.LETTING_GO)] if len(ev) else ev
     if not len(ev):
-        return pd.DataFrame(columns=keys + ["capture_id", "event", "valid_from", "valid_to"])
-    acc = ev[keys + ["event", "capture_id", "recorded_at"]].copy()
-    acc["recorded_at"] = pd.to_datetime(acc["recorded_at"], utc=True)
-    acc = acc.drop_duplicates(subset=keys + ["capture_id", "recorded_at"])
-    acc = acc.sort_values(keys + ["recorded_at"], kind="mergesort")
-    acc["valid_to"] = acc.groupby(keys)["recorded_at"].shift(-1)
-    return acc.rename(columns={"recorded_at": "valid_from"})[
-        keys + ["capture_id", "event", "valid_from", "valid_to"]].reset_index(drop=True)
+        return pd.DataFrame(columns=columns)
+    ev = ev.assign(recorded_at=pd.to_datetime(ev["recorded_at"], utc=True))
+    rows = []
+    for part, group in ev.sort_values("recorded_at", kind="mergesort").groupby(keys, sort=True):
+        state, held = plan.PartitionState(), None
+        for r in group.itertuples(index=False):
+            state.apply(plan.Event("", f"{r.recorded_at:%Y%m%dT%H%M%S%f}", r.event, r.capture_id))
+            if state.held != held:
+                held = state.held
+                rows.append(dict(zip(keys, part if isinstance(part, tuple) else (part,)))
+                            | {"capture_id": held, "event": r.event,
+                               "valid_from": r.recorded_at})
+    out = pd.DataFrame(rows)
+    out["valid_to"] = out.groupby(keys)["valid_from"].shift(-1)
+    out = out[out["capture_id"].notna()]  # clean held nothing from then on
+    return out[columns].reset_index(drop=True)
 
 
 def _known_at(value) -> pd.Timestamp:

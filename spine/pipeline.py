@@ -171,43 +171,120 @@ def gate(config: dict, tier: str, week_start: dt.date | str, capture_id: str | N
     week_start = cal.check_week_start(week_start)
     if capture_id is None:
         capture_id = latest_receipt(root, tier, week_start)["capture_id"]
-    keys = {"tier": tier, "week_start": week_start}
     with lake.partition_lock(plan.ledger_dir(root, tier, week_start), ".decide.lock"):
         done = verdict(root, tier, week_start, capture_id)
         if done is not None:
             return GateReport.from_dict(done)
-        raw = pq.read_table(lake.path(root, "capture", capture_id=capture_id, **keys)).to_pandas()
-        clean, aggregates = clean_.to_clean(raw, capture_id)
-        gcfg = GateConfig.from_config(config["gates"], tier)
-        trailing = trailing_counts(root, tier, week_start, gcfg.band_weeks)
-        previous = partition_state(root, tier, week_start).held
-        held_version = None
-        if previous is not None:
-            held_raw = pq.read_table(lake.path(root, "capture", capture_id=previous, **keys))
-            held_version = Version.of(clean_.to_clean(held_raw.to_pandas(), previous)[0],
-                                      previous)
-        report = evaluate(clean, dataset=lake.DATASET, tier=tier, week_start=week_start,
-                          capture_id=capture_id, trailing=trailing, aggregate_rows=aggregates,
-                          cfg=gcfg, previous=held_version, as_of=config.get("as_of"),
-                          ats_mpids=ats.mpids())
-        accepted = report.status == PASS
-        days = cal.trading_days(week_start)
-        shares = float(pd.to_numeric(clean["shares"], errors="coerce").replace(
-            [np.inf, -np.inf], np.nan).sum())
-        payload = report.to_dict() | {
-            "rows": len(clean), "symbols": int(clean["symbol"].nunique()),
-            "shares": shares, "trading_days": days, "shares_per_day": shares / max(1, days),
-            "max_last_updated": (str(clean["last_updated"].max().date()) if len(clean)
-                                 else None),
-            "trailing_weeks": [w.isoformat() for w in trailing["week_start"]],
-            "previous_capture": previous,
-            "revision": previous is not None,
-            "advanced_to_clean": accepted,
-        }
-        ledger.record(root, lake.DATASET, {"tier": tier, "week_start": week_start.isoformat()},
-                      "accepted" if accepted else "refused", capture_id,
-                      previous_capture=previous, rows=len(clean), report=payload)
+        return _decide(config, tier, week_start, capture_id,
+                       partition_state(root, tier, week_start).held)
+
+
+def _version(root: str, tier: str, week_start: dt.date, capture_id: str | None):
+    if capture_id is None:
+        return None
+    raw = pq.read_table(lake.path(root, "capture", tier=tier, week_start=week_start,
+                                  capture_id=capture_id)).to_pandas()
+    return Version.of(clean_.to_clean(raw, capture_id)[0], capture_id)
+
+
+def _decide(config: dict, tier: str, week_start: dt.date, capture_id: str,
+            previous: str | None, regate: bool = False) -> GateReport:
+    """Run the gates on a capture against `previous` (the version it would replace) and
+    record the verdict. The caller holds the partition's decide lock."""
+    root = config["lake_root"]
+    keys = {"tier": tier, "week_start": week_start}
+    raw = pq.read_table(lake.path(root, "capture", capture_id=capture_id, **keys)).to_pandas()
+    clean, aggregates = clean_.to_clean(raw, capture_id)
+    gcfg = GateConfig.from_config(config["gates"], tier)
+    trailing = trailing_counts(root, tier, week_start, gcfg.band_weeks)
+    report = evaluate(clean, dataset=lake.DATASET, tier=tier, week_start=week_start,
+                      capture_id=capture_id, trailing=trailing, aggregate_rows=aggregates,
+                      cfg=gcfg, previous=_version(root, tier, week_start, previous),
+                      as_of=config.get("as_of"), ats_mpids=ats.mpids())
+    accepted = report.status == PASS
+    days = cal.trading_days(week_start)
+    shares = float(pd.to_numeric(clean["shares"], errors="coerce").replace(
+        [np.inf, -np.inf], np.nan).sum())
+    payload = report.to_dict() | {
+        "rows": len(clean), "symbols": int(clean["symbol"].nunique()),
+        "shares": shares, "trading_days": days, "shares_per_day": shares / max(1, days),
+        "max_last_updated": (str(clean["last_updated"].max().date()) if len(clean) else None),
+        "trailing_weeks": [w.isoformat() for w in trailing["week_start"]],
+        "previous_capture": previous,
+        "revision": previous is not None and previous != capture_id,
+        "advanced_to_clean": accepted,
+        "regate": regate,
+    }
+    ledger.record(root, lake.DATASET, {"tier": tier, "week_start": week_start.isoformat()},
+                  "accepted" if accepted else "refused", capture_id,
+                  previous_capture=previous, rows=len(clean), report=payload,
+                  run="spine regate" if regate else None)
     return report
+
+
+def regate(config: dict, tier: str, week_start: dt.date | str, capture_id: str | None = None
+           ) -> tuple[str, GateReport]:
+    """`spine regate`: decide a capture again under the current gate settings (default: the
+    one clean holds) and record the verdict, as any gate does. A refused capture that clean
+    held is let go: clean goes back to the capture it held before (or to nothing). Returns
+    (the capture clean holds afterwards, the report)."""
+    root = config["lake_root"]
+    week_start = cal.check_week_start(week_start)
+    with lake.partition_lock(plan.ledger_dir(root, tier, week_start), ".decide.lock"):
+        state = partition_state(root, tier, week_start)
+        capture_id = capture_id or state.held
+        if capture_id is None or capture_id not in state.verdicts:
+            raise ValueError(f"{tier} week {week_start} has no gated capture "
+                             f"{capture_id or '(clean holds none)'}; spine status lists what "
+                             "the lake holds")
+        before = [c for c in state.holding if c != capture_id]
+        previous = before[-1] if before else None
+        report = _decide(config, tier, week_start, capture_id, previous, regate=True)
+    return partition_state(root, tier, week_start).held, report
+
+
+def override(config: dict, tier: str, week_start: dt.date | str, checks: list[str],
+             reason: str, capture_id: str | None = None, revoke: bool = False) -> str | None:
+    """`spine override`: let a refused capture through (default: the week's latest refused
+    capture), recorded in the ledger with who, when, why and which failed checks; or, with
+    `revoke`, take an override back. Returns what clean holds afterwards."""
+    import getpass
+
+    root = config["lake_root"]
+    week_start = cal.check_week_start(week_start)
+    part = {"tier": tier, "week_start": week_start.isoformat()}
+    with lake.partition_lock(plan.ledger_dir(root, tier, week_start), ".decide.lock"):
+        state = partition_state(root, tier, week_start)
+        if revoke:
+            capture_id = capture_id or (state.held if state.held in state.overrides else None)
+            if capture_id not in state.overrides:
+                raise ValueError(f"{tier} week {week_start} has no override "
+                                 f"{'of ' + capture_id if capture_id else 'in force'} to revoke")
+            ledger.record(root, lake.DATASET, part, "revoked", capture_id, reason=reason,
+                          run="spine override --revoke")
+        else:
+            refused = [e for e in state.verdicts.values() if e.event == "refused"]
+            if capture_id is None and refused:
+                capture_id = max(refused, key=lambda e: e.at).capture_id
+            event = state.verdicts.get(capture_id) if capture_id else None
+            if event is None or event.event != "refused":
+                raise ValueError(f"{tier} week {week_start}: capture "
+                                 f"{capture_id or '(none)'} was not refused by a gate; only a "
+                                 "refused capture can be overridden (spine status lists them)")
+            report = ledger.read_event(plan.ledger_dir(root, tier, week_start) / event.file)[
+                "report"]
+            failed = sorted(c["check"] for c in report["checks"] if c["status"] == "FAIL")
+            unknown = sorted(set(checks) - set(failed))
+            if unknown or set(failed) - set(checks):
+                raise ValueError(
+                    f"{tier} week {week_start}, capture {capture_id} failed "
+                    f"{', '.join(failed)}; --check must name exactly those"
+                    + (f" ({', '.join(unknown)} did not fail)" if unknown else ""))
+            ledger.record(root, lake.DATASET, part, "overridden", capture_id,
+                          previous_capture=state.held, reason=reason, run="spine override",
+                          report={"by": getpass.getuser(), "checks": failed,
+                                  "gate_report": report})
+    return partition_state(root, tier, week_start).held
 
 
 def ingest(config: dict, receipts: list[str], output: str | Path) -> pd.DataFrame:

@@ -123,16 +123,22 @@ class Event:
         return cls(name, at, event, capture)
 
 
+HOLDING = ("accepted", "pinned", "overridden")  # clean holds the event's capture from then on
+LETTING_GO = ("refused", "revoked")  # of the capture clean holds: back to the one before it
+
+
 @dataclass
 class PartitionState:
     """A partition's history folded: the capture clean holds, each capture's gate verdict (the
     ledger event that records it), the captures a weekly report shows, and the revisions."""
 
-    held: str | None = None  # the capture clean holds (last accepted or pinned)
+    held: str | None = None  # the capture clean holds (last accepted, pinned or overridden)
     held_at: str | None = None
-    verdicts: dict[str, Event] = field(default_factory=dict)  # capture -> accepted/refused
+    verdicts: dict[str, Event] = field(default_factory=dict)  # capture -> latest verdict
     refused_since: list[str] = field(default_factory=list)  # refused after `held` was accepted
     revisions: list[tuple[str, str, Event]] = field(default_factory=list)  # (old, new, verdict)
+    overrides: dict[str, Event] = field(default_factory=dict)  # capture -> its live override
+    holding: list[str] = field(default_factory=list)  # captures clean has held, latest last
 
     @property
     def shown(self) -> list[str]:
@@ -144,19 +150,35 @@ class PartitionState:
             return [max(self.verdicts.values(), key=lambda e: e.at).capture_id]
         return []
 
+    def apply(self, e: Event) -> None:
+        """One event, in time order. A capture's latest verdict counts (`spine regate` records
+        a new one); refusing or revoking the capture clean holds makes clean go back to the
+        capture it held before (or to nothing)."""
+        if e.event in ("accepted", "refused"):
+            if e.capture_id not in self.verdicts and self.held not in (None, e.capture_id):
+                self.revisions.append((self.held, e.capture_id, e))
+            self.verdicts[e.capture_id] = e
+        if e.event == "overridden":
+            self.overrides[e.capture_id] = e
+        if e.event in HOLDING:
+            self.holding = [c for c in self.holding if c != e.capture_id] + [e.capture_id]
+            self.held, self.held_at, self.refused_since = e.capture_id, e.at, []
+        elif e.event in LETTING_GO:
+            if e.event == "revoked":
+                self.overrides.pop(e.capture_id, None)
+            if e.capture_id == self.held:
+                self.holding = [c for c in self.holding if c != e.capture_id]
+                self.held = self.holding[-1] if self.holding else None
+                self.held_at, self.refused_since = e.at, []
+            elif e.event == "refused" and e.capture_id not in self.refused_since:
+                self.refused_since.append(e.capture_id)
+
 
 def fold(events: list[Event]) -> PartitionState:
     """The state of one partition after `events` (any order; folded oldest first)."""
     s = PartitionState()
     for e in sorted(events, key=lambda e: e.file):
-        if e.event in ("accepted", "refused"):
-            s.verdicts.setdefault(e.capture_id, e)
-            if s.held is not None and s.held != e.capture_id:
-                s.revisions.append((s.held, e.capture_id, e))
-        if e.event in ("accepted", "pinned"):
-            s.held, s.held_at, s.refused_since = e.capture_id, e.at, []
-        elif e.event == "refused" and e.capture_id not in s.refused_since:
-            s.refused_since.append(e.capture_id)
+        s.apply(e)
     return s
 
 
@@ -233,12 +255,18 @@ class LakeState:
     def week_view(self, week: dt.date | str, short_volume: bool) -> dict[str, dict]:
         """What a weekly report shows, per tier with a verdict that week: the captures (clean's,
         then revisions refused since), whether clean holds a version, and whether it has a
-        short_volume calculation (NMS tiers, when Reg SHO is enabled)."""
+        short_volume calculation (NMS tiers, when Reg SHO is enabled), and the ledger event of
+        the override that lets clean's capture through, if one does."""
         week = _date(week)
-        return {t: {"captures": self.get(t, week).shown, "accepted": bool(self.held(t, week)),
-                    "short_volume": short_volume and bool(self.held(t, week))
-                    and t in NMS_TIERS}
-                for t in TIERS if self.get(t, week).verdicts}
+        out = {}
+        for t in TIERS:
+            s = self.get(t, week)
+            if s.verdicts:
+                override = s.overrides.get(s.held) if s.held else None
+                out[t] = {"captures": s.shown, "accepted": bool(s.held),
+                          "short_volume": short_volume and bool(s.held) and t in NMS_TIERS,
+                          "override": override.file if override else None}
+        return out
 
     def revision_window(self, tier: str, week: dt.date | str) -> dict[str, list[str]]:
         """For a revision report: the earlier weeks of the week's rolling window and the later

@@ -49,18 +49,24 @@ class Week:
     gates: dict[str, dict]  # tier -> gate report of the version shown (clean's, if any)
     refused: dict[str, list[dict]] = field(default_factory=dict)  # revisions refused since
     calcs: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)  # tier -> name -> df
+    overrides: dict[str, dict] = field(default_factory=dict)  # tier -> the override letting it in
 
     def title(self) -> str:
         days = cal.trading_days(self.week_start)
         accepted = [t for t in self.tiers if t in self.calcs]
-        refused = [t for t in self.tiers
-                   if self.gates[t]["status"] != PASS or self.refused.get(t)]
+        refused = [t for t in self.tiers if t not in self.overrides
+                   and (self.gates[t]["status"] != PASS or self.refused.get(t))]
         line = (f"# FINRA OTC Transparency, week of {self.week_start:%Y-%m-%d}\n\n"
                 f"{days} trading days. Tiers with an accepted version: "
                 f"{', '.join(accepted) or 'none'}.")
         if refused:
             line += (f" **Refused by a gate: {', '.join(refused)}** (see Quality gates; a "
                      "refused revision leaves the previous accepted version in place).")
+        for tier, o in self.overrides.items():
+            line += (f"\n\n**{tier} is in clean by an override**: check(s) "
+                     f"{', '.join(o['checks'])} failed and were overridden by {o['by']} on "
+                     f"{o['at']:%Y-%m-%d %H:%M} UTC: \"{o['reason']}\" (spine override --revoke "
+                     "takes it back).")
         return line
 
     def rolling(self, n: int) -> dict[str, pd.DataFrame]:
@@ -79,7 +85,8 @@ class Week:
         rows = []
         for tier in self.tiers:
             gate = self.gates[tier]
-            row = {"tier": tier, "gate": gate["status"], "capture_id": gate["capture_id"]}
+            status = gate["status"] + (" (overridden)" if tier in self.overrides else "")
+            row = {"tier": tier, "gate": status, "capture_id": gate["capture_id"]}
             if tier in self.calcs:
                 sw = self.calcs[tier]["symbol_week"]
                 vs = self.calcs[tier]["venue_share"]
@@ -214,6 +221,15 @@ def load_week(config: dict, week_start: dt.date | str, tiers: dict[str, dict]) -
         names += ["short_volume"] if v.get("short_volume") else []
         week.calcs[tier] = {name: pipeline.read_calc(root, name, tier, week_start)
                             for name in names}
+        if v.get("override"):
+            from spine import ledger
+
+            event = ledger.read_event(lake.path(root, "ledger_event", tier=tier,
+                                                week_start=week_start,
+                                                event_file=v["override"]))
+            week.overrides[tier] = {"by": event["report"]["by"], "at": event["recorded_at"],
+                                    "checks": event["report"]["checks"],
+                                    "reason": event["reason"]}
     return week
 
 

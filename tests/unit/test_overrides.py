@@ -1,0 +1,80 @@
+"""Overrides on record and `spine regate`: the ledger decides, clean and asof follow."""
+
+import datetime as dt
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from spine import config as config_
+from spine import ledger, pipeline, plan
+
+TIER, WEEK = "T2", dt.date(2025, 6, 2)
+BEFORE, AFTER = "2025-08-14", "2025-08-15"
+
+
+@pytest.fixture
+def refused(tmp_path):
+    """A week accepted, then a restatement refused by a (strict) previous-version band."""
+    cfg = config_.load(lake_root=str(tmp_path / "lake"), as_of=BEFORE, synthetic={
+        "size": "small", "restate": {"every_nth_week": 0},
+        "revisions": [{"tier": TIER, "week_start": WEEK.isoformat(), "published": AFTER}]})
+    first = pipeline.fetch(cfg, TIER, WEEK, f"asof-{BEFORE}")["capture_id"]
+    assert pipeline.gate(cfg, TIER, WEEK, first).status == "PASS"
+    strict = dict(cfg, as_of=AFTER, gates={**cfg["gates"], "previous_change_max": 0.0})
+    second = pipeline.fetch(strict, TIER, WEEK, f"asof-{AFTER}")["capture_id"]
+    report = pipeline.gate(strict, TIER, WEEK, second)
+    assert report.status == "FAIL" and [c.check for c in report.failures] == ["symbols_vs_previous"]
+    return cfg, first, second
+
+
+def spine(*args, root):
+    return subprocess.run([sys.executable, "-m", "spine.cli", *args, "--lake-root", root],
+                          capture_output=True, text=True)
+
+
+def test_an_override_lets_the_refused_capture_through_on_record_and_is_reversible(refused):
+    cfg, first, second = refused
+    root = cfg["lake_root"]
+    wrong = spine("override", "--tier", TIER, "--week-start", str(WEEK), "--check",
+                  "rows_in_band", "--reason", "x", root=root)
+    assert wrong.returncode == 2 and "failed symbols_vs_previous; --check must name exactly" \
+        in wrong.stderr
+    done = spine("override", "--tier", TIER, "--week-start", str(WEEK), "--check",
+                 "symbols_vs_previous", "--reason", "FINRA confirmed the restatement", root=root)
+    assert done.returncode == 0, done.stderr
+    state = pipeline.partition_state(root, TIER, WEEK)
+    assert state.held == second and second in state.overrides
+    event = ledger.read_event(plan.ledger_dir(root, TIER, WEEK) / state.overrides[second].file)
+    assert event["reason"] == "FINRA confirmed the restatement"
+    assert event["report"]["checks"] == ["symbols_vs_previous"] and event["report"]["by"]
+    assert set(ledger.asof(root=root)["capture_id"]) == {second}
+    undo = spine("override", "--revoke", "--tier", TIER, "--week-start", str(WEEK),
+                 "--reason", "taken back", root=root)
+    assert undo.returncode == 0, undo.stderr
+    assert pipeline.partition_state(root, TIER, WEEK).held == first
+    assert set(ledger.asof(root=root)["capture_id"]) == {first}
+    v = ledger.validity(root, "finra_otc_weekly")
+    assert list(v["capture_id"]) == [first, second, first] and list(v["event"]) == [
+        "accepted", "overridden", "revoked"]
+
+
+def test_regate_applies_new_settings_only_when_asked_and_records_it(refused):
+    cfg, first, second = refused
+    root = cfg["lake_root"]
+    # the held capture, decided again under settings that refuse it: clean lets it go
+    strict = dict(cfg, gates={**cfg["gates"], "max_row_shares": 1.0})
+    held, report = pipeline.regate(strict, TIER, WEEK)
+    assert report.status == "FAIL" and "values_finite" in {c.check for c in report.failures}
+    assert held is None and pipeline.partition_state(root, TIER, WEEK).held is None
+    # and again under the normal settings: accepted, clean holds it again
+    held, report = pipeline.regate(cfg, TIER, WEEK, first)
+    assert report.status == "PASS" and held == first
+    # the refused restatement, decided again with the default settings, is accepted
+    held, report = pipeline.regate(cfg, TIER, WEEK, second)
+    assert report.status == "PASS" and held == second
+    ev = ledger.events(root, "finra_otc_weekly")
+    assert (ev["run"] == "spine regate").sum() == 3
+    cli = spine("regate", "--all", root=root)
+    assert cli.returncode == 0 and "1 capture(s) decided again, 0 week(s) changed" in cli.stdout
