@@ -245,6 +245,34 @@ def override(args: argparse.Namespace) -> int:
     return 0
 
 
+def status(args: argparse.Namespace) -> int:
+    """Every week the calendar says should be in the lake: present, or why not and the fix."""
+    import json
+
+    from spine import config as config_
+    from spine import status as status_
+    from spine.sources import SourceError
+
+    here = Path("config/config.yaml")
+    path = args.configfile or (here if here.exists() else config_.CONFIG_PATH)
+    overrides = {k: v for k, v in {"lake_root": args.lake_root, "as_of": args.as_of}.items() if v}
+    try:
+        cfg = config_.load(path, **overrides)
+        tiers = args.tier or cfg["tiers"]
+        published = status_.source_weeks(cfg, tiers) if args.ask_source else None
+        entries = status_.status(cfg, cfg["as_of"], tiers, args.since, args.grace_days,
+                                 published)
+    except (config_.ConfigError, ValueError, SourceError) as err:
+        print(f"spine status: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"as_of": cfg["as_of"], "lake_root": cfg["lake_root"],
+                          "weeks": status_.as_json(entries)}, indent=1))
+    else:
+        print(status_.render(entries, cfg["as_of"]), end="")
+    return 1 if any(e.needs_operator for e in entries) else 0
+
+
 def ats_list(args: argparse.Namespace) -> int:
     """Show FINRA's ATS MPIDs as the repository holds them; --refresh re-reads FINRA's page."""
     import json
@@ -310,6 +338,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("output", type=Path)
     p.add_argument("--revisions", required=True,
                    help="JSON list of [tier, week_start, old, new, outcome, ledger time]")
+    p = sub.add_parser("status", help="what the lake holds, each gap, why, and the fix")
+    p.add_argument("--as-of", help="default: as_of of the config (today)")
+    p.add_argument("--tier", action="append", choices=["T1", "T2", "OTCE"],
+                   help="repeat for several (default: the configured tiers)")
+    p.add_argument("--since", help="first week_start (default: the lake's first week)")
+    p.add_argument("--grace-days", type=int, default=3,
+                   help="days after publication before a missing week is stale")
+    p.add_argument("--ask-source", action="store_true",
+                   help="ask the source which weeks it has published (FINRA API)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--lake-root")
+    p.add_argument("--configfile")
     p = sub.add_parser("regate", help="decide captures again under the current gate settings")
     p.add_argument("--tier", choices=["T1", "T2", "OTCE"])
     p.add_argument("--week-start")
@@ -360,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         return ats_list(args)
     if args.command == "regate":
         return regate(args)
+    if args.command == "status":
+        return status(args)
     if args.command == "override":
         return override(args)
     if args.command == "gate-report":
