@@ -234,7 +234,8 @@ def override(args: argparse.Namespace) -> int:
         return 2
     try:
         with lake_lock(cfg["lake_root"], wait=600):
-            held = pipeline.override(cfg, args.tier, args.week_start, args.check or [],
+            checks = [c.strip() for arg in args.check or [] for c in arg.split(",") if c.strip()]
+            held = pipeline.override(cfg, args.tier, args.week_start, checks,
                                      args.reason, args.capture, revoke=args.revoke)
     except (ValueError, FileNotFoundError, LakeBusy) as err:
         print(f"spine override: {err}", file=sys.stderr)
@@ -265,6 +266,10 @@ def status(args: argparse.Namespace) -> int:
     except (config_.ConfigError, ValueError, SourceError) as err:
         print(f"spine status: {err}", file=sys.stderr)
         return 2
+    if args.first:
+        line = status_.first(entries)
+        print(line or "# nothing needs an operator", end="" if line else "\n")
+        return 0 if line else 1
     if args.json:
         print(json.dumps({"as_of": cfg["as_of"], "lake_root": cfg["lake_root"],
                           "weeks": status_.as_json(entries)}, indent=1))
@@ -348,18 +353,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ask-source", action="store_true",
                    help="ask the source which weeks it has published (FINRA API)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--first", action="store_true",
+                   help="the first week needing an operator as shell variables TIER WEEK STATE "
+                   "CHECKS FIX (exit 1 if there is none)")
     p.add_argument("--lake-root")
     p.add_argument("--configfile")
     p = sub.add_parser("regate", help="decide captures again under the current gate settings")
     p.add_argument("--tier", choices=["T1", "T2", "OTCE"])
     p.add_argument("--week-start")
-    p.add_argument("--capture", help="default: the capture clean holds")
+    p.add_argument("--capture", help="default: the capture clean holds, else the latest gated")
     p.add_argument("--all", action="store_true", help="every week clean holds, configured tiers")
     p.add_argument("--lake-root")
     p = sub.add_parser("override", help="let a refused capture through, on record")
     p.add_argument("--tier", required=True, choices=["T1", "T2", "OTCE"])
     p.add_argument("--week-start", required=True)
-    p.add_argument("--check", action="append", help="a failed check to let through (repeat)")
+    p.add_argument("--check", action="append",
+                   help="a failed check to let through (repeat, or separate with commas)")
     p.add_argument("--reason", required=True)
     p.add_argument("--capture", help="default: the week's latest refused capture")
     p.add_argument("--revoke", action="store_true", help="take the override back")

@@ -225,14 +225,16 @@ def _decide(config: dict, tier: str, week_start: dt.date, capture_id: str,
 def regate(config: dict, tier: str, week_start: dt.date | str, capture_id: str | None = None
            ) -> tuple[str, GateReport]:
     """`spine regate`: decide a capture again under the current gate settings (default: the
-    one clean holds) and record the verdict, as any gate does. A refused capture that clean
+    one clean holds, else the week's latest gated capture) and record the verdict, as any gate does. A refused capture that clean
     held is let go: clean goes back to the capture it held before (or to nothing). Returns
     (the capture clean holds afterwards, the report)."""
     root = config["lake_root"]
     week_start = cal.check_week_start(week_start)
     with lake.partition_lock(plan.ledger_dir(root, tier, week_start), ".decide.lock"):
         state = partition_state(root, tier, week_start)
-        capture_id = capture_id or state.held
+        latest = max(state.verdicts.values(), key=lambda e: e.at).capture_id \
+            if state.verdicts else None
+        capture_id = capture_id or state.held or latest
         if capture_id is None or capture_id not in state.verdicts:
             raise ValueError(f"{tier} week {week_start} has no gated capture "
                              f"{capture_id or '(clean holds none)'}; spine status lists what "

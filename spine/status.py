@@ -173,5 +173,30 @@ def render(entries: list[Entry], as_of) -> str:
     return "\n".join(lines) + "\n"
 
 
+def first(entries: list[Entry]) -> str | None:
+    """The first week that needs an operator, as shell assignments (`eval "$(spine status
+    --first)"`): TIER, WEEK, STATE, CHECKS (the failed checks, for a week held back) and FIX.
+    For weeks missing from the lake, FIX fetches every missing week of that tier at once."""
+    import shlex
+
+    need = [e for e in entries if e.needs_operator]
+    if not need:
+        return None
+    e = need[0]
+    fix = e.fix
+    if e.state == "stale":
+        gap = [x.week_start for x in need if x.tier == e.tier and x.state == "stale"]
+        fix = (f"snakemake --cores 2 backfill --config start={gap[0]} end={gap[-1]} "
+               f"'tiers=[{e.tier}]'")
+    checks = ",".join(c.split(" (measured")[0] for c in e.detail.split(" held back by ")[-1]
+                      .split("; ")) if e.state in ("held back", "revision refused") else ""
+    if e.state == "revision refused":
+        checks = ",".join(c.split(" (measured")[0] for c in e.detail.split(" was held back: ")[-1]
+                          .split("; "))
+    values = {"TIER": e.tier, "WEEK": e.week_start, "STATE": e.state, "CHECKS": checks,
+              "FIX": fix}
+    return " ".join(f"{k}={shlex.quote(v)}" for k, v in values.items()) + "\n"
+
+
 def as_json(entries: list[Entry]) -> list[dict]:
     return [asdict(e) | {"needs_operator": e.needs_operator} for e in entries]

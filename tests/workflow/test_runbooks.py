@@ -64,7 +64,8 @@ def run_runbook(path: Path, tmp_path: Path, blocks: list[str] | None = None) -> 
 
 def test_every_runbook_is_tested():
     tested = {"WEEKLY_DATA_UPDATE.md", "BACKFILL_HISTORICAL.md", "HANDLE_REVISION.md",
-              "ADD_DATASOURCE.md", "DATABASE_RECOVERY.md"}
+              "ADD_DATASOURCE.md", "DATABASE_RECOVERY.md", "RESOLVE_QUALITY_GATE.md",
+              "DEBUG_MISSING_DATA.md"}
     have = {p.name for p in RUNBOOKS.glob("*/*.md")}
     assert have == tested, "a runbook without a test (add it here and below)"
 
@@ -160,3 +161,46 @@ def test_database_recovery_runbook(tmp_path):
     before, after = ((tmp_path / "repo" / f).read_text() for f in ("before.txt", "after.txt"))
     assert before.startswith("content ") and len(before.split()) >= 6  # clean + 5 calcs
     assert after == before, "clean and every calculation hold the same rows as before the damage"
+
+
+LATEST = ("python -c \"from spine import calendar as c; "
+          "print(c.latest_published_week('OTCE', c.today_eastern()))\"")
+STRICT = ("python -c \"import yaml; p = 'config/config.yaml'; c = yaml.safe_load(open(p)); "
+          "c['gates']['max_row_shares'] = {value}; yaml.safe_dump(c, open(p, 'w'), "
+          "sort_keys=False)\"")
+
+
+def test_resolve_quality_gate_runbook(tmp_path):
+    """The latest week held back by values_finite (a limit no week can meet, set in the
+    config); the runbook overrides it, revokes that, then (the config fixed, as its third case
+    says) decides it again."""
+    blocks = bash_blocks(RUNBOOKS / "incident" / "RESOLVE_QUALITY_GATE.md")
+    assert len(blocks) == 6
+    script = [STRICT.format(value=1.0), "snakemake --cores 2 > /dev/null 2>&1 || true",
+              *blocks[:4], STRICT.format(value=1e12), *blocks[4:]]
+    out = run_runbook(RUNBOOKS / "incident" / "RESOLVE_QUALITY_GATE.md", tmp_path, script)
+    assert "something needs an operator (exit status 1)" in out
+    assert re.search(r"^OTCE \d{4}-\d\d-\d\d: held back by values_finite$", out, re.M)
+    assert "overridden; clean holds" in out and "override revoked; clean holds nothing" in out
+    assert re.search(r"^PASS  OTCE  .*-> clean now holds", out, re.M)
+    assert "Nothing needs an operator." in out and "Nothing to be done" in out
+    report = next((tmp_path / "repo" / "data" / "reports" / "weekly").glob("*.html")).read_text()
+    assert "Refused by a gate" not in report  # decided again: accepted
+
+
+def test_debug_missing_data_runbook(tmp_path):
+    """A week backfilled four weeks before the latest, then the weekly update: the weeks
+    between are missing (stale); status names them and its fix fetches them."""
+    blocks = bash_blocks(RUNBOOKS / "incident" / "DEBUG_MISSING_DATA.md")
+    assert len(blocks) == 5
+    old = ("OLD=$(python -c \"import datetime as d; from spine import calendar as c; "
+           "print(c.latest_published_week('OTCE', c.today_eastern()) - d.timedelta(weeks=4))\")")
+    script = [old, 'snakemake --cores 2 backfill --config start="$OLD" end="$OLD" > /dev/null 2>&1',
+              "snakemake --cores 2 > /dev/null 2>&1", *blocks]
+    out = run_runbook(RUNBOOKS / "incident" / "DEBUG_MISSING_DATA.md", tmp_path, script)
+    assert "something needs an operator (exit status 1)" in out
+    assert re.search(r"^  \d{4}-\d\d-\d\d  stale +published", out, re.M)
+    assert re.search(r"^OTCE \d{4}-\d\d-\d\d is stale; fix: snakemake --cores 2 backfill", out,
+                     re.M)
+    assert "Gate summary: " in out and " 0 failed" in out
+    assert "Nothing needs an operator." in out and "Nothing to be done" in out

@@ -1,0 +1,79 @@
+"""`spine status` on a lake damaged on purpose: every gap named with the right reason."""
+
+import datetime as dt
+import json
+import subprocess
+import sys
+
+import pytest
+
+from spine import config as config_
+from spine import pipeline, status
+
+TIER = "T2"
+AS_OF = "2025-08-20"  # T2 weeks up to 2025-07-14 are published (2025-07-14 + 35 = 08-18)
+W = [dt.date(2025, 6, 16), dt.date(2025, 6, 23), dt.date(2025, 6, 30), dt.date(2025, 7, 7),
+     dt.date(2025, 7, 14)]
+
+
+@pytest.fixture
+def lake(tmp_path):
+    cfg = config_.load(lake_root=str(tmp_path / "lake"), as_of=AS_OF, tiers=[TIER],
+                       synthetic={"size": "small", "restate": {"every_nth_week": 0}})
+    for week in (W[0], W[1]):  # present
+        pipeline.gate(cfg, TIER, week, pipeline.fetch(cfg, TIER, week, "k")["capture_id"])
+    strict = dict(cfg, gates={**cfg["gates"], "max_row_shares": 1.0})
+    pipeline.gate(strict, TIER, W[2], pipeline.fetch(cfg, TIER, W[2], "k")["capture_id"])
+    pipeline.fetch(cfg, TIER, W[3], "k")  # fetched, never gated
+    # W[4]: never fetched (published 2025-08-18, 2 days before as_of: within the grace)
+    return cfg
+
+
+def by_week(entries):
+    return {e.week_start: e for e in entries}
+
+
+def test_every_gap_is_named_with_its_reason_and_fix(lake):
+    got = by_week(status.status(lake))
+    assert got["2025-06-16"].state == got["2025-06-23"].state == "present"
+    held = got["2025-06-30"]
+    assert held.state == "held back" and "values_finite (measured" in held.detail
+    assert "RESOLVE_QUALITY_GATE.md" in held.fix and "spine override" in held.fix
+    assert got["2025-07-07"].state == "not decided" and "refetch" in got["2025-07-07"].fix
+    assert got["2025-07-14"].state == "published, not fetched yet"
+    assert got["2025-07-21"].state == "not yet published"
+    assert "2025-08-25" in got["2025-07-21"].detail
+    # later, the same unfetched week is stale
+    later = by_week(status.status(lake, as_of="2025-08-28"))
+    assert later["2025-07-14"].state == "stale"
+    assert later["2025-07-14"].fix == ("snakemake --cores 2 backfill --config start=2025-07-14 "
+                                       "end=2025-07-14 'tiers=[T2]'")
+    # a source that has not published a due week: overdue at the source
+    source = {TIER: {w for w in W[:4]}}
+    overdue = by_week(status.status(lake, as_of="2025-08-28", published=source))
+    assert overdue["2025-07-14"].state == "overdue at the source"
+
+
+def test_the_command_exits_1_when_an_operator_is_needed_and_speaks_json(lake):
+    cmd = [sys.executable, "-m", "spine.cli", "status", "--lake-root", lake["lake_root"],
+           "--as-of", AS_OF, "--tier", TIER]
+    text = subprocess.run(cmd, capture_output=True, text=True)
+    assert text.returncode == 1 and "2 week(s) need an operator" in text.stdout
+    assert "2025-06-30  held back" in text.stdout and "fix: workflows/incident" in text.stdout
+    out = subprocess.run(cmd + ["--json"], capture_output=True, text=True)
+    weeks = json.loads(out.stdout)["weeks"]
+    assert [w["state"] for w in weeks if w["needs_operator"]] == ["held back", "not decided"]
+    fine = subprocess.run(cmd + ["--since", "2025-06-16", "--as-of", "2025-07-22"],
+                          capture_output=True, text=True)
+    assert fine.returncode == 0 and "Nothing needs an operator" in fine.stdout
+
+
+def test_first_prints_the_week_and_the_fix_as_shell_variables(lake):
+    line = status.first(status.status(lake))
+    assert line.startswith("TIER=T2 WEEK=2025-06-30 STATE='held back' CHECKS=values_finite FIX=")
+    later = status.status(lake, as_of="2025-08-28", since="2025-06-16")
+    gaps = [e for e in later if e.needs_operator and e.state != "held back"]
+    assert gaps
+    out = subprocess.run(["bash", "-c", f'eval "{status.first(gaps)}"; echo "$FIX"'],
+                         capture_output=True, text=True).stdout
+    assert out.startswith("snakemake --cores 2 ")
