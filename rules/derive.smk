@@ -126,6 +126,11 @@ use rule notebook as revision_report with:
         gate=L("gate", tier="{tier}", week_start="{week_start}", capture_id="{new}"),
         earlier=lambda wc: [L("calc", calc="symbol_week", tier=wc.tier, week_start=w)
                             for w in state().revision_window(wc.tier, wc.week_start)["earlier"]],
+        # an override that let the new capture in (the report says who, when and why)
+        override=lambda wc: [L("ledger_event", tier=wc.tier, week_start=wc.week_start,
+                               event_file=e.file)
+                             for e in [state().get(wc.tier, wc.week_start).overrides.get(wc.new)]
+                             if e],
     output:
         html=L("revision", tier="{tier}", week_start="{week_start}", old="{old}", new="{new}"),
     log:

@@ -15,7 +15,7 @@ import pandas as pd
 import pandera.errors
 import pyarrow.parquet as pq
 
-from spine import calcs, lake, ledger
+from spine import calcs, lake, ledger, plan
 from spine import calendar as cal
 from spine import clean as clean_
 from spine.schemas import NATURAL_KEY, CleanWeekly
@@ -189,6 +189,15 @@ def title(root: str, d: Diff) -> str:
         failed = [c["check"] for c in verdict.get("checks", []) if c["status"] == "FAIL"]
         outcome = (f"**refused** by its gates ({', '.join(failed)}): clean stays on "
                    f"{d.old_capture}")
+        state = plan.fold([plan.Event.parse(f) for f in plan.list_partition(
+            root, d.tier, d.week_start)])
+        if d.new_capture in state.overrides:
+            event = ledger.read_event(plan.ledger_dir(root, d.tier, d.week_start)
+                                      / state.overrides[d.new_capture].file)
+            outcome = (f"**refused** by its gates ({', '.join(failed)}), then **let through by "
+                       f"an override** of {event['report']['by']} on "
+                       f"{pd.Timestamp(event['recorded_at']):%Y-%m-%d %H:%M} UTC: "
+                       f"\"{event['reason']}\"")
     updated = d.new["last_updated"].max()
     return (f"# Revision of {d.tier} week {d.week_start:%Y-%m-%d}\n\n"
             f"Capture `{d.old_capture}` -> `{d.new_capture}`: {d.headline()}.\n\n"

@@ -78,3 +78,16 @@ def test_regate_applies_new_settings_only_when_asked_and_records_it(refused):
     assert (ev["run"] == "spine regate").sum() == 3
     cli = spine("regate", "--all", root=root)
     assert cli.returncode == 0 and "1 capture(s) decided again, 0 week(s) changed" in cli.stdout
+
+
+def test_the_revision_report_says_who_let_the_restatement_through(refused):
+    from spine import revisions
+
+    cfg, first, second = refused
+    root = cfg["lake_root"]
+    pipeline.override(cfg, TIER, WEEK, ["symbols_vs_previous"], "confirmed with FINRA")
+    pipeline.gate_reports(cfg, TIER, WEEK)
+    d = revisions.diff(root, TIER, WEEK, first, second)
+    heading = revisions.title(root, d)
+    assert "then **let through by an override** of" in heading
+    assert '"confirmed with FINRA"' in heading
