@@ -252,7 +252,6 @@ def status(args: argparse.Namespace) -> int:
 
     from spine import config as config_
     from spine import status as status_
-    from spine.sources import SourceError
 
     here = Path("config/config.yaml")
     path = args.configfile or (here if here.exists() else config_.CONFIG_PATH)
@@ -263,7 +262,7 @@ def status(args: argparse.Namespace) -> int:
         published = status_.source_weeks(cfg, tiers) if args.ask_source else None
         entries = status_.status(cfg, cfg["as_of"], tiers, args.since, args.grace_days,
                                  published)
-    except (config_.ConfigError, ValueError, SourceError) as err:
+    except (config_.ConfigError, ValueError, RuntimeError) as err:  # RuntimeError: SourceError
         print(f"spine status: {err}", file=sys.stderr)
         return 2
     if args.first:
