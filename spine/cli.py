@@ -399,6 +399,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in commands:
         from spine.integrity import LakeBusy
 
+        if args.command != "restore" and not Path(_root(args)).is_dir():
+            where = (f"no lake at {_root(args)} (lake_root of the config, or --lake-root); "
+                     "to bring one back from a backup: spine restore SRC")
+            if args.command == "verify":  # a first run: nothing written yet
+                print(f"{where}. Nothing to verify.")
+                return 0
+            print(f"spine {args.command}: {where}", file=sys.stderr)
+            return 2
         try:
             return commands[args.command](args)
         except (LakeBusy, FileNotFoundError, ValueError, OSError) as err:

@@ -354,3 +354,16 @@ def test_repair_moves_an_old_lakes_payload_out_of_raw(cfg, monkeypatch):
     assert integrity.repair(root) == []
     assert payload.exists() and not old.exists()
     assert len(pd.read_parquet(root / "raw" / "finra_otc_weekly")) > 0
+
+
+def test_a_lake_root_that_does_not_exist_is_named_and_never_created(tmp_path):
+    for command in ("verify", "repair", "backup"):
+        args = [command] + ([str(tmp_path / "dest")] if command == "backup" else [])
+        proc = subprocess.run([sys.executable, "-m", "spine.cli", *args, "--lake-root",
+                               str(tmp_path / "typo")], capture_output=True, text=True)
+        if command == "verify":  # the first weekly update verifies a lake not yet written
+            assert proc.returncode == 0 and "no lake at" in proc.stdout
+            assert "Nothing to verify" in proc.stdout
+        else:
+            assert proc.returncode == 2 and "no lake at" in proc.stderr, command
+        assert not (tmp_path / "typo").exists()
