@@ -3,7 +3,6 @@ backup and restore to a folder and to a local S3 server (moto, loopback), reader
 replacements, two concurrent imports of one week, and raw read as a plain dataset."""
 
 import datetime as dt
-import json
 import multiprocessing as mp
 import os
 import shutil
@@ -11,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -55,17 +55,17 @@ def test_every_written_file_is_recorded_with_its_checksum_producer_and_inputs(cf
     on_disk = integrity.files_on_disk(root)
     assert set(on_disk) <= set(recs), "every lake file has a manifest record"
     clean = lake.path(root, "clean", tier=TIER, week_start=WEEKS[0])
-    rec = recs[rel(lake.Path(root), clean)]
+    rec = recs[rel(Path(root), clean)]
     assert rec["bytes"] == clean.stat().st_size and rec["sha256"] == lake.sha256_file(clean)
     raw = next(p for p in rec["inputs"])  # clean is made from the raw capture it holds
     assert raw.startswith("raw/finra_otc_weekly/tier=T2/week_start=2025-06-02/")
     calc = recs[f"calc/symbol_week/tier=T2/week_start=2025-06-02/part-0.parquet"]
-    assert calc["inputs"] == {rel(lake.Path(root), clean): rec["sha256"]}
+    assert calc["inputs"] == {rel(Path(root), clean): rec["sha256"]}
     assert integrity.verify(root) == []
 
 
 def test_each_kind_of_damage_is_named_with_the_file_and_the_fix(cfg):
-    root = lake.Path(cfg["lake_root"])
+    root = Path(cfg["lake_root"])
     clean = lake.path(root, "clean", tier=TIER, week_start=WEEKS[0])
     calc = lake.path(root, "calc", calc="venue_share", tier=TIER, week_start=WEEKS[1])
     held = pipeline.partition_state(str(root), TIER, WEEKS[1]).held
@@ -98,7 +98,7 @@ def test_each_kind_of_damage_is_named_with_the_file_and_the_fix(cfg):
 
 
 def test_clean_behind_the_ledger_and_stale_calculations_are_named(cfg, tmp_path):
-    root = lake.Path(cfg["lake_root"])
+    root = Path(cfg["lake_root"])
     # a revision recorded in the ledger but not yet derived: clean is behind
     later = dict(cfg, as_of="2025-08-15", synthetic={**cfg["synthetic"], "revisions": [
         {"tier": TIER, "week_start": WEEKS[0].isoformat(), "published": "2025-08-15"}]})
@@ -120,7 +120,7 @@ def test_clean_behind_the_ledger_and_stale_calculations_are_named(cfg, tmp_path)
 
 
 def test_a_lake_without_a_manifest_is_adopted_file_by_file(cfg):
-    root = lake.Path(cfg["lake_root"])
+    root = Path(cfg["lake_root"])
     shutil.rmtree(root / "manifest")
     problems = integrity.verify(root)
     assert problems and {p.kind for p in problems} == {"unrecorded"}
@@ -131,7 +131,7 @@ def test_a_lake_without_a_manifest_is_adopted_file_by_file(cfg):
 
 
 def test_a_raw_capture_whose_content_does_not_match_its_name_is_not_adopted(cfg):
-    root = lake.Path(cfg["lake_root"])
+    root = Path(cfg["lake_root"])
     shutil.rmtree(root / "manifest")
     held = pipeline.partition_state(str(root), TIER, WEEKS[0]).held
     raw = lake.path(root, "capture", tier=TIER, week_start=WEEKS[0], capture_id=held)
@@ -142,7 +142,7 @@ def test_a_raw_capture_whose_content_does_not_match_its_name_is_not_adopted(cfg)
 
 
 def test_asof_names_an_unreadable_capture(cfg):
-    root = lake.Path(cfg["lake_root"])
+    root = Path(cfg["lake_root"])
     held = pipeline.partition_state(str(root), TIER, WEEKS[0]).held
     raw = lake.path(root, "capture", tier=TIER, week_start=WEEKS[0], capture_id=held)
     raw.write_bytes(raw.read_bytes()[:-40])
@@ -153,7 +153,7 @@ def test_asof_names_an_unreadable_capture(cfg):
 # -- backup and restore -----------------------------------------------------------------------
 def records(root):
     """Every record file (path -> SHA-256), the manifest's files excepted."""
-    return {r: lake.sha256_file(lake.Path(root) / r) for r in integrity.files_on_disk(root)
+    return {r: lake.sha256_file(Path(root) / r) for r in integrity.files_on_disk(root)
             if integrity.is_record(r)}
 
 
@@ -170,7 +170,7 @@ def with_payload(cfg, week):
 
 
 def test_backup_is_incremental_and_restore_brings_the_records_back(cfg, tmp_path):
-    root = lake.Path(cfg["lake_root"])
+    root = Path(cfg["lake_root"])
     payload = with_payload(cfg, WEEKS[0])
     dest = tmp_path / "backup"
     first = integrity.backup(root, str(dest))
@@ -195,7 +195,7 @@ def test_backup_is_incremental_and_restore_brings_the_records_back(cfg, tmp_path
 
 
 def test_restore_refuses_a_damaged_backup_copy(cfg, tmp_path):
-    root = lake.Path(cfg["lake_root"])
+    root = Path(cfg["lake_root"])
     dest = tmp_path / "backup"
     integrity.backup(root, str(dest))
     copy = next((dest / "raw").rglob("*.parquet"))
@@ -227,7 +227,7 @@ def s3(monkeypatch):
 
 
 def test_backup_and_restore_through_a_local_s3_server(cfg, s3):
-    root = lake.Path(cfg["lake_root"])
+    root = Path(cfg["lake_root"])
     with_payload(cfg, WEEKS[1])
     first = integrity.backup(root, s3)
     assert first["copied"] == first["files"]
@@ -345,7 +345,7 @@ def test_a_truncated_partition_is_named_when_read(cfg):
 
 def test_repair_moves_an_old_lakes_payload_out_of_raw(cfg, monkeypatch):
     """Lakes written before payloads/ kept `<capture>.payload.zip` beside the raw capture."""
-    root = lake.Path(cfg["lake_root"])
+    root = Path(cfg["lake_root"])
     payload = with_payload(cfg, WEEKS[0])
     old = lake.path(root, "raw", tier=TIER, week_start=WEEKS[0]) / (payload.stem + ".payload.zip")
     os.replace(payload, old)

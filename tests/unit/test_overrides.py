@@ -4,7 +4,6 @@ import datetime as dt
 import subprocess
 import sys
 
-import pandas as pd
 import pytest
 
 from spine import config as config_
