@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -201,7 +202,7 @@ def regate(args: argparse.Namespace) -> int:
     try:
         with lake_lock(root, wait=600):
             for tier, week in parts:
-                before = pipeline.partition_state(root, tier, cal_date(week)).held
+                before = pipeline.partition_state(root, tier, week).held
                 held, report = pipeline.regate(cfg, tier, week, args.capture)
                 failed = ", ".join(c.check for c in report.failures)
                 changed += held != before
@@ -214,12 +215,6 @@ def regate(args: argparse.Namespace) -> int:
     print(f"{len(parts)} capture(s) decided again, {changed} week(s) changed what clean holds. "
           "Recorded in the ledger; then: snakemake --cores 2 reports")
     return 0
-
-
-def cal_date(week):
-    from spine import calendar as cal
-
-    return cal.check_week_start(week)
 
 
 def override(args: argparse.Namespace) -> int:
@@ -392,60 +387,56 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--configfile", help="the run's config (default config/config.yaml); "
                        "repair and restore run Snakemake with it")
     args = parser.parse_args(argv)
-    import os
-
     os.environ.setdefault("SPINE_PRODUCER", f"spine {args.command}")  # the manifest says so
-    commands = {"verify": verify, "repair": repair, "backup": backup, "restore": restore}
-    if args.command in commands:
-        from spine.integrity import LakeBusy
+    if args.command in ("verify", "repair", "backup", "restore"):
+        return _integrity(args)
+    return {"import-file": import_file, "emulator": emulator, "diff": diff, "pin": pin,
+            "gate-report": gate_report, "gate-summary": gate_summary,
+            "revision-index": revision_index, "ats-list": ats_list, "regate": regate,
+            "status": status, "override": override}[args.command](args)
 
-        if args.command != "restore" and not Path(_root(args)).is_dir():
-            where = (f"no lake at {_root(args)} (lake_root of the config, or --lake-root); "
-                     "to bring one back from a backup: spine restore SRC")
-            if args.command == "verify":  # a first run: nothing written yet
-                print(f"{where}. Nothing to verify.")
-                return 0
-            print(f"spine {args.command}: {where}", file=sys.stderr)
-            return 2
-        try:
-            return commands[args.command](args)
-        except (LakeBusy, FileNotFoundError, ValueError, OSError) as err:
-            print(f"spine {args.command}: {err}", file=sys.stderr)
-            return 2
-    if args.command == "ats-list":
-        return ats_list(args)
-    if args.command == "regate":
-        return regate(args)
-    if args.command == "status":
-        return status(args)
-    if args.command == "override":
-        return override(args)
-    if args.command == "gate-report":
-        from spine import ledger
 
-        ledger.write_gate_report(args.event, args.output)
-        return 0
-    if args.command == "gate-summary":
-        from spine import report
+def _integrity(args: argparse.Namespace) -> int:
+    """verify, repair, backup, restore: a lake that is not there is named, never created."""
+    from spine.integrity import LakeBusy
 
-        report.gate_summary([str(p) for p in args.gates], str(args.output))
-        return 0
-    if args.command == "revision-index":
-        import json
+    if args.command != "restore" and not Path(_root(args)).is_dir():
+        where = (f"no lake at {_root(args)} (lake_root of the config, or --lake-root); "
+                 "to bring one back from a backup: spine restore SRC")
+        if args.command == "verify":  # a first run: nothing written yet
+            print(f"{where}. Nothing to verify.")
+            return 0
+        print(f"spine {args.command}: {where}", file=sys.stderr)
+        return 2
+    command = {"verify": verify, "repair": repair, "backup": backup, "restore": restore}
+    try:
+        return command[args.command](args)
+    except (LakeBusy, FileNotFoundError, ValueError, OSError) as err:
+        print(f"spine {args.command}: {err}", file=sys.stderr)
+        return 2
 
-        from spine import report
 
-        report.revision_index(json.loads(args.revisions), str(args.output))
-        return 0
-    if args.command == "diff":
-        return diff(args)
-    if args.command == "pin":
-        return pin(args)
-    if args.command == "import-file":
-        return import_file(args)
-    if args.command == "emulator":
-        return emulator(args)
-    return 2
+def gate_report(args: argparse.Namespace) -> int:
+    from spine import ledger
+
+    ledger.write_gate_report(args.event, args.output)
+    return 0
+
+
+def gate_summary(args: argparse.Namespace) -> int:
+    from spine import report
+
+    report.gate_summary([str(p) for p in args.gates], str(args.output))
+    return 0
+
+
+def revision_index(args: argparse.Namespace) -> int:
+    import json
+
+    from spine import report
+
+    report.revision_index(json.loads(args.revisions), str(args.output))
+    return 0
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from spine.schemas import ATS, NATURAL_KEY, NON_ATS, CleanWeekly
 
 PASS, FAIL, WARN, SKIP = "PASS", "FAIL", "WARN", "SKIP"
 SEVERITIES = (FAIL, WARN, SKIP)
+MEASURES = ("rows", "symbols", "shares", "trading_days", "shares_per_day", "max_last_updated")
 
 CHECKS = {
     "has_rows": "the capture has detail rows",
@@ -113,6 +114,9 @@ class GateReport:
     status: str = PASS
     checks: list[Check] = field(default_factory=list)
     evaluated_at: str = ""
+    # what the capture measured (MEASURES): later weeks' bands compare with these, as the
+    # report recorded them
+    measures: dict = field(default_factory=dict)
 
     def add(self, check: Check, cfg: "GateConfig | None" = None) -> None:
         """Add a check's outcome at its configured severity: a FAIL of a WARN check is a
@@ -133,14 +137,17 @@ class GateReport:
         return [c for c in self.checks if c.status == FAIL]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        measures = d.pop("measures")
+        return d | measures
 
     @classmethod
     def from_dict(cls, d: dict) -> "GateReport":
         """A report as recorded (the ledger's verdict event, or a gate report file)."""
         fields = {k: d[k] for k in ("dataset", "tier", "week_start", "capture_id", "status",
                                     "evaluated_at")}
-        return cls(**fields, checks=[Check(**c) for c in d.get("checks", [])])
+        return cls(**fields, checks=[Check(**c) for c in d.get("checks", [])],
+                   measures={k: d[k] for k in MEASURES if k in d})
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame([asdict(c) for c in self.checks])
@@ -326,8 +333,19 @@ def evaluate(clean: pd.DataFrame, *, dataset: str, tier: str, week_start: dt.dat
     rows = len(clean)
     symbols = int(clean["symbol"].nunique())
     days = cal.trading_days(week_start)
-    per_day = float(pd.to_numeric(clean["shares"], errors="coerce").replace(
-        [np.inf, -np.inf], np.nan).sum()) / max(1, days)
+    shares = float(pd.to_numeric(clean["shares"], errors="coerce").replace(
+        [np.inf, -np.inf], np.nan).sum())
+    per_day = shares / max(1, days)
+    report.measures = {
+        "rows": rows, "symbols": symbols, "shares": shares, "trading_days": days,
+        "shares_per_day": per_day,
+        "max_last_updated": str(clean["last_updated"].max().date()) if rows else None}
+    versus_previous: list[Check] = []  # both checks come from one comparison, made once
+
+    def previous_check(i: int) -> Check:
+        if not versus_previous:
+            versus_previous.extend(_previous_checks(clean, previous, cfg))
+        return versus_previous[i]
     shares_trailing = (trailing["shares_per_day"].dropna().tolist()
                        if "shares_per_day" in trailing else [])
     checks = {
@@ -343,8 +361,8 @@ def evaluate(clean: pd.DataFrame, *, dataset: str, tier: str, week_start: dt.dat
         "week_published": lambda: _published_check(tier, week_start, as_of),
         "summary_type_venues": lambda: _venues_check(clean, ats_mpids),
         "last_updated_forward": lambda: _forward_check(clean, previous),
-        "rows_vs_previous": lambda: _previous_checks(clean, previous, cfg)[0],
-        "symbols_vs_previous": lambda: _previous_checks(clean, previous, cfg)[1],
+        "rows_vs_previous": lambda: previous_check(0),
+        "symbols_vs_previous": lambda: previous_check(1),
         "rows_in_band": lambda: _band_check("rows_in_band", rows, trailing["rows"].tolist(),
                                             cfg.rows_band, cfg),
         "symbols_in_band": lambda: _band_check("symbols_in_band", symbols,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -51,6 +52,7 @@ class Problem:
     path: str  # relative to the lake root
     detail: str
     fix: str
+    sound: bool = False  # unrecorded, but its content checks out (repair records it)
 
     def line(self) -> str:
         return f"{self.kind:<10} {self.path}: {self.detail}. Fix: {self.fix}"
@@ -150,10 +152,9 @@ def verify(root: str | Path) -> list[Problem]:
     recs = {p: r for p, r in manifest(root).items() if not r.get("removed")}
     disk = files_on_disk(root)
     problems: dict[str, Problem] = {}
-    sha: dict[str, str] = {}
 
-    def add(kind: str, rel: str, detail: str) -> None:
-        problems.setdefault(rel, Problem(kind, rel, detail, _fix(rel, root)))
+    def add(kind: str, rel: str, detail: str, sound: bool = False) -> None:
+        problems.setdefault(rel, Problem(kind, rel, detail, _fix(rel, root), sound))
 
     for rel, rec in recs.items():
         if rel.startswith(lake.MANIFEST + "/"):
@@ -163,17 +164,16 @@ def verify(root: str | Path) -> list[Problem]:
         elif disk[rel] != rec["bytes"]:
             kind = "truncated" if disk[rel] < rec["bytes"] else "changed"
             add(kind, rel, f"{disk[rel]:,} bytes where {rec['bytes']:,} were written")
-        else:
-            sha[rel] = lake.sha256_file(root / rel)
-            if sha[rel] != rec["sha256"]:
-                add("corrupt", rel, "its SHA-256 differs from the one recorded when written")
+        elif lake.sha256_file(root / rel) != rec["sha256"]:
+            add("corrupt", rel, "its SHA-256 differs from the one recorded when written")
     for rel in disk:
         if rel not in recs:
             why = (_sound(root, rel) if expected_path(rel) else
                    "its path is not one the project writes (a reader of its folder would "
                    "read it as data)")
             add("unrecorded", rel, "no manifest record" + (f", and {why}" if why else
-                                                             " (its content checks out)"))
+                                                             " (its content checks out)"),
+                sound=why is None)
     # made from inputs that have changed since
     for rel, rec in recs.items():
         for src, src_sha in (rec.get("inputs") or {}).items():
@@ -314,7 +314,7 @@ def repair(root: str | Path, *, backup: str | None = None, refetch: bool = False
                 adopt(root, target.relative_to(root).as_posix())
                 print(f"moved      {p.path} -> {target.relative_to(root)} (payloads live "
                       "outside raw/ now)", file=out)
-            elif p.kind == "unrecorded" and "checks out" in p.detail:
+            elif p.sound:
                 adopt(root, p.path)
                 print(f"recorded   {p.path} (it was not in the manifest; its content checks "
                       "out)", file=out)
@@ -399,7 +399,9 @@ class Backup:
         protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
         return "file" in protocols
 
+    @functools.cached_property
     def snapshot(self) -> dict[str, dict]:
+        """The latest snapshot's files (read once: a restore asks for it per file)."""
         try:
             names = sorted(self.fs.glob(self._p(f"{SNAPSHOTS}/*.json")))
         except FileNotFoundError:
@@ -412,13 +414,13 @@ class Backup:
 
     def has(self, rel: str) -> bool:
         try:
-            return rel in self.snapshot()
+            return rel in self.snapshot
         except FileNotFoundError:
             return False
 
     def get(self, rel: str, root: Path) -> None:
         """Copy one file back into the lake, checked against the snapshot's SHA-256."""
-        want = self.snapshot()[rel]
+        want = self.snapshot[rel]
         data = self.fs.cat_file(self._p(rel))
         if hashlib.sha256(data).hexdigest() != want["sha256"]:
             raise ValueError(f"the backup's copy of {rel} at {self._p(rel)} is damaged (its "
@@ -474,7 +476,7 @@ def restore(src: str, root: str | Path, *, configfile: str | None = None,
     moved to quarantine first), then rebuild and verify like `repair`."""
     root = Path(root).absolute()
     source = Backup(src)
-    snap = source.snapshot()
+    snap = source.snapshot
     folder = root / "quarantine" / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     restored = 0
     with lake_lock(root, wait=600):

@@ -10,7 +10,6 @@ import datetime as dt
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pandera.errors
 import pyarrow as pa
@@ -202,13 +201,7 @@ def _decide(config: dict, tier: str, week_start: dt.date, capture_id: str,
                       cfg=gcfg, previous=_version(root, tier, week_start, previous),
                       as_of=config.get("as_of"), ats_mpids=ats.mpids())
     accepted = report.status == PASS
-    days = cal.trading_days(week_start)
-    shares = float(pd.to_numeric(clean["shares"], errors="coerce").replace(
-        [np.inf, -np.inf], np.nan).sum())
     payload = report.to_dict() | {
-        "rows": len(clean), "symbols": int(clean["symbol"].nunique()),
-        "shares": shares, "trading_days": days, "shares_per_day": shares / max(1, days),
-        "max_last_updated": (str(clean["last_updated"].max().date()) if len(clean) else None),
         "trailing_weeks": [w.isoformat() for w in trailing["week_start"]],
         "previous_capture": previous,
         "revision": previous is not None and previous != capture_id,
@@ -217,7 +210,7 @@ def _decide(config: dict, tier: str, week_start: dt.date, capture_id: str,
     }
     ledger.record(root, lake.DATASET, {"tier": tier, "week_start": week_start.isoformat()},
                   "accepted" if accepted else "refused", capture_id,
-                  previous_capture=previous, rows=len(clean), report=payload,
+                  previous_capture=previous, rows=report.measures["rows"], report=payload,
                   run="spine regate" if regate else None)
     return report
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from spine import calendar as cal
 from spine import lake, ledger, plan
@@ -36,6 +36,7 @@ class Entry:
     detail: str
     fix: str = ""
     published: str = ""
+    checks: list[str] = field(default_factory=list)  # the failed checks of a capture held back
 
     @property
     def needs_operator(self) -> bool:
@@ -50,10 +51,13 @@ def _fetched(root: str, tier: str, week: dt.date) -> list[str]:
         return []
 
 
-def _held_by(root: str, tier: str, week: dt.date, event: plan.Event) -> str:
+def _held_by(root: str, tier: str, week: dt.date, event: plan.Event, e: Entry) -> str:
+    """The failed checks of a refused capture (into `e.checks`), described."""
     report = ledger.read_event(plan.ledger_dir(root, tier, week) / event.file)["report"]
+    failed = [c for c in report["checks"] if c["status"] == "FAIL"]
+    e.checks = [c["check"] for c in failed]
     return "; ".join(f"{c['check']} (measured {c['measured']}, limit {c['limit']}): "
-                     f"{c['message']}" for c in report["checks"] if c["status"] == "FAIL")
+                     f"{c['message']}" for c in failed)
 
 
 def status(config: dict, as_of=None, tiers: list[str] | None = None,
@@ -96,7 +100,7 @@ def _entry(root: str, tier: str, week: dt.date, as_of: dt.date, s: plan.Partitio
             refused = s.refused_since[-1]
             e.state = "revision refused"
             e.detail = (f"clean keeps {s.held}; a newer capture {refused} was held back: "
-                        + _held_by(root, tier, week, s.verdicts[refused]))
+                        + _held_by(root, tier, week, s.verdicts[refused], e))
             e.fix = ("workflows/incident/RESOLVE_QUALITY_GATE.md: if the restatement is real, "
                      f"spine override --tier {tier} --week-start {week} --check ... --reason "
                      "'...'")
@@ -107,7 +111,7 @@ def _entry(root: str, tier: str, week: dt.date, as_of: dt.date, s: plan.Partitio
         latest = max(s.verdicts.values(), key=lambda v: v.at)
         e.state = "held back"
         e.detail = (f"fetched, capture {latest.capture_id} held back by "
-                    + _held_by(root, tier, week, latest))
+                    + _held_by(root, tier, week, latest, e))
         e.fix = (f"workflows/incident/RESOLVE_QUALITY_GATE.md: {refetch} once FINRA has fixed "
                  f"it, or spine override --tier {tier} --week-start {week} --check ... "
                  "--reason '...'")
@@ -188,13 +192,8 @@ def first(entries: list[Entry]) -> str | None:
         gap = [x.week_start for x in need if x.tier == e.tier and x.state == "stale"]
         fix = (f"snakemake --cores 2 backfill --config start={gap[0]} end={gap[-1]} "
                f"'tiers=[{e.tier}]'")
-    checks = ",".join(c.split(" (measured")[0] for c in e.detail.split(" held back by ")[-1]
-                      .split("; ")) if e.state in ("held back", "revision refused") else ""
-    if e.state == "revision refused":
-        checks = ",".join(c.split(" (measured")[0] for c in e.detail.split(" was held back: ")[-1]
-                          .split("; "))
-    values = {"TIER": e.tier, "WEEK": e.week_start, "STATE": e.state, "CHECKS": checks,
-              "FIX": fix}
+    values = {"TIER": e.tier, "WEEK": e.week_start, "STATE": e.state,
+              "CHECKS": ",".join(e.checks), "FIX": fix}
     return " ".join(f"{k}={shlex.quote(v)}" for k, v in values.items()) + "\n"
 
 

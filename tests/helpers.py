@@ -73,3 +73,65 @@ def clean_frame(rows, week_start="2025-06-02", tier="T1"):
                 "product_type", "capture_id"):
         df[col] = df[col].astype("str")
     return df
+
+
+# -- readers during writes (tests/unit/test_integrity.py, tests/benchmarks/faults.py) ----------
+def _replace_forever(root: str, stop) -> None:
+    """Replace one partition over and over: 20k to 36k rows, a multiple of 4k."""
+    import numpy as np
+
+    from spine import lake
+
+    i = 0
+    while not stop.is_set():
+        n = 20_000 + (i % 5) * 4_000
+        df = pd.DataFrame({"a": np.arange(n) + i, "b": np.random.default_rng(i).random(n)})
+        lake.write_partition(df, root, "clean", "x", {"tier": "T1", "week_start": "2025-06-02"})
+        i += 1
+
+
+def reads_during_replacements(root: str, seconds: float) -> tuple[dict[str, int], list[str]]:
+    """pandas, pyarrow datasets, DuckDB and Polars read a partition's folder for `seconds`
+    while another process replaces it in a loop. Returns reads that saw one whole version, per
+    reader, and every failed read (an error, or a row count of no version ever written)."""
+    import multiprocessing as mp
+    import time
+
+    import duckdb
+    import polars as pl
+    import pyarrow.dataset as ds
+
+    from spine import lake
+
+    lake.write_partition(pd.DataFrame({"a": [1], "b": [0.5]}), root, "clean", "x",
+                         {"tier": "T1", "week_start": "2025-06-02"})
+    folder = f"{root}/clean/x"
+    readers = {
+        "pandas": lambda: len(pd.read_parquet(folder)),
+        "pyarrow": lambda: ds.dataset(folder, partitioning="hive").to_table().num_rows,
+        "duckdb": lambda: duckdb.sql(f"select count(*) from read_parquet('{folder}/**/*.parquet'"
+                                     ", hive_partitioning=true)").fetchall()[0][0],
+        "polars": lambda: pl.scan_parquet(f"{folder}/**/*.parquet").select(pl.len())
+        .collect().item(),
+    }
+    stop = mp.Event()
+    writer = mp.get_context("fork").Process(target=_replace_forever, args=(root, stop))
+    writer.start()
+    reads, failures = {k: 0 for k in readers}, []
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for name, read in readers.items():
+                try:
+                    rows = read()
+                except Exception as err:  # noqa: BLE001 - counted
+                    failures.append(f"{name}: {err}")
+                    continue
+                if rows == 1 or (20_000 <= rows <= 36_000 and rows % 4_000 == 0):
+                    reads[name] += 1
+                else:
+                    failures.append(f"{name}: {rows} rows, a version never written")
+    finally:
+        stop.set()
+        writer.join()
+    return reads, failures

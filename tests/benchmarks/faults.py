@@ -200,46 +200,17 @@ def damage(work: Path) -> None:
 
 
 def readers(seconds: float) -> None:
-    import multiprocessing as mp
-
-    import duckdb
-    import polars as pl
-    import pyarrow.dataset as ds
-
-    from tests.unit.test_integrity import _replace_forever
+    from tests.helpers import reads_during_replacements
 
     root = tempfile.mkdtemp(prefix="market-spine-readers-")
-    lake.write_partition(pd.DataFrame({"a": [1], "b": [0.5]}), root, "clean", "x",
-                         {"tier": "T1", "week_start": "2025-06-02"})
-    folder = f"{root}/clean/x"
-    read = {
-        "pandas": lambda: len(pd.read_parquet(folder)),
-        "pyarrow": lambda: ds.dataset(folder, partitioning="hive").to_table().num_rows,
-        "duckdb": lambda: duckdb.sql(f"select count(*) from read_parquet('{folder}/**/*.parquet'"
-                                     ")").fetchall()[0][0],
-        "polars": lambda: pl.scan_parquet(f"{folder}/**/*.parquet").select(pl.len())
-        .collect().item(),
-    }
-    stop = mp.Event()
-    writer = mp.get_context("fork").Process(target=_replace_forever, args=(root, stop))
-    writer.start()
-    counts = {k: [0, 0] for k in read}
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for name, fn in read.items():
-            try:
-                fn()
-                counts[name][0] += 1
-            except Exception:  # noqa: BLE001 - counted
-                counts[name][1] += 1
-    stop.set()
-    writer.join()
-    shutil.rmtree(root)
-    total = sum(c[0] + c[1] for c in counts.values())
-    failed = sum(c[1] for c in counts.values())
+    try:
+        reads, failures = reads_during_replacements(root, seconds)
+    finally:
+        shutil.rmtree(root)
+    per = {k: (n, sum(f.startswith(f"{k}:") for f in failures)) for k, n in reads.items()}
     print(f"3. readers during {seconds:.0f} s of partition replacements: "
-          + ", ".join(f"{k} {c[0]} ok / {c[1]} failed" for k, c in counts.items())
-          + f"; total {total} reads, {failed} failed")
+          + ", ".join(f"{k} {ok} ok / {bad} failed" for k, (ok, bad) in per.items())
+          + f"; total {sum(reads.values()) + len(failures)} reads, {len(failures)} failed")
 
 
 def main() -> None:

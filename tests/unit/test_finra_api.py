@@ -126,11 +126,15 @@ def test_a_bad_number_names_the_page_row_and_field(emulator, monkeypatch):
 
 
 # -- a capture is whole or not at all (issue 8) -----------------------------------------------
-def test_a_204_mid_paging_is_retried_and_the_capture_is_whole(emulator):
-    emulator.faults = Faults(short_pages=2)
+@pytest.mark.parametrize("fault, counted", [("short_pages", "short"), ("cut_bodies", "cut"),
+                                           ("bad_json", "bad_json")])
+def test_a_204_a_cut_off_body_or_half_a_json_page_is_asked_for_again(emulator, fault, counted):
+    """A 204 mid-paging, a body cut off mid-transfer, half a JSON document: asked for again,
+    and the capture is whole."""
+    emulator.faults = Faults(**{fault: 2})
     capture = api(emulator, page_limit=100).fetch("finra_otc_weekly", PART)
     pd.testing.assert_frame_equal(capture.table, expected())
-    assert emulator.counts["short"] == 2
+    assert emulator.counts[counted] == 2
 
 
 def test_a_capture_short_of_record_total_is_refused_naming_the_url(emulator):
@@ -140,23 +144,13 @@ def test_a_capture_short_of_record_total_is_refused_naming_the_url(emulator):
         api(emulator, page_limit=100, retries=2).fetch("finra_otc_weekly", PART)
 
 
-def test_a_body_cut_off_mid_transfer_is_retried(emulator):
-    emulator.faults = Faults(cut_bodies=2)
-    capture = api(emulator, page_limit=100).fetch("finra_otc_weekly", PART)
-    pd.testing.assert_frame_equal(capture.table, expected())
-    assert emulator.counts["cut"] == 2
-
-
 def test_a_body_cut_off_every_time_is_refused_naming_the_url(emulator):
     emulator.faults = Faults(cut_bodies=99)
     with pytest.raises(SourceError, match=r"POST http://127\.0\.0\.1:\d+/data/.*cut off 3 times"):
         api(emulator, page_limit=100, retries=2).fetch("finra_otc_weekly", PART)
 
 
-def test_half_a_json_page_is_asked_for_again_then_refused(emulator):
-    emulator.faults = Faults(bad_json=1)
-    capture = api(emulator, page_limit=100).fetch("finra_otc_weekly", PART)
-    pd.testing.assert_frame_equal(capture.table, expected())
+def test_half_a_json_page_every_time_is_refused(emulator):
     emulator.faults = Faults(bad_json=99)
     with pytest.raises(SourceError, match=r"POST http://127\.0\.0\.1:\d+/data/.*not JSON.*3 times"):
         api(emulator, page_limit=100, retries=2).fetch("finra_otc_weekly", PART)

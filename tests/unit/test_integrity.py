@@ -3,13 +3,11 @@ backup and restore to a folder and to a local S3 server (moto, loopback), reader
 replacements, two concurrent imports of one week, and raw read as a plain dataset."""
 
 import datetime as dt
-import multiprocessing as mp
 import os
 import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -21,6 +19,7 @@ import pytest
 from spine import config as config_
 from spine import integrity, lake, ledger, pipeline
 from spine.sources import Capture
+from tests.helpers import reads_during_replacements
 
 TIER, WEEKS = "T2", [dt.date(2025, 6, 2), dt.date(2025, 6, 9)]
 AS_OF = "2025-08-14"
@@ -241,49 +240,10 @@ def test_backup_and_restore_through_a_local_s3_server(cfg, s3):
 
 
 # -- concurrency ----------------------------------------------------------------------------
-def _replace_forever(root, stop):
-    import numpy as np
-
-    i = 0
-    while not stop.is_set():
-        n = 20_000 + (i % 5) * 4_000
-        df = pd.DataFrame({"a": np.arange(n) + i, "b": np.random.default_rng(i).random(n)})
-        lake.write_partition(df, root, "clean", "x", {"tier": "T1", "week_start": "2025-06-02"})
-        i += 1
-
-
 def test_readers_never_see_a_half_written_partition(tmp_path):
     """pandas, pyarrow datasets, DuckDB and Polars read a partition while it is replaced over
     and over: every read succeeds and sees one whole version."""
-    root = str(tmp_path / "lake")
-    lake.write_partition(pd.DataFrame({"a": [1], "b": [0.5]}), root, "clean", "x",
-                         {"tier": "T1", "week_start": "2025-06-02"})
-    folder = f"{root}/clean/x"
-    readers = {
-        "pandas": lambda: len(pd.read_parquet(folder)),
-        "pyarrow": lambda: ds.dataset(folder, partitioning="hive").to_table().num_rows,
-        "duckdb": lambda: duckdb.sql(f"select count(*) from read_parquet('{folder}/**/*.parquet'"
-                                     ", hive_partitioning=true)").fetchall()[0][0],
-        "polars": lambda: pl.scan_parquet(f"{folder}/**/*.parquet").select(pl.len())
-        .collect().item(),
-    }
-    stop = mp.Event()
-    writer = mp.get_context("fork").Process(target=_replace_forever, args=(root, stop))
-    writer.start()
-    reads, failures = {k: 0 for k in readers}, []
-    try:
-        deadline = time.monotonic() + 4
-        while time.monotonic() < deadline:
-            for name, read in readers.items():
-                try:
-                    rows = read()
-                    assert rows == 1 or (20_000 <= rows <= 36_000 and rows % 4_000 == 0), rows
-                    reads[name] += 1
-                except Exception as err:  # noqa: BLE001 - counted
-                    failures.append(f"{name}: {err}")
-    finally:
-        stop.set()
-        writer.join()
+    reads, failures = reads_during_replacements(str(tmp_path / "lake"), seconds=4)
     print(f"reads during replacement: {reads}, failed: {len(failures)}")
     assert not failures, failures[:3]
     assert all(n > 10 for n in reads.values())
