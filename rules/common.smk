@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from spine import lake, notebooks
+from spine import lake, notebooks, registry
 
 
 def L(kind, **keys):
@@ -25,6 +25,7 @@ wildcard_constraints:
     tier="T1|T2|OTCE",
     nms_tier="T1|T2",
     week_start=r"\d{4}-\d{2}-\d{2}",
+    calc="|".join(registry.BY_NAME),
     capture_id=r"[0-9a-f]{16}",
     old=r"[0-9a-f]{16}",
     new=r"[0-9a-f]{16}",
@@ -73,10 +74,30 @@ def ingest_record():
         return json.load(handle)
 
 
-def calc_outputs(tier, week):
-    """What the calc step writes for a partition: clean and the per-week calculations."""
+def calc_files(tier, week):
+    """What a held partition has: clean and each of its calculations (spine.registry)."""
     return [L("clean", tier=tier, week_start=week)] + [
-        L("calc", calc=name, tier=tier, week_start=week) for name in plan.WEEKLY_CALCS]
+        L("calc", calc=c.name, tier=tier, week_start=week)
+        for c in registry.for_tier(tier, CFG["regsho"]["enabled"])]
+
+
+def calc_windows(name, tier, week):
+    """Per input of a calculation, the weeks it reads: its window's weeks that clean holds."""
+    return {i.name: [w.isoformat() for w in state().window(tier, week, i.weeks)]
+            for i in registry.get(name).inputs if i.name not in registry.SOURCES}
+
+
+def calc_inputs(name, tier, week):
+    """Every file a calculation reads, as the state names them."""
+    files = []
+    for i in registry.get(name).inputs:
+        if i.name == "clean":
+            files.append(L("clean", tier=tier, week_start=week))
+        elif i.name == "regsho":
+            files.append(L("regsho_week", week_start=week))
+    for calc, weeks in calc_windows(name, tier, week).items():
+        files += [L("calc", calc=calc, tier=tier, week_start=w) for w in weeks]
+    return files
 
 
 def week_inputs(week):
@@ -87,11 +108,9 @@ def week_inputs(week):
         files += [L("gate", tier=tier, week_start=week, capture_id=c) for c in v["captures"]]
         if v["override"]:
             files.append(L("ledger_event", tier=tier, week_start=week, event_file=v["override"]))
-        if v["accepted"]:
-            files += [L("calc", calc=name, tier=tier, week_start=week)
-                      for name in [*plan.WEEKLY_CALCS, "symbol_rolling"]]
-        if v["short_volume"]:
-            files.append(L("calc", calc="short_volume", tier=tier, week_start=week))
+        files += [L("calc", calc=name, tier=tier, week_start=week) for name in v["calcs"]]
+        files += [L("calc", calc=name, tier=tier, week_start=w) for w in v["history"]
+                  for name in plan.HISTORY_CALCS]
     return files
 
 
@@ -103,10 +122,7 @@ def derive_targets(st, parts):
         s = st.get(tier, week)
         files += [L("gate", tier=tier, week_start=week, capture_id=c) for c in s.shown]
         if s.held:
-            files += calc_outputs(tier, week)
-            files.append(L("calc", calc="symbol_rolling", tier=tier, week_start=week))
-            if CFG["regsho"]["enabled"] and tier in plan.NMS_TIERS:
-                files.append(L("calc", calc="short_volume", tier=tier, week_start=week))
+            files += calc_files(tier, week)
     files += [L("report", week_start=w) for w in plan.by_week(parts)]
     files += [L("revision", tier=t, week_start=w, old=o, new=n) for t, w, o, n in st.revisions()]
     files.append(L("revision_index"))

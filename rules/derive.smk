@@ -21,43 +21,44 @@ rule gate_report:
         "python -m spine.cli gate-report {input.event:q} {output.report:q} > {log:q} 2>&1"
 
 
-use rule notebook as calc with:
+use rule notebook as clean with:
     input:
-        notebook="notebooks/calc.ipynb",
+        notebook="notebooks/clean.ipynb",
         capture=lambda wc: L("capture", tier=wc.tier, week_start=wc.week_start,
                              capture_id=state().must_hold(wc.tier, wc.week_start)),
     output:
         clean=L("clean", tier="{tier}", week_start="{week_start}"),
-        **{name: L("calc", calc=name, tier="{tier}", week_start="{week_start}") for name in plan.WEEKLY_CALCS},
     log:
-        notebook=J("calc", tier="{tier}", week_start="{week_start}")["notebook"],
-        stderr=J("calc", tier="{tier}", week_start="{week_start}")["stderr"],
+        notebook=J("clean", tier="{tier}", week_start="{week_start}")["notebook"],
+        stderr=J("clean", tier="{tier}", week_start="{week_start}")["stderr"],
     benchmark:
-        J("calc", tier="{tier}", week_start="{week_start}")["bench"]
+        J("clean", tier="{tier}", week_start="{week_start}")["bench"]
     params:
-        step="calc",
-        json=lambda wc: notebooks.parameters("calc", CFG, tier=wc.tier, week_start=wc.week_start,
+        step="clean",
+        json=lambda wc: notebooks.parameters("clean", CFG, tier=wc.tier, week_start=wc.week_start,
                                              capture_id=state().must_hold(wc.tier, wc.week_start)),
         html="",
 
 
-use rule notebook as symbol_rolling with:
+# Every calculation of spine/registry.py: one job per (calculation, tier, week), its inputs
+# the registry's (a window's weeks as the state lists them), its version a parameter, so
+# bumping it reruns exactly that calculation, and what reads it, for every week.
+use rule notebook as calc with:
     input:
-        notebook="notebooks/rolling.ipynb",
-        window=lambda wc: [L("calc", calc="symbol_week", tier=wc.tier, week_start=w)
-                           for w in state().window(wc.tier, wc.week_start)],
+        notebook="notebooks/calc.ipynb",
+        data=lambda wc: calc_inputs(wc.calc, wc.tier, wc.week_start),
     output:
-        calc=L("calc", calc="symbol_rolling", tier="{tier}", week_start="{week_start}"),
+        calc=L("calc", calc="{calc}", tier="{tier}", week_start="{week_start}"),
     log:
-        notebook=J("rolling", tier="{tier}", week_start="{week_start}")["notebook"],
-        stderr=J("rolling", tier="{tier}", week_start="{week_start}")["stderr"],
+        notebook=J("calc", calc="{calc}", tier="{tier}", week_start="{week_start}")["notebook"],
+        stderr=J("calc", calc="{calc}", tier="{tier}", week_start="{week_start}")["stderr"],
     benchmark:
-        J("rolling", tier="{tier}", week_start="{week_start}")["bench"]
+        J("calc", calc="{calc}", tier="{tier}", week_start="{week_start}")["bench"]
     params:
-        step="rolling",
-        json=lambda wc: notebooks.parameters("rolling", CFG, tier=wc.tier,
-                                             week_start=wc.week_start,
-                                             weeks=state().window(wc.tier, wc.week_start)),
+        step="calc",
+        json=lambda wc: notebooks.parameters(
+            "calc", CFG, calc=wc.calc, version=registry.get(wc.calc).version, tier=wc.tier,
+            week_start=wc.week_start, windows=calc_windows(wc.calc, wc.tier, wc.week_start)),
         html="",
 
 
@@ -77,25 +78,6 @@ use rule notebook as fetch_regsho with:
             "regsho", dict(CFG, as_of=plan.regsho_as_of(dt.date.fromisoformat(wc.week_start),
                                                         CFG["as_of"])),
             week_start=wc.week_start),
-        html="",
-
-
-use rule notebook as short_volume with:
-    input:
-        notebook="notebooks/short_volume.ipynb",
-        symbol_week=L("calc", calc="symbol_week", tier="{nms_tier}", week_start="{week_start}"),
-        regsho=L("regsho_week", week_start="{week_start}"),
-    output:
-        calc=L("calc", calc="short_volume", tier="{nms_tier}", week_start="{week_start}"),
-    log:
-        notebook=J("short_volume", tier="{nms_tier}", week_start="{week_start}")["notebook"],
-        stderr=J("short_volume", tier="{nms_tier}", week_start="{week_start}")["stderr"],
-    benchmark:
-        J("short_volume", tier="{nms_tier}", week_start="{week_start}")["bench"]
-    params:
-        step="short_volume",
-        json=lambda wc: notebooks.parameters("short_volume", CFG, tier=wc.nms_tier,
-                                             week_start=wc.week_start),
         html="",
 
 

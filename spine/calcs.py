@@ -1,29 +1,21 @@
-"""Market-structure calculations on one clean (tier, week) partition.
+"""The market-structure calculations: one pure function each, named like its entry in
+spine/registry.py, which says what it reads; `compute` runs one and checks it against its
+schema (spine.schemas) on the way out.
 
-Each calculation is a pure function of a CleanWeekly frame, checked against its schema on the
-way out. The input is not validated again by each function: clean is validated once, by the
-gate's schema check, before it is accepted (three CleanWeekly validations of a full T2 week per
-calc job were a third of its work). Shares are the volume measure everywhere ("share of volume" = share of shares).
+Inputs are not validated again here: clean is validated once, by the gate's schema check,
+before it is accepted, and every calculation's output when it is made. Shares are the volume
+measure everywhere ("share of volume" = share of shares); per trading day means divided by the
+XNYS trading days of the week, so a holiday week is not read as a drop.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 from pandera.typing import DataFrame
 
-from spine.schemas import (
-    ATS,
-    NON_ATS,
-    CleanWeekly,
-    RegShoDaily,
-    ShortVolume,
-    SymbolHHI,
-    SymbolRolling,
-    SymbolWeek,
-    VenueShare,
-)
+from spine import registry, schemas
+from spine.schemas import ATS, NON_ATS, CleanWeekly, SymbolHHI, SymbolWeek, VenueShare
 
 SECURITY = ["week_start", "tier", "symbol", "issue_name"]
 
@@ -37,7 +29,6 @@ def venue_label(clean: pd.DataFrame) -> pd.Series:
     return ident + np.where(clean["summary_type"] == ATS, " ATS", " non-ATS")
 
 
-@pa.check_output(SymbolWeek.to_schema())
 def symbol_week(clean: DataFrame[CleanWeekly]) -> DataFrame[SymbolWeek]:
     df = clean.assign(
         ats_shares=clean["shares"].where(clean["summary_type"] == ATS, 0.0),
@@ -64,7 +55,6 @@ def symbol_week(clean: DataFrame[CleanWeekly]) -> DataFrame[SymbolWeek]:
     return out[list(SymbolWeek.to_schema().columns)]
 
 
-@pa.check_output(VenueShare.to_schema())
 def venue_share(clean: DataFrame[CleanWeekly]) -> DataFrame[VenueShare]:
     keys = ["week_start", "tier", "summary_type", "mpid", "firm_crd", "participant_name"]
     out = clean.groupby(keys, dropna=False, sort=True).agg(
@@ -82,7 +72,6 @@ def venue_share(clean: DataFrame[CleanWeekly]) -> DataFrame[VenueShare]:
     return out[list(VenueShare.to_schema().columns)].reset_index(drop=True)
 
 
-@pa.check_output(SymbolHHI.to_schema())
 def symbol_hhi(clean: DataFrame[CleanWeekly]) -> DataFrame[SymbolHHI]:
     """HHI of each security's venue shares on the 0-10,000 scale (10,000 = a single venue)."""
     df = clean.assign(venue=venue_label(clean))
@@ -108,29 +97,156 @@ def symbol_hhi(clean: DataFrame[CleanWeekly]) -> DataFrame[SymbolHHI]:
     return out[list(SymbolHHI.to_schema().columns)]
 
 
-CALCS = {
-    "symbol_week": symbol_week,
-    "venue_share": venue_share,
-    "symbol_hhi": symbol_hhi,
-}
-CALC_SCHEMAS = {
-    "symbol_week": SymbolWeek,
-    "venue_share": VenueShare,
-    "symbol_hhi": SymbolHHI,
-    "short_volume": ShortVolume,  # from symbol_week and Reg SHO; see pipeline.calc_short_volume
-    "symbol_rolling": SymbolRolling,  # from symbol_week of a window of weeks; pipeline.calc_rolling
-}
+def tier_summary(venue_share: pd.DataFrame, symbol_week: pd.DataFrame, week_start: pd.Timestamp,
+                 tier: str, trading_days: dict) -> pd.DataFrame:
+    """One row: the tier's shares and trades (per trading day too), the ATS share, how many
+    venues of each type, the HHI of venue shares (0-10,000; the tier's concentration), symbols
+    traded and the average trade size."""
+    shares = float(venue_share["shares"].sum())
+    trades = int(venue_share["trades"].sum())
+    ats = venue_share["summary_type"] == ATS
+    days = trading_days[week_start]
+    share = venue_share["shares"] / shares if shares > 0 else venue_share["shares"] * 0.0
+    return pd.DataFrame([{
+        "week_start": week_start, "tier": tier, "trading_days": days,
+        "total_shares": shares, "total_trades": trades,
+        "shares_per_day": shares / days, "trades_per_day": trades / days,
+        "ats_share": float(venue_share.loc[ats, "shares"].sum()) / shares if shares > 0 else None,
+        "ats_venues": int(ats.sum()), "non_ats_venues": int((~ats).sum()),
+        "venue_hhi": min(float(((share * 100) ** 2).sum()), 10_000.0),
+        "symbols": int(symbol_week["symbol"].nunique()),
+        "avg_trade_size": shares / trades if trades > 0 else None,
+    }])
 
 
-@pa.check_types
-def short_volume(symbol_week_: DataFrame[SymbolWeek], regsho: DataFrame[RegShoDaily],
-                 trading_days: int) -> DataFrame[ShortVolume]:
+TREND_WEEKS = 13  # symbol_trend and venue_trend look back this far (spine/registry.py)
+SHORT_WEEKS = 4
+Z_MIN_PRIOR_WEEKS = 8  # a z-score needs this many earlier weeks in the window ...
+Z_SPREAD_FLOOR = 0.1  # ... and its spread is at least this fraction of their mean, so a
+# symbol with near-constant volume (or three quiet weeks) does not score in the hundreds
+
+
+def symbol_trend(symbol_week: pd.DataFrame, week_start: pd.Timestamp,
+                 trading_days: dict) -> pd.DataFrame:
+    """Per symbol traded this week: shares and trades per trading day, the mean of its weekly
+    shares per trading day over the last 4 and 13 weeks (FINRA lists a security only in weeks
+    it was traded off-exchange, so a week without it is not in its window), the z-score of this week against its earlier weeks (null with fewer
+    than Z_MIN_PRIOR_WEEKS), and the change against last week (null if it did not trade)."""
+    per = symbol_week.groupby(["week_start", "tier", "symbol"], sort=False, observed=True).agg(
+        shares=("total_shares", "sum"), trades=("total_trades", "sum"),
+        ats=("ats_shares", "sum")).reset_index()
+    per["trading_days"] = per["week_start"].map(trading_days).astype(np.int64)
+    per["per_day"] = per["shares"] / per["trading_days"]
+    age = ((week_start - per["week_start"]).dt.days // 7).astype(np.int64)  # 0 = this week
+    keys = ["tier", "symbol"]
+
+    def window(mask):  # each week weighs the same, whatever its trading days
+        return per[mask].groupby(keys, sort=False)["per_day"].mean()
+
+    this = per[age == 0].set_index(keys)
+    prior = per[(age > 0) & (age < TREND_WEEKS)].groupby(keys, sort=False)["per_day"].agg(
+        ["mean", "std", "count"])
+    last = per[age == 1].set_index(keys)["per_day"]
+    out = this[["week_start", "trading_days", "shares", "trades"]].copy()
+    out["shares_per_day"] = this["per_day"]
+    out["trades_per_day"] = this["trades"] / this["trading_days"]
+    out["ats_share"] = this["ats"] / this["shares"].where(this["shares"] > 0)
+    out["mean_4w_shares_per_day"] = window(age < SHORT_WEEKS)
+    out["mean_13w_shares_per_day"] = window(age < TREND_WEEKS)
+    out["weeks_in_window"] = per[age < TREND_WEEKS].groupby(keys, sort=False).size()
+    out = out.join(prior)
+    out["prior_shares_per_day"] = out["mean"]
+    spread = np.maximum(out["std"].fillna(0.0), Z_SPREAD_FLOOR * out["mean"])
+    z = (out["shares_per_day"] - out["mean"]) / spread.where(spread > 0)
+    out["z_shares_per_day"] = z.where(out["count"] >= Z_MIN_PRIOR_WEEKS)
+    out["wow_change"] = out["shares_per_day"] / last.reindex(out.index).where(lambda v: v > 0) - 1
+    out = out.reset_index().sort_values(["tier", "symbol"], kind="mergesort")
+    out["trades"] = out["trades"].astype(np.int64)
+    out["weeks_in_window"] = out["weeks_in_window"].astype(np.int64)
+    return out.reset_index(drop=True)
+
+
+MOVERS_TOP = 10  # per direction and ranking
+MOVERS_MIN_SHARES_PER_DAY = 10_000.0  # this week or its prior mean, whichever is larger
+
+
+def movers(symbol_trend: pd.DataFrame) -> pd.DataFrame:
+    """The MOVERS_TOP largest rises and falls of the week, ranked two ways: by z-score against
+    the symbol's own earlier weeks (only symbols with enough of them to have one), and by the
+    change in shares per trading day. Symbols whose volume, this week or before, is below
+    MOVERS_MIN_SHARES_PER_DAY per day, or with no earlier week, are left out."""
+    t = symbol_trend[symbol_trend["prior_shares_per_day"].notna()].copy()
+    t = t[np.maximum(t["shares_per_day"], t["prior_shares_per_day"]) >= MOVERS_MIN_SHARES_PER_DAY]
+    t["change_shares_per_day"] = t["shares_per_day"] - t["prior_shares_per_day"]
+    frames = []
+    for ranked_by, column in (("z_score", "z_shares_per_day"),
+                              ("shares_per_day", "change_shares_per_day")):
+        ranked = t[t[column].notna()]
+        for direction, largest in (("rise", True), ("fall", False)):
+            side = ranked[ranked[column] > 0] if largest else ranked[ranked[column] < 0]
+            side = side.sort_values([column, "symbol"], ascending=[not largest, True],
+                                    kind="mergesort").head(MOVERS_TOP)
+            frames.append(side.assign(direction=direction, ranked_by=ranked_by,
+                                      rank=np.arange(1, len(side) + 1, dtype=np.int64)))
+    cols = columns("movers")
+    if not any(len(f) for f in frames):
+        return empty("movers")
+    return pd.concat([f for f in frames if len(f)], ignore_index=True)[cols]
+
+
+def venue_trend(venue_share: pd.DataFrame, week_start: pd.Timestamp) -> pd.DataFrame:
+    """Per venue present this week or the week before: shares, share of the tier and of its
+    summary type, mean share of the tier over the last 4 and 13 weeks the tier has (a week the
+    venue did not report counts as 0), rank and rank change, and whether it entered (absent
+    last week) or exited (absent this week). Without last week in the lake: no_previous_week."""
+    v = venue_share.assign(venue=venue_label(venue_share))
+    age = ((week_start - v["week_start"]).dt.days // 7).astype(np.int64)
+    v = v[age < TREND_WEEKS].assign(age=age)
+    weeks = v.groupby("age")["week_start"].first()
+    share = v.pivot_table(index="venue", columns="age", values="tier_share", aggfunc="sum",
+                          fill_value=0.0)
+    share = share.reindex(columns=weeks.index, fill_value=0.0)
+    short = [a for a in share.columns if a < SHORT_WEEKS]
+    this, last = v[v["age"] == 0].set_index("venue"), v[v["age"] == 1].set_index("venue")
+    names = pd.concat([last, this])  # this week's name wins
+    names = names[~names.index.duplicated(keep="last")]
+    out = pd.DataFrame(index=names.index.union(this.index) if 1 in weeks.index else this.index)
+    out["summary_type"] = names["summary_type"]
+    out["participant_name"] = names["participant_name"]
+    out["shares"] = this["shares"].reindex(out.index).fillna(0.0)
+    out["tier_share"] = this["tier_share"].reindex(out.index).fillna(0.0)
+    type_total = this.groupby("summary_type")["shares"].sum()
+    total = out["summary_type"].map(type_total).fillna(0.0)
+    out["type_share"] = (out["shares"] / total.where(total > 0)).fillna(0.0)
+    out["mean_4w_tier_share"] = share.reindex(out.index)[short].mean(axis=1).clip(0, 1)
+    out["mean_13w_tier_share"] = share.reindex(out.index).mean(axis=1).clip(0, 1)
+    out["weeks_in_window"] = v.groupby("venue")["age"].nunique().reindex(out.index).fillna(0)
+    out["rank"] = this["rank"].reindex(out.index).astype("Int64")
+    out["previous_rank"] = last["rank"].reindex(out.index).astype("Int64")
+    out["rank_change"] = (out["previous_rank"] - out["rank"]).astype("Int64")  # + = moved up
+    present, before = out.index.isin(this.index), out.index.isin(last.index)
+    out["status"] = np.select([present & before, present, before],
+                              ["continuing", "entered", "exited"], "continuing")
+    if 1 not in weeks.index:
+        out["status"] = "no_previous_week"
+    out = out.reset_index().rename(columns={"index": "venue"})
+    out.insert(0, "tier", v["tier"].iloc[0] if len(v) else None)
+    out.insert(0, "week_start", week_start)
+    out["weeks_in_window"] = out["weeks_in_window"].astype(np.int64)
+    return out.sort_values(["rank", "venue"], na_position="last", kind="mergesort"
+                           ).reset_index(drop=True)
+
+
+def short_volume_weekly(symbol_week: pd.DataFrame, regsho: pd.DataFrame,
+                        week_start: pd.Timestamp, trading_days: dict) -> pd.DataFrame:
     """Per symbol of the tier-week: Reg SHO short volume / total volume summed over the week's
-    trading days, beside the symbol's ATS share of off-exchange volume.
+    trading days; beside it FINRA's weekly OTC total (ATS + non-ATS) for the symbol, its ATS
+    share, and that total as a share of Reg SHO's total volume for the symbol
+    (`otc_share_of_regsho`; the two are published separately, so it can exceed 1).
 
     Reg SHO is keyed by symbol only, so the weekly rows of a symbol (several issue names or
     tapes) are summed first. A symbol with no Reg SHO rows that week has no ratio (null)."""
-    weekly = symbol_week_.groupby(["week_start", "tier", "symbol"], sort=True).agg(
+    weekly = symbol_week.groupby(["week_start", "tier", "symbol"], sort=True).agg(
         ats_shares=("ats_shares", "sum"), otc_total_shares=("total_shares", "sum")).reset_index()
     weekly["ats_share"] = weekly["ats_shares"] / weekly["otc_total_shares"].where(
         weekly["otc_total_shares"] > 0)
@@ -140,39 +256,43 @@ def short_volume(symbol_week_: DataFrame[SymbolWeek], regsho: DataFrame[RegShoDa
     out = weekly.merge(daily, on="symbol", how="left")
     out[["short_volume", "total_volume"]] = out[["short_volume", "total_volume"]].fillna(0.0)
     out["days_with_data"] = out["days_with_data"].fillna(0).astype(np.int64)
-    out["short_ratio"] = out["short_volume"] / out["total_volume"].where(out["total_volume"] > 0)
-    out["trading_days"] = np.int64(trading_days)
-    return out[list(ShortVolume.to_schema().columns)]
+    volume = out["total_volume"].where(out["total_volume"] > 0)
+    out["short_ratio"] = out["short_volume"] / volume
+    out["otc_share_of_regsho"] = out["otc_total_shares"] / volume
+    out["trading_days"] = np.int64(trading_days[week_start])
+    return out
 
 
-ROLLING_WEEKS = 4  # the window of `symbol_rolling`, this week included
+# --- running one -------------------------------------------------------------------------------
+
+def schema(name: str):
+    return getattr(schemas, registry.get(name).schema).to_schema()
 
 
-@pa.check_types
-def symbol_rolling(window: DataFrame[SymbolWeek], trading_days: dict) -> DataFrame[SymbolRolling]:
-    """Rolling view of the latest week in `window` (the symbol_week rows of up to
-    ROLLING_WEEKS consecutive weeks): shares per trading day this week and over the window, the
-    z-score of this week's shares per day against the window's earlier weeks (null with fewer
-    than two of them or no spread), and ATS share this week and over the window.
-    `trading_days` maps each week_start (Timestamp) to its XNYS trading days."""
-    latest = window["week_start"].max()
-    per = window.groupby(["week_start", "tier", "symbol"], sort=True).agg(
-        shares=("total_shares", "sum"), ats=("ats_shares", "sum")).reset_index()
-    per["days"] = per["week_start"].map(trading_days).astype(float)
-    per["per_day"] = per["shares"] / per["days"]
-    this = per[per["week_start"] == latest].set_index(["tier", "symbol"])
-    allw = per.groupby(["tier", "symbol"]).agg(
-        weeks_in_window=("week_start", "nunique"), shares=("shares", "sum"),
-        days=("days", "sum"), ats=("ats", "sum"))
-    earlier = per[per["week_start"] < latest].groupby(["tier", "symbol"])["per_day"].agg(
-        ["mean", "std", "count"])
-    out = this[["week_start"]].join(allw, how="left").join(earlier, how="left")
-    out["shares_per_day"] = this["per_day"]
-    out["window_shares_per_day"] = out["shares"] / out["days"]
-    spread = out["std"].where((out["count"] >= 2) & (out["std"] > 0))
-    out["shares_per_day_z"] = (out["shares_per_day"] - out["mean"]) / spread
-    out["ats_share"] = this["ats"] / this["shares"].where(this["shares"] > 0)
-    out["window_ats_share"] = out["ats"] / out["shares"].where(out["shares"] > 0)
-    out["weeks_in_window"] = out["weeks_in_window"].astype(np.int64)
-    out = out.reset_index()
-    return out[list(SymbolRolling.to_schema().columns)]
+def columns(name: str) -> list[str]:
+    return list(schema(name).columns)
+
+
+def empty(name: str) -> pd.DataFrame:
+    """A calculation's output with no rows, its columns typed as its schema says."""
+    return pd.DataFrame({c: pd.Series(dtype=col.dtype.type)
+                         for c, col in schema(name).columns.items()})
+
+
+def compute(name: str, inputs: dict[str, pd.DataFrame], **context) -> pd.DataFrame:
+    """Run calculation `name` on `inputs` (its registry inputs by name) and the `context` its
+    function asks for (week_start, tier, trading_days); return its rows in its schema's column
+    order, checked against the schema (a failure names the calculation and the failing rows)."""
+    import inspect
+
+    import pandera.errors
+
+    func = globals()[name]
+    wanted = inspect.signature(func).parameters
+    result = func(**{k: v for k, v in {**inputs, **context}.items() if k in wanted})
+    result = result[columns(name)].reset_index(drop=True)
+    try:
+        return schema(name).validate(result, lazy=True)
+    except pandera.errors.SchemaErrors as err:
+        raise ValueError(f"calculation {name} broke its schema {registry.get(name).schema}: "
+                         f"{err.failure_cases.head(10).to_dict('records')}") from None

@@ -315,7 +315,7 @@ def job(step: str, **keys: object) -> str:
     """The name of one job of a step, for its executed notebook, log and benchmark record:
     its partition keys as `key=value` folders (a fetch key or capture pair as the file)."""
     parts = [f"{k}={key_value(v)}" for k, v in keys.items()
-             if k in ("tier", "week_start", "trade_date")]
+             if k in ("calc", "symbol", "tier", "week_start", "trade_date")]
     if "fetch_key" in keys:
         parts.append(key_value(keys["fetch_key"]))
     if "old" in keys:

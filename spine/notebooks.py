@@ -31,9 +31,8 @@ STEPS: dict[str, tuple[str, ...]] = {
     "fetch": ("lake_root", "as_of", "source", "synthetic", "finra_api", "finra_files"),
     "regsho": ("lake_root", "as_of", "regsho", "synthetic"),
     "gate": ("lake_root", "as_of", "gates"),
+    "clean": ("lake_root",),
     "calc": ("lake_root",),
-    "rolling": ("lake_root",),
-    "short_volume": ("lake_root",),
     "report": ("lake_root", "report"),
     "revision": ("lake_root", "report"),
 }
@@ -94,8 +93,24 @@ def render_html(notebook: str | Path, html: str | Path) -> None:
     exporter.mathjax_url = ""
     exporter.require_js_url = ""
     exporter.widget_renderer_url = ""
-    body, _ = exporter.from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    nb = nbformat.read(str(notebook), as_version=4)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": _title(nb)}})
+    # wide tables scroll inside the page instead of being cut off at its edge
+    body = body.replace("</head>", "<style>.jp-OutputArea-output{overflow-x:auto}"
+                        ".jp-RenderedHTMLCommon table{font-size:12px}</style></head>", 1)
     lake.write_file_atomic(Path(html), body.encode())
+
+
+def _title(nb) -> str:
+    """The browser tab's title: the report's first Markdown heading (it shows "Notebook"
+    otherwise)."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            text = out.get("data", {}).get("text/markdown", "")
+            for line in str(text).splitlines():
+                if line.startswith("# "):
+                    return "Market Spine: " + line[2:].strip().replace("`", "")
+    return "Market Spine report"
 
 
 PLOTTING_STEPS = ("report", "revision")

@@ -15,10 +15,9 @@ import pandera.errors
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spine import ats, calcs, lake, ledger, plan, sources
+from spine import ats, calcs, lake, ledger, plan, registry, sources
 from spine import calendar as cal
 from spine import clean as clean_
-from spine.calcs import CALC_SCHEMAS, CALCS
 from spine.gates import PASS, GateConfig, GateReport, Version, evaluate
 from spine.schemas import CLEAN_COLUMNS, RegShoDaily
 from spine.sources import REGSHO, WEEKLY, Capture, finra_files
@@ -346,11 +345,10 @@ def read_clean(root: str, tier: str, week_start: dt.date | str) -> pd.DataFrame:
     return df[CLEAN_COLUMNS]
 
 
-def calc(config: dict, tier: str, week_start: dt.date | str, capture_id: str | None = None
-         ) -> dict[str, pd.DataFrame]:
-    """Materialise clean from the capture it holds (default: what the ledger says), then every
-    per-week calculation, written to calc/<name>/. Clean is derived, like the calculations:
-    the raw capture and the ledger's verdict are the record."""
+def make_clean(config: dict, tier: str, week_start: dt.date | str,
+               capture_id: str | None = None) -> pd.DataFrame:
+    """Materialise clean from the capture it holds (default: what the ledger says). Clean is
+    derived, like the calculations: the raw capture and the ledger's verdict are the record."""
     root = config["lake_root"]
     week_start = cal.check_week_start(week_start)
     if capture_id is None:
@@ -367,15 +365,67 @@ def calc(config: dict, tier: str, week_start: dt.date | str, capture_id: str | N
                          "Run `spine verify` to see the damage and "
                          "workflows/incident/DATABASE_RECOVERY.md to repair it.") from None
     clean, _ = clean_.to_clean(raw, capture_id)
-    clean_path = lake.write_partition(clean, root, "clean", lake.DATASET, keys,
-                                      metadata={"spine.capture_id": capture_id},
-                                      inputs=_inputs(root, raw_path))
-    results = {}
-    for name, func in CALCS.items():
-        results[name] = func(clean)
-        lake.write_partition(results[name], root, "calc", name, keys,
-                             inputs=_inputs(root, clean_path))
-    return results
+    lake.write_partition(clean, root, "clean", lake.DATASET, keys,
+                         metadata={"spine.capture_id": capture_id},
+                         inputs=_inputs(root, raw_path))
+    return clean
+
+
+def calc(config: dict, name: str, tier: str, week_start: dt.date | str,
+         windows: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """One calculation of spine/registry.py for one held (tier, week): read its inputs, run
+    its function, check its schema, write calc/<name>/ with the version in the footer.
+    `windows`: per windowed input, the weeks to read (the plan's; default: the ledger's)."""
+    root = config["lake_root"]
+    week = cal.check_week_start(week_start)
+    entry = registry.get(name)
+    if tier not in entry.tiers:
+        raise ValueError(f"calculation {name} runs on tiers {', '.join(entry.tiers)}, not {tier}")
+    if windows is None:  # by hand: the ledger's window, deriving what it lacks first
+        state = plan.LakeState.read(root)
+        windows = {i.name: [w.isoformat() for w in state.window(tier, week, i.weeks)]
+                   for i in entry.inputs if i.name not in registry.SOURCES}
+        for i in entry.inputs:
+            for w in windows.get(i.name, []):
+                if not lake.path(root, "calc", calc=i.name, tier=tier, week_start=w).exists():
+                    calc(config, i.name, tier, w)
+        if any(i.name == "clean" for i in entry.inputs) and not lake.path(
+                root, "clean", tier=tier, week_start=week).exists():
+            make_clean(config, tier, week)
+    inputs, paths, weeks = {}, [], {week}
+    for i in entry.inputs:
+        if i.name == "clean":
+            paths.append(lake.path(root, "clean", tier=tier, week_start=week))
+            inputs["clean"] = read_clean(root, tier, week)
+        elif i.name == "regsho":
+            inputs["regsho"], days = read_regsho_week(root, week)
+            paths += days
+        else:
+            chosen = [cal.check_week_start(w) for w in windows[i.name]]
+            weeks |= set(chosen)
+            paths += [lake.path(root, "calc", calc=i.name, tier=tier, week_start=w)
+                      for w in chosen]
+            frames = [read_calc(root, i.name, tier, w) for w in chosen]
+            inputs[i.name] = (pd.concat(frames, ignore_index=True) if frames
+                              else calcs.empty(i.name))
+    result = calcs.compute(name, inputs, tier=tier, week_start=pd.Timestamp(week),
+                           trading_days={pd.Timestamp(w): cal.trading_days(w) for w in weeks})
+    lake.write_partition(result, root, "calc", name, {"tier": tier, "week_start": week},
+                         metadata={"spine.calc_version": str(entry.version)},
+                         inputs=_inputs(root, *paths))
+    return result
+
+
+def derive(config: dict, tier: str, week_start: dt.date | str, capture_id: str | None = None
+           ) -> dict[str, pd.DataFrame]:
+    """Clean and every calculation of one held (tier, week), in registry order, as the DAG's
+    jobs would make them; those reading Reg SHO when the lake has the week's Reg SHO. For
+    notebooks by hand, tests and benchmarks (the Snakefile runs one job per calculation)."""
+    root = config["lake_root"]
+    week = cal.check_week_start(week_start)
+    make_clean(config, tier, week, capture_id)
+    regsho = lake.path(root, "regsho_week", week_start=week).exists()
+    return {c.name: calc(config, c.name, tier, week) for c in registry.for_tier(tier, regsho)}
 
 
 def _inputs(root: str, *paths: Path) -> dict[str, str]:
@@ -387,7 +437,7 @@ def _inputs(root: str, *paths: Path) -> dict[str, str]:
 def read_calc(root: str, name: str, tier: str, week_start: dt.date | str) -> pd.DataFrame:
     week_start = cal.check_week_start(week_start)
     df = lake.read_partition(root, "calc", name, {"tier": tier, "week_start": week_start})
-    return df[list(CALC_SCHEMAS[name].to_schema().columns)]
+    return df[calcs.columns(name)]
 
 
 def fetch_regsho(config: dict, week_start: dt.date | str) -> dict:
@@ -422,46 +472,18 @@ def fetch_regsho(config: dict, week_start: dt.date | str) -> dict:
     return summary
 
 
-def calc_short_volume(config: dict, tier: str, week_start: dt.date | str) -> pd.DataFrame:
-    """The `short_volume` calculation for one accepted NMS (tier, week)."""
-    root = config["lake_root"]
-    week_start = cal.check_week_start(week_start)
+def read_regsho_week(root: str, week_start: dt.date) -> tuple[pd.DataFrame, list[Path]]:
+    """Reg SHO daily rows of a week's trading days (as its week summary lists them), and the
+    files read."""
     summary = lake.read_json(lake.path(root, "regsho_week", week_start=week_start))
+    paths = [lake.path(root, "regsho_clean", trade_date=d["trade_date"]) for d in summary["days"]]
     frames = [lake.read_partition(root, "clean", REGSHO.name, {"trade_date": d["trade_date"]})
               for d in summary["days"]]
-    daily = (pd.concat(frames, ignore_index=True) if frames
-             else pd.DataFrame(columns=list(RegShoDaily.to_schema().columns)))
-    daily = daily[list(RegShoDaily.to_schema().columns)]
-    result = calcs.short_volume(read_calc(root, "symbol_week", tier, week_start), daily,
-                                cal.trading_days(week_start))
-    inputs = _inputs(root, lake.path(root, "calc", calc="symbol_week", tier=tier,
-                                     week_start=week_start),
-                     *[lake.path(root, "regsho_clean", trade_date=d["trade_date"])
-                       for d in summary["days"]])
-    lake.write_partition(result, root, "calc", "short_volume",
-                         {"tier": tier, "week_start": week_start}, inputs=inputs)
-    return result
-
-
-def calc_rolling(config: dict, tier: str, week_start: dt.date | str,
-                 weeks: list[str] | None = None) -> pd.DataFrame:
-    """The `symbol_rolling` calculation: a multi-week output over `weeks` (the weeks of the
-    window with a version in clean, as the plan lists them; default: from the ledger)."""
-    root = config["lake_root"]
-    week_start = cal.check_week_start(week_start)
-    if weeks is None:
-        state = plan.LakeState.read(root)
-        weeks = state.window(tier, week_start)
-    weeks = [cal.check_week_start(w) for w in weeks]
-    window = pd.concat([read_calc(root, "symbol_week", tier, w) for w in weeks],
-                       ignore_index=True)
-    days = {pd.Timestamp(w): cal.trading_days(w) for w in weeks}
-    result = calcs.symbol_rolling(window, days)
-    inputs = _inputs(root, *[lake.path(root, "calc", calc="symbol_week", tier=tier, week_start=w)
-                             for w in weeks])
-    lake.write_partition(result, root, "calc", "symbol_rolling",
-                         {"tier": tier, "week_start": week_start}, inputs=inputs)
-    return result
+    columns = list(RegShoDaily.to_schema().columns)
+    daily = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(
+        {c: pd.Series(dtype="datetime64[ns]" if c == "trade_date" else "object")
+         for c in columns})
+    return daily, paths
 
 
 def notebook_config(overrides: dict, step: str | None = None) -> dict:
@@ -491,15 +513,15 @@ def show_receipt(receipt: dict) -> pd.DataFrame:
 
 
 def ensure_upstream(config: dict, tier: str, week_start: dt.date | str, upto: str) -> None:
-    """For hand runs in JupyterLab: produce the steps before `upto` (fetch, gate, calc,
-    rolling, report) whose outputs are missing. In a pipeline run it does nothing: Snakemake
-    ran the steps before, and a missing input must fail loudly rather than be fetched behind
-    the DAG's back."""
+    """For hand runs in JupyterLab: produce the steps before `upto` (fetch, gate, clean, calc,
+    report) whose outputs are missing. In a pipeline run it does nothing: Snakemake ran the
+    steps before, and a missing input must fail loudly rather than be fetched behind the DAG's
+    back."""
     if not config.get("by_hand"):
         return
     root, week = config["lake_root"], cal.check_week_start(week_start)
     keys = {"tier": tier, "week_start": week}
-    before = ["fetch", "gate", "calc", "rolling", "report"]
+    before = ["fetch", "gate", "clean", "calc", "report"]
     before = before[:before.index(upto)]
     folder = lake.path(root, "fetch", fetch_key="x", **keys).parent
     if "fetch" in before and not (folder.exists() and any(folder.glob("*.json"))):
@@ -510,8 +532,12 @@ def ensure_upstream(config: dict, tier: str, week_start: dt.date | str, upto: st
             gate(config, tier, week, capture_id)
         gate_reports(config, tier, week)
     held = partition_state(root, tier, week).held
-    if "calc" in before and held and current_capture(lake.path(root, "clean", **keys)) != held:
-        calc(config, tier, week)
-    if "rolling" in before and held and not lake.path(root, "calc", calc="symbol_rolling",
-                                                      **keys).exists():
-        calc_rolling(config, tier, week)
+    if "clean" in before and held and current_capture(lake.path(root, "clean", **keys)) != held:
+        make_clean(config, tier, week)
+    if "clean" in before and held and config["regsho"]["enabled"] and (
+            tier in registry.NMS_TIERS and not lake.path(root, "regsho_week", week_start=week).exists()):
+        fetch_regsho(config, week)
+    if "calc" in before and held:
+        for c in registry.for_tier(tier, config["regsho"]["enabled"]):
+            if not lake.path(root, "calc", calc=c.name, **keys).exists():
+                calc(config, c.name, tier, week)

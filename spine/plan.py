@@ -15,13 +15,18 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spine import registry
+
 DATASET = "finra_otc_weekly"
 TIERS = ("T1", "T2", "OTCE")
-NMS_TIERS = ("T1", "T2")  # the tiers Reg SHO covers (short_volume)
-ROLLING_WEEKS = 4  # symbol_rolling: this week and the three before it
-# The calculations the calc step writes per (tier, week); spine.calcs.CALCS holds their code
-# (a test checks the two agree; this module stays free of pandas for the Snakefile's start-up).
-WEEKLY_CALCS = ("symbol_week", "venue_share", "symbol_hhi")
+NMS_TIERS = registry.NMS_TIERS  # the tiers Reg SHO covers (short_volume_weekly)
+# A week's derived files reach this many weeks forward: a change to week w changes the
+# calculations of w and of the weeks after it whose windows hold it (spine.registry).
+REACH_WEEKS = registry.longest_reach()
+# A revision report recomputes symbol_trend of the revised week with the weeks before it, and
+# the weekly report charts the last 13 weeks: both read the trend window's weeks.
+TREND_WEEKS = 13
+HISTORY_CALCS = ("tier_summary", "venue_share")  # what the weekly report's trend charts read
 WEEK = dt.timedelta(days=7)
 
 Partition = tuple[str, dt.date]  # (tier, week_start)
@@ -29,14 +34,14 @@ Partition = tuple[str, dt.date]  # (tier, week_start)
 
 # --- week arithmetic ---------------------------------------------------------------------------
 
-def rolling_window(week: dt.date) -> list[dt.date]:
-    """The weeks of the rolling window that ends at `week`, oldest first (it included)."""
-    return [week - WEEK * k for k in range(ROLLING_WEEKS - 1, -1, -1)]
+def rolling_window(week: dt.date, weeks: int) -> list[dt.date]:
+    """The `weeks` weeks of the window that ends at `week`, oldest first (it included)."""
+    return [week - WEEK * k for k in range(weeks - 1, -1, -1)]
 
 
 def windows_containing(week: dt.date) -> list[dt.date]:
-    """The weeks whose rolling window contains `week`: it and the next ROLLING_WEEKS - 1."""
-    return [week + WEEK * k for k in range(ROLLING_WEEKS)]
+    """The weeks whose derived files can depend on `week`: it and the next REACH_WEEKS - 1."""
+    return [week + WEEK * k for k in range(REACH_WEEKS)]
 
 
 def trailing_weeks(week: dt.date, n: int) -> list[dt.date]:
@@ -252,11 +257,12 @@ class LakeState:
         """The ledger event that records a capture's gate verdict."""
         return self.get(tier, week).verdicts[capture].file
 
-    def week_view(self, week: dt.date | str, short_volume: bool) -> dict[str, dict]:
+    def week_view(self, week: dt.date | str, regsho: bool) -> dict[str, dict]:
         """What a weekly report shows, per tier with a verdict that week: the captures (clean's,
-        then revisions refused since), whether clean holds a version, and whether it has a
-        short_volume calculation (NMS tiers, when Reg SHO is enabled), and the ledger event of
-        the override that lets clean's capture through, if one does."""
+        then revisions refused since), whether clean holds a version, the calculations it has
+        (spine.registry; those reading Reg SHO only when `regsho`), the ledger event of the
+        override that lets clean's capture through (if one does), the weeks of its trend
+        charts (TREND_WEEKS that clean holds) and its revisions (old, new capture)."""
         week = _date(week)
         out = {}
         for t in TIERS:
@@ -264,15 +270,21 @@ class LakeState:
             if s.verdicts:
                 override = s.overrides.get(s.held) if s.held else None
                 out[t] = {"captures": s.shown, "accepted": bool(s.held),
-                          "short_volume": short_volume and bool(s.held) and t in NMS_TIERS,
-                          "override": override.file if override else None}
+                          "calcs": [c.name for c in registry.for_tier(t, regsho)]
+                          if s.held else [],
+                          "override": override.file if override else None,
+                          # the weeks its trend charts show, and the week's revisions
+                          "history": [w.isoformat() for w in self.window(t, week, TREND_WEEKS)]
+                          if s.held else [],
+                          "revisions": [[old, new] for old, new, _ in s.revisions]}
         return out
 
     def revision_window(self, tier: str, week: dt.date | str) -> dict[str, list[str]]:
         """For a revision report: the earlier weeks of the week's rolling window and the later
         weeks whose window contains it, those with a version in clean."""
         week = _date(week)
-        return {"earlier": [w.isoformat() for w in self.window(tier, week) if w != week],
+        return {"earlier": [w.isoformat() for w in self.window(tier, week, TREND_WEEKS)
+                            if w != week],
                 "later": [w.isoformat() for w in windows_containing(week)[1:]
                           if self.held(tier, w)]}
 
@@ -284,9 +296,9 @@ class LakeState:
         """Partitions with at least one gate verdict (a weekly report shows them)."""
         return sorted(p for p, s in self.parts.items() if s.verdicts)
 
-    def window(self, tier: str, week: dt.date | str) -> list[dt.date]:
-        """The weeks of `week`'s rolling window that have a version in clean."""
-        return [w for w in rolling_window(_date(week)) if self.held(tier, w)]
+    def window(self, tier: str, week: dt.date | str, weeks: int) -> list[dt.date]:
+        """The weeks of the `weeks`-week window ending at `week` that have a version in clean."""
+        return [w for w in rolling_window(_date(week), weeks) if self.held(tier, w)]
 
     def trailing_verdicts(self, partitions: list[Partition], band_weeks: int
                           ) -> list[tuple[str, dt.date, str]]:

@@ -13,32 +13,58 @@ from spine import calendar as cal
 from spine.gates import PASS
 
 COUNT, SHARES, PCT, RATIO = "{:,.0f}", "{:,.0f}", "{:.1%}", "{:,.1f}"
+SIGNED_PCT, Z = "{:+.1%}", "{:+.2f}"
 FORMATS = {
     "symbols": COUNT, "venues": COUNT, "securities": COUNT, "trades": COUNT,
     "total_shares": SHARES, "total_trades": COUNT, "shares": SHARES,
-    "shares_per_trading_day": SHARES, "ats_share": PCT, "tier_share": PCT,
+    "shares_per_trading_day": SHARES, "ats_share": PCT, "tier_share": PCT, "type_share": PCT,
     "top_venue_share": PCT, "avg_trade_size": RATIO, "median_hhi": COUNT,
     "volume_weighted_hhi": COUNT, "tier_hhi_of_venues": COUNT, "single_venue_securities": COUNT,
     "short_volume": SHARES, "total_volume": SHARES, "short_ratio": PCT, "median_short_ratio": PCT,
     "symbols_with_reg_sho": COUNT, "corr_short_ratio_ats_share": "{:.2f}",
+    "otc_total_shares": SHARES, "otc_share_of_regsho": PCT,
     "shares_before": SHARES, "shares_after": SHARES, "shares_change": "{:+,.0f}",
-    "trades_before": COUNT, "trades_after": COUNT, "trades_change": "{:+,.0f}", "change": "{:+,.4g}",
+    "trades_before": COUNT, "trades_after": COUNT, "trades_change": "{:+,.0f}",
     "shares_old": SHARES, "shares_new": SHARES, "trades_old": COUNT, "trades_new": COUNT,
     "rows_before": COUNT, "rows_after": COUNT, "tier_share_before": PCT, "tier_share_after": PCT,
-    "hhi_before": COUNT, "hhi_after": COUNT, "hhi_change": "{:+,.0f}",
-    "ats_share_before": PCT, "ats_share_after": PCT, "ats_share_change": "{:+.2%}",
-    "window_shares_per_day_before": SHARES, "window_shares_per_day_after": SHARES,
-    "window_change": "{:+,.0f}", "shares_per_day_z_before": "{:+.2f}",
-    "shares_per_day_z_after": "{:+.2f}", "z_change": "{:+.2f}",
-    "window_ats_share_before": PCT, "window_ats_share_after": PCT,
-    "shares_per_day": SHARES, "window_shares_per_day": SHARES, "shares_per_day_z": "{:+.2f}", "window_ats_share": PCT,
+    "tier_share_change": "{:+.2%}", "hhi_before": COUNT, "hhi_after": COUNT,
+    "hhi_change": "{:+,.0f}", "ats_share_before": PCT, "ats_share_after": PCT,
+    "ats_share_change": "{:+.2%}", "shares_per_day_before": SHARES,
+    "shares_per_day_after": SHARES, "mean_13w_shares_per_day_before": SHARES,
+    "mean_13w_shares_per_day_after": SHARES, "mean_13w_change": "{:+,.0f}",
+    "z_shares_per_day_before": Z, "z_shares_per_day_after": Z, "z_change": Z,
+    "shares_per_day": SHARES, "prior_shares_per_day": SHARES, "change_shares_per_day": "{:+,.0f}",
+    "z_shares_per_day": Z, "wow_change": SIGNED_PCT, "mean_13w_tier_share": PCT,
+    "mean_4w_tier_share": PCT, "venue_hhi": COUNT, "rank_change": "{:+,.0f}",
+    "weeks_in_window": COUNT, "rank": COUNT, "previous_rank": COUNT, "venue_count": COUNT,
 }
+# Column names as a reviewer reads them, and FINRA's summary-type codes in words.
+LABELS = {"ATS_W_SMBL_FIRM": "ATS", "OTC_W_SMBL_FIRM": "non-ATS",
+          "ATS_W_SMBL": "ATS (total)", "OTC_W_SMBL": "non-ATS (total)"}
 
 
 def styled(df: pd.DataFrame, hide_index: bool = True):
-    """A table for the HTML report: thousands separators, percentages, full-width text."""
+    """A table for the HTML report: thousands separators, percentages, dates as dates,
+    summary types in words, column names with spaces. A float column without a format of its
+    own gets thousands separators (whole numbers) or two decimals, never a raw repr."""
+    df = df.copy()
+    for col in df.columns:
+        if df[col].dtype == object or str(df[col].dtype).startswith(("string", "str")):
+            df[col] = df[col].map(lambda v: LABELS.get(v, v) if isinstance(v, str) else v)
     formats = {c: f for c, f in FORMATS.items() if c in df.columns}
+    for col in df.columns:
+        if col in formats:
+            continue
+        if pd.api.types.is_datetime64_any_dtype(df[col]):
+            formats[col] = lambda v: "-" if pd.isna(v) else (
+                f"{v:%Y-%m-%d}" if v == v.normalize() else f"{v:%Y-%m-%d %H:%M}")
+        elif pd.api.types.is_float_dtype(df[col]):
+            whole = df[col].dropna().pipe(lambda v: bool(len(v)) and bool((v == v.round()).all()))
+            formats[col] = COUNT if whole or df[col].abs().max() >= 1000 else "{:,.2f}"
+        elif pd.api.types.is_integer_dtype(df[col]):
+            formats[col] = COUNT
     style = df.style.format(formats, na_rep="-")
+    style = style.relabel_index([str(c).replace("_", " ") for c in df.columns], axis="columns")
     return style.hide(axis="index") if hide_index else style
 
 
@@ -50,6 +76,8 @@ class Week:
     refused: dict[str, list[dict]] = field(default_factory=dict)  # revisions refused since
     calcs: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)  # tier -> name -> df
     overrides: dict[str, dict] = field(default_factory=dict)  # tier -> the override letting it in
+    history: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)  # tier -> name -> df
+    revisions: dict[str, list[list[str]]] = field(default_factory=dict)  # tier -> [old, new]
 
     def title(self) -> str:
         days = cal.trading_days(self.week_start)
@@ -67,40 +95,28 @@ class Week:
                      f"{', '.join(o['checks'])} failed and were overridden by {o['by']} on "
                      f"{o['at']:%Y-%m-%d %H:%M} UTC: \"{o['reason']}\" (spine override --revoke "
                      "takes it back).")
+        links = [f"[{tier} revision {old[:8]} to {new[:8]}](../revisions/tier={tier}/"
+                 f"week_start={self.week_start:%Y-%m-%d}/{old}_to_{new}.html)"
+                 for tier, pairs in self.revisions.items() for old, new in pairs]
+        if links:
+            line += "\n\nThis week was restated: " + ", ".join(links) + "."
+        line += "\n\n[All reports](../index.html)"
         return line
 
-    def rolling(self, n: int) -> dict[str, pd.DataFrame]:
-        """Biggest movers against their own trailing window (per trading day)."""
-        cols = ["symbol", "weeks_in_window", "shares_per_day", "window_shares_per_day",
-                "shares_per_day_z", "ats_share", "window_ats_share"]
-        out = {}
-        for tier, c in self.calcs.items():
-            r = c.get("symbol_rolling")
-            if r is not None and r["shares_per_day_z"].notna().any():
-                movers = r.reindex(r["shares_per_day_z"].abs().sort_values(ascending=False).index)
-                out[tier] = movers.head(n)[cols].reset_index(drop=True)
-        return out
-
-    def headline(self) -> pd.DataFrame:
-        rows = []
-        for tier in self.tiers:
-            gate = self.gates[tier]
-            status = gate["status"] + (" (overridden)" if tier in self.overrides else "")
-            row = {"tier": tier, "gate": status, "capture_id": gate["capture_id"]}
-            if tier in self.calcs:
-                sw = self.calcs[tier]["symbol_week"]
-                vs = self.calcs[tier]["venue_share"]
-                total = sw["total_shares"].sum()
-                row |= {
-                    "symbols": len(sw),
-                    "venues": len(vs),
-                    "total_shares": total,
-                    "total_trades": int(sw["total_trades"].sum()),
-                    "shares_per_trading_day": total / cal.trading_days(self.week_start),
-                    "ats_share": sw["ats_shares"].sum() / total if total else float("nan"),
-                }
-            rows.append(row)
-        return pd.DataFrame(rows).set_index("tier")
+    def gate_verdict(self) -> tuple[str, pd.DataFrame | None]:
+        """One line when every check of every capture shown passed; otherwise the line and
+        the checks that did not pass."""
+        rows = self.gate_outcomes()
+        n_checks = len(rows)
+        other = rows[rows["status"] != PASS] if n_checks else rows
+        captures = sum(1 + len(self.refused.get(t, [])) for t in self.tiers)
+        if not len(other):
+            return (f"All {n_checks} checks passed for the {captures} capture(s) shown "
+                    f"({', '.join(self.tiers)}).", None)
+        counts = ", ".join(f"{n} {status}" for status, n in
+                           other["status"].value_counts().sort_index().items())
+        return (f"{n_checks - len(other)} of {n_checks} checks passed; the other {len(other)} "
+                f"({counts}) are below. Every check is in the gate reports under gates/.", other)
 
     def gate_outcomes(self) -> pd.DataFrame:
         rows = []
@@ -109,10 +125,32 @@ class Week:
                 for c in verdict["checks"]:
                     rows.append({"tier": tier, "capture_id": verdict["capture_id"],
                                  "check": c["check"], "status": c["status"],
-                                 "measured": str(c["measured"]),
-                                 "limit": "-" if c["limit"] is None else str(c["limit"]),
+                                 "measured": _plain(c["measured"]),
+                                 "limit": "-" if c["limit"] is None else _plain(c["limit"]),
                                  "message": c["message"]})
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows, columns=["tier", "capture_id", "check", "status", "measured",
+                                           "limit", "message"])
+
+    def headline(self) -> pd.DataFrame:
+        rows = []
+        for tier in self.tiers:
+            gate = self.gates[tier]
+            status = gate["status"] + (" (overridden)" if tier in self.overrides else "")
+            row = {"tier": tier, "gate": status, "capture_id": gate["capture_id"]}
+            if tier in self.calcs:
+                ts = self.calcs[tier]["tier_summary"].iloc[0]
+                row |= {
+                    "symbols": int(ts["symbols"]),
+                    "venues": int(ts["ats_venues"] + ts["non_ats_venues"]),
+                    "total_shares": ts["total_shares"],
+                    "total_trades": int(ts["total_trades"]),
+                    "shares_per_trading_day": ts["shares_per_day"],
+                    "ats_share": ts["ats_share"],
+                    "venue_hhi": ts["venue_hhi"],
+                    "avg_trade_size": ts["avg_trade_size"],
+                }
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("tier")
 
     def top_symbols(self, n: int) -> dict[str, pd.DataFrame]:
         cols = ["symbol", "issue_name", "total_shares", "total_trades", "ats_share",
@@ -121,29 +159,100 @@ class Week:
                 for tier, c in self.calcs.items()}
 
     def top_venues(self, n: int) -> dict[str, pd.DataFrame]:
-        cols = ["rank", "summary_type", "mpid", "participant_name", "shares", "trades", "symbols",
-                "tier_share"]
-        return {tier: c["venue_share"].nsmallest(n, "rank")[cols].reset_index(drop=True)
-                for tier, c in self.calcs.items()}
+        cols = ["rank", "rank_change", "venue", "summary_type", "participant_name", "shares",
+                "tier_share", "mean_13w_tier_share", "status"]
+        out = {}
+        for tier, c in self.calcs.items():
+            vt = c["venue_trend"]
+            shown = vt[vt["rank"].notna()].head(n)
+            moves = vt[vt["status"].isin(["entered", "exited"])]
+            out[tier] = pd.concat([shown, moves[~moves.index.isin(shown.index)]])[cols]
+        return out
 
-    def venue_chart(self, n: int):
+    def movers(self, n: int) -> dict[str, pd.DataFrame]:
+        """Per tier, the week's movers ranked by z-score (rises, then falls)."""
+        cols = ["direction", "rank", "symbol", "shares_per_day", "prior_shares_per_day",
+                "change_shares_per_day", "z_shares_per_day", "weeks_in_window"]
+        out = {}
+        for tier, c in self.calcs.items():
+            m = c["movers"]
+            m = m[(m["ranked_by"] == "z_score") & (m["rank"] <= n)]
+            if len(m):
+                out[tier] = m[cols].reset_index(drop=True)
+        return out
+
+    def trend_chart(self):
+        """Per tier, over the weeks clean holds of the last 13: ATS share of the tier's volume
+        and the HHI of its venue shares."""
+        import matplotlib.pyplot as plt
+
+        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.6))
+        for tier, h in self.history.items():
+            ts = h["tier_summary"].sort_values("week_start")
+            left.plot(ts["week_start"], ts["ats_share"] * 100, marker="o", label=tier)
+            right.plot(ts["week_start"], ts["venue_hhi"], marker="o", label=tier)
+        left.set_title("ATS share of off-exchange volume")
+        left.set_ylabel("% of the tier's shares")
+        right.set_title("Concentration of venue shares")
+        right.set_ylabel("HHI (0-10,000)")
+        for ax in (left, right):
+            ax.set_xlabel("week starting")
+            ax.legend()
+            ax.grid(alpha=0.3)
+            ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+            ax.tick_params(axis="x", labelrotation=30)
+        fig.tight_layout()
+        return fig
+
+    def venue_history_chart(self, n: int = 5):
+        """Per tier, the tier share of this week's top `n` venues over the last 13 weeks."""
         import matplotlib.pyplot as plt
 
         from spine import calcs
 
-        tiers = list(self.calcs)
-        fig, axes = plt.subplots(1, max(1, len(tiers)), figsize=(5 * max(1, len(tiers)), 0.3 * n + 1.5),
+        tiers = list(self.history)
+        fig, axes = plt.subplots(1, max(1, len(tiers)), figsize=(5.5 * max(1, len(tiers)), 3.8),
                                  squeeze=False)
         for ax, tier in zip(axes[0], tiers):
-            vs = self.calcs[tier]["venue_share"].nsmallest(n, "rank").iloc[::-1]
-            labels = calcs.venue_label(vs).str.slice(0, 30)
-            colors = ["tab:blue" if s == "ATS_W_SMBL_FIRM" else "tab:orange"
-                      for s in vs["summary_type"]]
-            ax.barh(labels, vs["tier_share"] * 100, color=colors)
-            ax.set_title(f"{tier}: top {n} venues")
-            ax.set_xlabel("% of tier share volume (blue ATS, orange non-ATS)")
+            vs = self.history[tier]["venue_share"]
+            vs = vs.assign(venue=calcs.venue_label(vs))
+            top = (vs[vs["week_start"] == vs["week_start"].max()]
+                   .nsmallest(n, "rank")["venue"].tolist())
+            pivot = (vs[vs["venue"].isin(top)]
+                     .pivot_table(index="week_start", columns="venue", values="tier_share",
+                                  aggfunc="sum").reindex(columns=top).fillna(0.0) * 100)
+            for venue in top:
+                ax.plot(pivot.index, pivot[venue], marker=".", label=venue)
+            ax.set_title(f"{tier}: top {n} venues this week")
+            ax.set_ylabel("% of the tier's shares")
+            ax.set_xlabel("week starting")
+            ax.tick_params(axis="x", labelrotation=30)
+            ax.legend(fontsize=7)
+            ax.grid(alpha=0.3)
         if not tiers:
             axes[0][0].text(0.5, 0.5, "no accepted tier this week", ha="center")
+        fig.tight_layout()
+        return fig
+
+    def movers_chart(self, n: int = 10):
+        """Per tier, this week's largest rises and falls by z-score."""
+        import matplotlib.pyplot as plt
+
+        movers = self.movers(n)
+        tiers = list(movers)
+        fig, axes = plt.subplots(1, max(1, len(tiers)), figsize=(5 * max(1, len(tiers)), 4.5),
+                                 squeeze=False)
+        for ax, tier in zip(axes[0], tiers):
+            m = movers[tier].sort_values("z_shares_per_day")
+            colors = ["tab:green" if z > 0 else "tab:red" for z in m["z_shares_per_day"]]
+            ax.barh(m["symbol"], m["z_shares_per_day"], color=colors)
+            ax.axvline(0, color="black", linewidth=0.8)
+            ax.set_title(f"{tier}: movers")
+            ax.set_xlabel("z-score of shares per trading day vs its trailing weeks")
+        if not tiers:
+            axes[0][0].text(0.5, 0.5, "no symbol has enough history for a z-score yet",
+                            ha="center")
+            axes[0][0].set_axis_off()
         fig.tight_layout()
         return fig
 
@@ -152,7 +261,7 @@ class Week:
         most active symbols with both measures (empty when Reg SHO is not enabled)."""
         rows = []
         for tier, c in self.calcs.items():
-            sv = c.get("short_volume")
+            sv = c.get("short_volume_weekly")
             if sv is None or not len(sv):
                 continue
             has = sv[sv["total_volume"] > 0]
@@ -161,15 +270,17 @@ class Week:
                 "symbols_with_reg_sho": len(has),
                 "short_ratio": has["short_volume"].sum() / has["total_volume"].sum(),
                 "median_short_ratio": has["short_ratio"].median(),
+                "otc_share_of_regsho": has["otc_total_shares"].sum() / has["total_volume"].sum(),
                 "corr_short_ratio_ats_share": has["short_ratio"].corr(has["ats_share"]),
             })
         return pd.DataFrame(rows)
 
     def top_short_volume(self, n: int) -> dict[str, pd.DataFrame]:
-        cols = ["symbol", "total_volume", "short_volume", "short_ratio", "ats_share",
-                "days_with_data"]
-        return {tier: c["short_volume"].nlargest(n, "total_volume")[cols].reset_index(drop=True)
-                for tier, c in self.calcs.items() if "short_volume" in c}
+        cols = ["symbol", "total_volume", "short_volume", "short_ratio", "otc_total_shares",
+                "otc_share_of_regsho", "ats_share", "days_with_data"]
+        return {tier: c["short_volume_weekly"].nlargest(n, "total_volume")[cols]
+                .reset_index(drop=True)
+                for tier, c in self.calcs.items() if "short_volume_weekly" in c}
 
     def concentration(self) -> pd.DataFrame:
         rows = []
@@ -182,28 +293,45 @@ class Week:
                 "median_hhi": hhi["hhi"].median(),
                 "volume_weighted_hhi": (hhi["hhi"] * weights).sum() / weights.sum(),
                 "single_venue_securities": int((hhi["venue_count"] == 1).sum()),
-                "tier_hhi_of_venues": float(((c["venue_share"]["tier_share"] * 100) ** 2).sum()),
+                "tier_hhi_of_venues": float(c["tier_summary"]["venue_hhi"].iloc[0]),
             })
         return pd.DataFrame(rows).set_index("tier") if rows else pd.DataFrame()
 
 
+def _plain(value) -> str:
+    """A gate measurement as text: numbers with thousands separators, lists joined."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_plain(v) for v in value)
+    return str(value)
+
+
 def week_view(root: str, week_start: dt.date | str, tiers: list[str]) -> dict[str, dict]:
     """What a weekly report shows per tier (spine.plan.LakeState.week_view, the view the
-    Snakefile passes), for hand runs: from the lake's ledger, with short_volume where the lake
-    has that calculation."""
+    Snakefile passes), for hand runs: from the lake's ledger, with the calculations the lake
+    has."""
     from spine import plan
 
     week = cal.check_week_start(week_start)
-    view = plan.LakeState.read(root).week_view(week, short_volume=True)
-    return {t: v | {"short_volume": v["short_volume"] and lake.path(
-                root, "calc", calc="short_volume", tier=t, week_start=week).exists()}
+    view = plan.LakeState.read(root).week_view(week, regsho=True)
+    def has(name: str, tier: str, w) -> bool:
+        return lake.path(root, "calc", calc=name, tier=tier, week_start=w).exists()
+
+    return {t: v | {"calcs": [c for c in v["calcs"] if has(c, t, week)],
+                    "history": [w for w in v["history"]
+                                if all(has(c, t, w) for c in plan.HISTORY_CALCS)]}
             for t, v in view.items() if t in tiers}
 
 
 def load_week(config: dict, week_start: dt.date | str, tiers: dict[str, dict]) -> Week:
     """Per tier of `tiers` (spine.report.week_view): the gate reports of the captures to show
-    and, when clean holds a version, its calculations."""
-    from spine import pipeline
+    and, when clean holds a version, its calculations and the trend charts' weeks."""
+    from spine import pipeline, plan
 
     root = config["lake_root"]
     week_start = cal.check_week_start(week_start)
@@ -213,14 +341,18 @@ def load_week(config: dict, week_start: dt.date | str, tiers: dict[str, dict]) -
                                         capture_id=capture))
     week = Week(week_start=week_start, tiers=list(tiers),
                 gates={t: gate(t, v["captures"][0]) for t, v in tiers.items()},
-                refused={t: [gate(t, c) for c in v["captures"][1:]] for t, v in tiers.items()})
+                refused={t: [gate(t, c) for c in v["captures"][1:]] for t, v in tiers.items()},
+                revisions={t: v.get("revisions", []) for t, v in tiers.items()
+                           if v.get("revisions")})
     for tier, v in tiers.items():
         if not v["accepted"]:
             continue
-        names = ["symbol_week", "venue_share", "symbol_hhi", "symbol_rolling"]
-        names += ["short_volume"] if v.get("short_volume") else []
         week.calcs[tier] = {name: pipeline.read_calc(root, name, tier, week_start)
-                            for name in names}
+                            for name in v["calcs"]}
+        week.history[tier] = {
+            name: pd.concat([pipeline.read_calc(root, name, tier, w) for w in v["history"]],
+                            ignore_index=True)
+            for name in plan.HISTORY_CALCS}
         if v.get("override"):
             from spine import ledger
 

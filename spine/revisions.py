@@ -68,9 +68,10 @@ class Diff:
             return df.groupby(key)["shares"].sum()
         before, after = per(self.old), per(self.new)
         out = pd.DataFrame({"shares_before": before, "shares_after": after}).fillna(0.0)
-        out["change"] = out["shares_after"] - out["shares_before"]
-        out["abs_change"] = out["change"].abs()
-        out = out[out["abs_change"] > 0].nlargest(n, "abs_change").drop(columns="abs_change")
+        out["shares_change"] = out["shares_after"] - out["shares_before"]
+        out["abs_change"] = out["shares_change"].abs()
+        # below half a share is float noise of summing fractional shares in another order
+        out = out[out["abs_change"] >= 0.5].nlargest(n, "abs_change").drop(columns="abs_change")
         return out.rename_axis(by).reset_index()
 
     @property
@@ -96,8 +97,9 @@ class Diff:
             "tier_share_before": old_vs.set_index(label(old_vs))["tier_share"],
             "tier_share_after": new_vs.set_index(label(new_vs))["tier_share"],
         }).fillna(0.0)
-        venues["change"] = venues["tier_share_after"] - venues["tier_share_before"]
-        venues = venues.reindex(venues["change"].abs().sort_values(ascending=False).index)
+        venues["tier_share_change"] = venues["tier_share_after"] - venues["tier_share_before"]
+        venues = venues.reindex(
+            venues["tier_share_change"].abs().sort_values(ascending=False).index)
         old_sw, new_sw = calcs.symbol_week(self.old), calcs.symbol_week(self.new)
         old_h, new_h = calcs.symbol_hhi(self.old), calcs.symbol_hhi(self.new)
         key = ["symbol", "issue_name"]
@@ -108,7 +110,8 @@ class Diff:
                .join(new_h.set_index(key)[["hhi"]].rename(columns={"hhi": "hhi_after"}), how="left"))
         sym["hhi_change"] = sym["hhi_after"] - sym["hhi_before"]
         sym["ats_share_change"] = sym["ats_share_after"] - sym["ats_share_before"]
-        moved = sym[(sym["hhi_change"].abs() > 1e-9) | (sym["ats_share_change"].abs() > 1e-12)
+        # changes below 0.01 HHI points or 0.0001 percentage points are float noise
+        moved = sym[(sym["hhi_change"].abs() >= 0.01) | (sym["ats_share_change"].abs() >= 1e-6)
                     | sym["hhi_before"].isna() | sym["hhi_after"].isna()]
         moved = moved.reindex(moved["hhi_change"].abs().sort_values(ascending=False).index)
         summary = pd.DataFrame({
@@ -120,6 +123,12 @@ class Diff:
                       _weighted_hhi(new_h)],
         })
         summary["change"] = summary["after"] - summary["before"]
+        # one table, three kinds of number: each row written as a reader reads it
+        kinds = ["{:,.0f}", "{:.2%}", "{:,.0f}", "{:,.0f}", "{:,.0f}"]
+        signed = ["{:+,.0f}", "{:+.2%}", "{:+,.0f}", "{:+,.0f}", "{:+,.0f}"]
+        for col, fmts in (("before", kinds), ("after", kinds), ("change", signed)):
+            summary[col] = [f.format(v) if pd.notna(v) else "-"
+                            for f, v in zip(fmts, summary[col])]
         return {"summary": summary, "venues": venues.head(n).rename_axis("venue").reset_index(),
                 "securities": moved.head(n).reset_index()}
 
@@ -214,13 +223,14 @@ def window_weeks(root: str, d: Diff, earlier: list[str] | None, later: list[str]
 
     if earlier is None or later is None:
         st = plan.LakeState.read(root)
-        earlier = [w for w in st.window(d.tier, d.week_start) if w != d.week_start]
+        earlier = [w for w in st.window(d.tier, d.week_start, plan.TREND_WEEKS)
+                   if w != d.week_start]
         later = [w for w in plan.windows_containing(d.week_start)[1:] if st.held(d.tier, w)]
     return ([cal.check_week_start(w) for w in earlier], [cal.check_week_start(w) for w in later])
 
 
-def rolling_effect(root: str, d: Diff, earlier: list[dt.date], n: int = 10) -> pd.DataFrame:
-    """symbol_rolling of the revised week computed on the old and on the new version (the
+def trend_effect(root: str, d: Diff, earlier: list[dt.date], n: int = 10) -> pd.DataFrame:
+    """symbol_trend of the revised week computed on the old and on the new version (the
     `earlier` weeks of the window as the lake holds them), largest changes first."""
     from spine import pipeline
 
@@ -229,19 +239,20 @@ def rolling_effect(root: str, d: Diff, earlier: list[dt.date], n: int = 10) -> p
     others = [pipeline.read_calc(root, "symbol_week", d.tier, w) for w in earlier]
     days = {pd.Timestamp(w): cal.trading_days(w) for w in [*earlier, d.week_start]}
 
-    def roll(version: pd.DataFrame) -> pd.DataFrame:
+    def trend(version: pd.DataFrame) -> pd.DataFrame:
         window = pd.concat([*others, calcs.symbol_week(version)], ignore_index=True)
-        return calcs.symbol_rolling(window, days).set_index("symbol")
+        return calcs.symbol_trend(window, pd.Timestamp(d.week_start), days).set_index("symbol")
 
-    before, after = roll(d.old), roll(d.new)
-    cols = ["window_shares_per_day", "shares_per_day_z", "window_ats_share"]
+    before, after = trend(d.old), trend(d.new)
+    cols = ["shares_per_day", "mean_13w_shares_per_day", "z_shares_per_day"]
     out = before[cols].merge(after[cols], left_index=True, right_index=True, how="outer",
                              suffixes=("_before", "_after"))
-    out["z_change"] = out["shares_per_day_z_after"] - out["shares_per_day_z_before"]
-    out["window_change"] = (out["window_shares_per_day_after"]
-                            - out["window_shares_per_day_before"])
-    out = out[(out["window_change"].abs() > 1e-9) | out["z_change"].abs().gt(1e-9)]
-    out = out.reindex(out["window_change"].abs().sort_values(ascending=False).index)
+    out["z_change"] = out["z_shares_per_day_after"] - out["z_shares_per_day_before"]
+    out["mean_13w_change"] = (out["mean_13w_shares_per_day_after"]
+                              - out["mean_13w_shares_per_day_before"])
+    # a change below half a share per day is float noise from summing in another order
+    out = out[(out["mean_13w_change"].abs() >= 0.5) | out["z_change"].abs().ge(0.005)]
+    out = out.reindex(out["mean_13w_change"].abs().sort_values(ascending=False).index)
     return out.head(n).reset_index()
 
 
@@ -263,7 +274,7 @@ def links_markdown(root: str, d: Diff, later: list[dt.date]) -> str:
                 rel = Path(_relpath(Path(root) / r.run, report_dir))
                 lines.append(f"  - executed fetch notebook: [{r.run}]({rel.as_posix()})")
     if later:
-        lines.append("- rolling outputs whose window contains this week: "
+        lines.append("- weeks whose trend windows contain this week (recomputed): "
                      + ", ".join(f"{w:%Y-%m-%d}" for w in [d.week_start, *later]))
     return "\n".join(lines)
 
@@ -291,6 +302,6 @@ def notebook_lake(config: dict, tier: str, week_start: str) -> dict:
     for cfg in (before, after):
         receipt = pipeline.fetch(cfg, tier, week)
         pipeline.gate(cfg, tier, week, receipt["capture_id"])
-        pipeline.calc(cfg, tier, week)
+        pipeline.derive(cfg, tier, week)
         pipeline.gate_reports(cfg, tier, week)
     return after

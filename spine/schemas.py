@@ -273,33 +273,85 @@ class RegShoDaily(pa.DataFrameModel):
         return df["short_volume"] <= df["total_volume"] + 1e-9
 
 
-class ShortVolume(pa.DataFrameModel):
-    """Per (week, tier, symbol): short-volume ratio over the week's trading days beside the
-    symbol's ATS share of off-exchange volume."""
+class ShortVolumeWeekly(TierWeek):
+    """Per (week, NMS tier, symbol): Reg SHO short ratio over the week's trading days, beside
+    FINRA's weekly OTC total for the symbol and the share of Reg SHO's volume it accounts for."""
 
-    week_start: Series[pd.Timestamp]
-    tier: Series[str] = pa.Field(isin=["T1", "T2"])
     symbol: Series[str]
     short_volume: Series[float] = pa.Field(ge=0)
-    total_volume: Series[float] = pa.Field(ge=0)
+    total_volume: Series[float] = pa.Field(ge=0)  # Reg SHO (consolidated NMS file), the week
     short_ratio: Series[float] = pa.Field(ge=0, le=1, nullable=True)
     trading_days: Series[int] = pa.Field(ge=1, le=5)
     days_with_data: Series[int] = pa.Field(ge=0, le=5)
+    otc_total_shares: Series[float] = pa.Field(ge=0)  # ATS + non-ATS, FINRA's weekly data
     ats_share: Series[float] = pa.Field(ge=0, le=1, nullable=True)
-    otc_total_shares: Series[float] = pa.Field(ge=0)
-
-    class Config:
-        strict = True
+    otc_share_of_regsho: Series[float] = pa.Field(ge=0, nullable=True)
 
 
-class SymbolRolling(TierWeek):
-    """Per (week, tier, symbol): this week against the trailing window ending with it, per
-    trading day so holiday weeks are not read as drops."""
+class TierSummary(TierWeek):
+    """Per (week, tier): the tier's off-exchange volume, how it splits, how concentrated."""
+
+    trading_days: Series[int] = pa.Field(ge=1, le=5)
+    total_shares: Series[float] = pa.Field(ge=0)
+    total_trades: Series[int] = pa.Field(ge=0)
+    shares_per_day: Series[float] = pa.Field(ge=0)
+    trades_per_day: Series[float] = pa.Field(ge=0)
+    ats_share: Series[float] = pa.Field(ge=0, le=1, nullable=True)
+    ats_venues: Series[int] = pa.Field(ge=0)
+    non_ats_venues: Series[int] = pa.Field(ge=0)
+    venue_hhi: Series[float] = pa.Field(ge=0, le=10_000)
+    symbols: Series[int] = pa.Field(ge=0)
+    avg_trade_size: Series[float] = pa.Field(ge=0, nullable=True)
+
+
+class SymbolTrend(TierWeek):
+    """Per (week, tier, symbol traded that week): volume per trading day against the symbol's
+    own trailing window (so a holiday week is not read as a drop)."""
 
     symbol: Series[str]
-    weeks_in_window: Series[int] = pa.Field(ge=1)
+    trading_days: Series[int] = pa.Field(ge=1, le=5)
+    shares: Series[float] = pa.Field(ge=0)
+    trades: Series[int] = pa.Field(ge=0)
     shares_per_day: Series[float] = pa.Field(ge=0)
-    window_shares_per_day: Series[float] = pa.Field(ge=0)
-    shares_per_day_z: Series[float] = pa.Field(nullable=True)
+    trades_per_day: Series[float] = pa.Field(ge=0)
     ats_share: Series[float] = pa.Field(ge=0, le=1, nullable=True)
-    window_ats_share: Series[float] = pa.Field(ge=0, le=1, nullable=True)
+    mean_4w_shares_per_day: Series[float] = pa.Field(ge=0)
+    mean_13w_shares_per_day: Series[float] = pa.Field(ge=0)
+    weeks_in_window: Series[int] = pa.Field(ge=1, le=13)
+    prior_shares_per_day: Series[float] = pa.Field(ge=0, nullable=True)
+    z_shares_per_day: Series[float] = pa.Field(nullable=True)
+    wow_change: Series[float] = pa.Field(ge=-1, nullable=True)
+
+
+class Movers(TierWeek):
+    """Per (week, tier): the symbols that rose or fell most against their own trailing weeks,
+    ranked by z-score and by the change in shares per trading day."""
+
+    direction: Series[str] = pa.Field(isin=["rise", "fall"])
+    ranked_by: Series[str] = pa.Field(isin=["z_score", "shares_per_day"])
+    rank: Series[int] = pa.Field(ge=1)
+    symbol: Series[str]
+    shares_per_day: Series[float] = pa.Field(ge=0)
+    prior_shares_per_day: Series[float] = pa.Field(ge=0)
+    change_shares_per_day: Series[float]
+    z_shares_per_day: Series[float] = pa.Field(nullable=True)
+    weeks_in_window: Series[int] = pa.Field(ge=1, le=13)
+
+
+class VenueTrend(TierWeek):
+    """Per (week, tier, venue present this week or the week before): its share of the tier
+    over time, rank change, and whether it entered or exited."""
+
+    venue: Series[str]
+    summary_type: Series[str] = pa.Field(isin=DETAIL_SUMMARY_TYPES)
+    participant_name: Series[str] = pa.Field(nullable=True)
+    shares: Series[float] = pa.Field(ge=0)
+    tier_share: Series[float] = pa.Field(ge=0, le=1)
+    type_share: Series[float] = pa.Field(ge=0, le=1)
+    mean_4w_tier_share: Series[float] = pa.Field(ge=0, le=1)
+    mean_13w_tier_share: Series[float] = pa.Field(ge=0, le=1)
+    weeks_in_window: Series[int] = pa.Field(ge=0, le=13)
+    rank: Series[pd.Int64Dtype] = pa.Field(ge=1, nullable=True)
+    previous_rank: Series[pd.Int64Dtype] = pa.Field(ge=1, nullable=True)
+    rank_change: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    status: Series[str] = pa.Field(isin=["continuing", "entered", "exited", "no_previous_week"])

@@ -29,7 +29,7 @@ def build(root: Path, weeks: int, size: str) -> None:
         for tier in plan.TIERS:
             receipt = pipeline.fetch(cfg, tier, week, "asof-2025-09-30")
             pipeline.gate(cfg, tier, week, receipt["capture_id"])
-            pipeline.calc(cfg, tier, week)
+            pipeline.derive(cfg, tier, week)
             pipeline.gate_reports(cfg, tier, week)
         print(f"  built week {i + 1}/{weeks} ({week}) at {time.monotonic() - started:.0f} s",
               flush=True)

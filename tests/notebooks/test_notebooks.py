@@ -5,7 +5,7 @@ import json
 import papermill as pm
 import pytest
 
-from spine import lake
+from spine import lake, registry
 from tests.helpers import REPO
 
 PARAMS = {"tier": "OTCE", "week_start": "2025-06-02"}
@@ -37,25 +37,29 @@ def test_steps_in_order_write_the_lake_on_the_jupyter_kernel(lake_config, tmp_pa
     execute("gate", tmp_path, receipts=[str(receipt)], output=str(record), config=lake_config)
     assert json.loads(record.read_text())["partitions"][0]["status"] == "PASS"
     pipeline.gate_reports(lake_config, **PARAMS)  # the Snakefile's gate_report rule
-    execute("calc", tmp_path, **PARAMS, capture_id=capture, config=lake_config)
+    execute("clean", tmp_path, **PARAMS, capture_id=capture, config=lake_config)
     assert lake.path(root, "clean", **PARAMS).exists()
-    for name in ("symbol_week", "venue_share", "symbol_hhi"):
-        assert lake.path(root, "calc", calc=name, **PARAMS).exists()
-    execute("rolling", tmp_path, **PARAMS, weeks=[PARAMS["week_start"]], config=lake_config)
-    assert lake.path(root, "calc", calc="symbol_rolling", **PARAMS).exists()
-    view = {"OTCE": {"captures": [capture], "accepted": True, "short_volume": False}}
+    names = [c.name for c in registry.for_tier("OTCE", regsho=False)]
+    for entry in registry.for_tier("OTCE", regsho=False):
+        windows = {i.name: [PARAMS["week_start"]] for i in entry.inputs
+                   if i.name not in registry.SOURCES}
+        execute("calc", tmp_path, calc=entry.name, version=entry.version, **PARAMS,
+                windows=windows, config=lake_config)
+        assert lake.path(root, "calc", calc=entry.name, **PARAMS).exists()
+    view = {"OTCE": {"captures": [capture], "accepted": True, "calcs": names,
+                     "override": None, "history": [PARAMS["week_start"]], "revisions": []}}
     nb = execute("report", tmp_path, week_start="2025-06-02", tiers=view,
                  config=lake_config | {"report": {"top_n": 5}})
     outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
-    assert any("image/png" in o.get("data", {}) for o in outputs), "the venue chart is embedded"
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 3, "the charts are embedded"
     text = json.dumps(outputs)
-    assert "OTCN" in text and "rows_in_band" in text
+    assert "OTCN" in text and "checks passed" in text, text
 
 
 def test_a_pipeline_notebook_never_fetches_behind_the_dags_back(lake_config, tmp_path):
     """With a lake_root (the pipeline), a missing upstream is an error, not a silent fetch."""
     with pytest.raises(pm.PapermillExecutionError):
-        execute("calc", tmp_path, tier="T1", week_start="2025-06-09", config=lake_config)
+        execute("clean", tmp_path, tier="T1", week_start="2025-06-09", config=lake_config)
     assert not lake.path(lake_config["lake_root"], "raw", tier="T1", week_start="2025-06-09").exists()
 
 

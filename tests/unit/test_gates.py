@@ -93,7 +93,7 @@ def test_a_week_whose_only_capture_fails_has_no_clean_and_no_calcs(small_config)
     verdict = pipeline.verdict(root, "T2", WEEK, receipt["capture_id"])
     assert verdict["status"] == "FAIL" and verdict["advanced_to_clean"] is False
     with pytest.raises(pipeline.GateFailed, match="no accepted version"):
-        pipeline.calc(cfg, "T2", WEEK)
+        pipeline.derive(cfg, "T2", WEEK)
 
 
 # -- the domain checks (issue 9): each fails on a crafted bad week, passes on a good one -------

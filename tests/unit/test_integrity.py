@@ -30,7 +30,7 @@ def build(root, weeks=WEEKS):
     for week in weeks:
         receipt = pipeline.fetch(cfg, TIER, week, f"asof-{AS_OF}")
         pipeline.gate(cfg, TIER, week, receipt["capture_id"])
-        pipeline.calc(cfg, TIER, week)
+        pipeline.derive(cfg, TIER, week)
         pipeline.gate_reports(cfg, TIER, week)
     return cfg
 
@@ -112,8 +112,10 @@ def test_clean_behind_the_ledger_and_stale_calculations_are_named(cfg, tmp_path)
                          metadata={"spine.capture_id": receipt["capture_id"]})
     stale = {p for k, p in kinds(root) if k == "stale"}
     assert f"calc/symbol_week/tier=T2/week_start=2025-06-02/part-0.parquet" in stale
-    # the derive step makes everything agree again
-    pipeline.calc(later, TIER, WEEKS[0])
+    # the derive step makes everything agree again: the week, and the later weeks whose
+    # trend windows hold it
+    for week in WEEKS:
+        pipeline.derive(later, TIER, week)
     pipeline.gate_reports(later, TIER, WEEKS[0])
     assert integrity.verify(root) == []
 
@@ -188,7 +190,7 @@ def test_backup_is_incremental_and_restore_brings_the_records_back(cfg, tmp_path
     # derived files are reported missing (repair rebuilds them); no record is
     assert left and all(not integrity.is_record(p.path) and p.kind == "missing" for p in left)
     for week in [*WEEKS, dt.date(2025, 6, 16)]:
-        pipeline.calc(cfg, TIER, week)
+        pipeline.derive(cfg, TIER, week)
         pipeline.gate_reports(cfg, TIER, week)
     assert integrity.verify(root) == []
 
@@ -274,7 +276,8 @@ def test_two_concurrent_imports_of_one_week_agree(cfg, tmp_path):
     accepted = ev[ev["event"] == "accepted"]
     # each acceptance names the capture held before it: one chain, no fork
     assert list(accepted["previous_capture"].iloc[1:]) == list(accepted["capture_id"].iloc[:-1])
-    pipeline.calc(cfg, TIER, WEEKS[0])
+    for week in WEEKS:  # the week, and the later weeks whose trend windows hold it
+        pipeline.derive(cfg, TIER, week)
     pipeline.gate_reports(cfg, TIER, WEEKS[0])
     assert pipeline.current_capture(lake.path(root, "clean", tier=TIER,
                                               week_start=WEEKS[0])) == state.held

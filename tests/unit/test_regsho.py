@@ -1,4 +1,5 @@
-"""Reg SHO daily files: header, trailer record count, errors; HTTP source; short_volume."""
+"""Reg SHO daily files: header, trailer record count, errors; HTTP source;
+short_volume_weekly."""
 
 import pandas as pd
 import pytest
@@ -43,7 +44,7 @@ def test_http_source_against_the_emulator():
             src.fetch("finra_regsho_daily", {"trade_date": "2025-05-26"})  # Memorial Day
 
 
-def test_short_volume_by_hand():
+def test_short_volume_weekly_by_hand():
     sw = calcs.symbol_week(clean_frame([("AAA", "ATS", "XATS", 300, 3),
                                         ("AAA", "OTC", "ZFRM", 700, 7),
                                         ("BBB", "ATS", "XATS", 50, 1)]))
@@ -52,9 +53,13 @@ def test_short_volume_by_hand():
         "symbol": ["AAA", "AAA", "CCC"], "short_volume": [40.0, 60.0, 5.0],
         "short_exempt_volume": [0.0, 1.0, 0.0], "total_volume": [100.0, 300.0, 10.0],
         "market": ["Q", "B,Q,N", "N"], "capture_id": "x"})
-    out = calcs.short_volume(sw, daily, trading_days=5).set_index("symbol")
+    week = pd.Timestamp("2025-06-02")
+    out = calcs.compute("short_volume_weekly", {"symbol_week": sw, "regsho": daily},
+                        week_start=week, trading_days={week: 5}).set_index("symbol")
     assert out.loc["AAA", "short_ratio"] == pytest.approx(100 / 400)
     assert out.loc["AAA", "ats_share"] == pytest.approx(0.3)
     assert out.loc["AAA", "days_with_data"] == 2 and out.loc["AAA", "trading_days"] == 5
     assert pd.isna(out.loc["BBB", "short_ratio"]) and out.loc["BBB", "days_with_data"] == 0
+    # FINRA's weekly OTC total for AAA (1,000) against Reg SHO's volume for it (400)
+    assert out.loc["AAA", "otc_share_of_regsho"] == pytest.approx(1000 / 400)
     assert "CCC" not in out.index  # not traded off-exchange in this tier

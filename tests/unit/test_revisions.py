@@ -25,7 +25,7 @@ def lake_cfg(tmp_path):
         "revisions": [{"tier": TIER, "week_start": WEEK.isoformat(), "published": AFTER}]})
     receipt = pipeline.fetch(cfg, TIER, WEEK, f"asof-{BEFORE}")
     pipeline.gate(cfg, TIER, WEEK, receipt["capture_id"])
-    pipeline.calc(cfg, TIER, WEEK)
+    pipeline.derive(cfg, TIER, WEEK)
     return cfg
 
 
@@ -35,7 +35,7 @@ def revise(cfg, as_of=AFTER, **gate_overrides):
         later["gates"] = {**cfg["gates"], **gate_overrides}
     receipt = pipeline.fetch(later, TIER, WEEK, f"asof-{as_of}")
     report = pipeline.gate(later, TIER, WEEK, receipt["capture_id"])
-    pipeline.calc(later, TIER, WEEK)  # what the derive stage does: clean follows the ledger
+    pipeline.derive(later, TIER, WEEK)  # what the derive stage does: clean follows the ledger
     pipeline.gate_reports(later, TIER, WEEK)
     return receipt, report
 
@@ -133,7 +133,7 @@ def test_a_revision_that_fails_its_gate_is_kept_and_clean_stays(lake_cfg):
     prior = WEEK - dt.timedelta(days=7)
     r = pipeline.fetch(lake_cfg, TIER, prior, f"asof-{BEFORE}")
     pipeline.gate(lake_cfg, TIER, prior, r["capture_id"])
-    pipeline.calc(lake_cfg, TIER, prior)
+    pipeline.derive(lake_cfg, TIER, prior)
     old = pipeline.current_capture(clean_path(lake_cfg))
     before = clean_path(lake_cfg).read_bytes()
     receipt, report = revise(lake_cfg, band_min_weeks=1, rows_band=[5.0, 6.0])
@@ -156,11 +156,11 @@ def test_pin_rolls_back_and_forward_recorded(lake_cfg):
     new = receipt["capture_id"]
     assert pipeline.pin(lake_cfg, TIER, WEEK, old, "restatement under review") == new
     assert held(lake_cfg) == old
-    pipeline.calc(lake_cfg, TIER, WEEK)
+    pipeline.derive(lake_cfg, TIER, WEEK)
     assert pipeline.current_capture(clean_path(lake_cfg)) == old
     assert set(spine.asof(root=root)["capture_id"]) == {old}
     pipeline.pin(lake_cfg, TIER, WEEK, new, "review done")
-    pipeline.calc(lake_cfg, TIER, WEEK)
+    pipeline.derive(lake_cfg, TIER, WEEK)
     assert pipeline.current_capture(clean_path(lake_cfg)) == new
     pinned = ledger.events(root, lake.DATASET).query("event == 'pinned'")
     assert list(pinned["reason"]) == ["restatement under review", "review done"]

@@ -12,7 +12,7 @@ import time
 import pandas as pd
 import pytest
 
-from spine import lake, ledger, notebooks, plan
+from spine import lake, ledger, notebooks, plan, registry
 from tests.helpers import REPO, executed, planned, run_snakemake
 from tests.workflow.conftest import AS_OF, RESTATED
 
@@ -24,22 +24,30 @@ def test_one_invocation_completes_every_job_it_makes_necessary(revision_runs):
     the same command has nothing to do."""
     for name in AS_OF:
         assert planned(revision_runs.dry[name]) == {}, name
-    assert executed(revision_runs.procs["initial"])["calc"] == 8
+    assert executed(revision_runs.procs["initial"])["clean"] == 8
+    assert executed(revision_runs.procs["initial"])["calc"] == 8 * len(
+        registry.for_tier("T2", regsho=False))
 
 
 def test_a_revision_reruns_exactly_what_it_touches(revision_runs):
-    """A restated week in the middle of 8: its calc, the 4 rolling windows that contain it,
-    those 4 weeks' reports, its gate report and revision report, the index and the summary;
-    the 8 fetches and the one gate job of the new as_of. Nothing else."""
-    assert executed(revision_runs.procs["revised"]) == {
-        "fetch": 8, "ingest": 1, "gate_report": 1, "calc": 1, "symbol_rolling": 4,
-        "report": 4, "revision_report": 1, "revision_index": 1, "gate_summary": 1, "weekly": 1}
+    """A restated week in the middle of 8: its clean and every calculation of it, the
+    multi-week calculations of the later weeks whose windows hold it, those weeks' reports, its
+    gate report and revision report, the index and the summary; the 8 fetches and the one gate
+    job of the new as_of. Nothing else."""
     state = plan.LakeState.read(revision_runs.root)
+    later = len(state.revision_window("T2", RESTATED)["later"])
+    calcs = registry.for_tier("T2", regsho=False)
+    windowed = [c for c in calcs if registry.reach(c.name) > 1]
+    assert later == 3 and [c.name for c in windowed] == ["symbol_trend", "movers", "venue_trend"]
+    assert executed(revision_runs.procs["revised"]) == {
+        "fetch": 8, "ingest": 1, "gate_report": 1, "clean": 1,
+        "calc": len(calcs) + later * len(windowed), "report": 1 + later,
+        "revision_report": 1, "revision_index": 1, "gate_summary": 1, "weekly": 1}
     (tier, week, old, new), = state.revisions()
     assert (tier, week.isoformat()) == ("T2", RESTATED) and old != new
     html = lake.path(revision_runs.root, "revision", tier=tier, week_start=week, old=old,
                      new=new).read_text()
-    assert "added" in html and "Effect on rolling outputs" in html
+    assert "added" in html and "Effect on the symbol trend" in html
 
 
 def test_an_identical_refetch_reruns_nothing_downstream(revision_runs):

@@ -53,13 +53,13 @@ def test_backfill_three_weeks_two_tiers_then_nothing_to_do(tmp_path):
         assert lake.path(root, "run", step="report", job=f"week_start={week}").exists()
     assert lake.path(root, "run", step="fetch", job=lake.job(
         "fetch", tier="T1", week_start=WEEKS[0], fetch_key="asof-2025-08-01")).exists()
-    assert lake.path(root, "run", step="calc", job=f"tier=T1/week_start={WEEKS[0]}").exists()
+    assert lake.path(root, "run", step="clean", job=f"tier=T1/week_start={WEEKS[0]}").exists()
     assert list(lake.path(root, "run", step="gate", job="x").parent.glob("*.ipynb"))
     # every layer is a dataset pandas, pyarrow and DuckDB read without glue
     import pandas as pd
     import pyarrow.dataset as pads
     for layer in ("raw/finra_otc_weekly", "clean/finra_otc_weekly", "calc/symbol_week",
-                  "calc/symbol_rolling", "ledger/finra_otc_weekly"):
+                  "calc/symbol_trend", "ledger/finra_otc_weekly"):
         assert len(pd.read_parquet(f"{root}/{layer}")) > 0, layer
         assert pads.dataset(f"{root}/{layer}", partitioning="hive").count_rows() > 0, layer
 

@@ -22,7 +22,7 @@ def synthetic_baseline(root, tiers, weeks):
         for week in weeks:
             pipeline.fetch(cfg, tier, week)
             pipeline.gate(cfg, tier, week)
-            pipeline.calc(cfg, tier, week)
+            pipeline.derive(cfg, tier, week)
 
 
 def test_finra_api_with_faults_and_oauth_gives_the_synthetic_lake(tmp_path):
@@ -57,7 +57,7 @@ def test_finra_api_with_faults_and_oauth_gives_the_synthetic_lake(tmp_path):
             got = pd.read_parquet(lake.path(root, "calc", calc="symbol_week", **keys))
             want = pd.read_parquet(lake.path(baseline, "calc", calc="symbol_week", **keys))
             pd.testing.assert_frame_equal(got, want)
-    assert lake.path(root, "calc", calc="short_volume", tier="T2", week_start=WEEKS[0]).exists()
+    assert lake.path(root, "calc", calc="short_volume_weekly", tier="T2", week_start=WEEKS[0]).exists()
 
     # No credential anywhere a run wrote: Parquet, receipts, executed notebooks, logs, reports.
     written = [p for p in (tmp_path / "lake").rglob("*") if p.is_file()]
