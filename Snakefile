@@ -5,6 +5,7 @@
 #   snakemake --cores 2 backfill --config start=2025-01-06 end=2025-06-30
 #   snakemake --cores 2 refetch --config 'weeks=[2025-06-02]' 'tiers=[T2]'   re-fetch on demand
 #   snakemake --cores 2 reports                           derive what the lake holds; never fetches
+#   snakemake --cores 2 symbol --config symbol=AAPL tier=T1   one symbol's history report
 #
 # Two stages, each a fixed DAG (docs/architecture.md):
 #   ingest  rules/ingest.smk  fetch every partition the run covers, then one checkpoint that
@@ -23,7 +24,7 @@ import time
 from snakemake.exceptions import WorkflowError
 
 from spine import config as spine_config
-from spine import plan
+from spine import plan, registry
 
 
 configfile: "config/config.yaml"
@@ -35,7 +36,8 @@ START = time.time()  # when this invocation started (for the run's verdict, onsu
 # Refuse a bad value before any job runs; the message names the key.
 try:
     CFG = spine_config.validate(config)
-except spine_config.ConfigError as err:
+    registry.check()  # spine/registry.py: each calculation's inputs known and computed first
+except (spine_config.ConfigError, ValueError) as err:
     raise WorkflowError(str(err)) from None
 ROOT = CFG["lake_root"]
 
@@ -78,6 +80,13 @@ rule reports:
     revision reports) that is missing or stale. Reads the ledger; never fetches."""
     input:
         lambda wc: derive_targets(STATE0, STATE0.gated()),
+
+
+rule symbol:
+    """One symbol's history report (config `symbol` and `tier`), and the index listing it:
+    snakemake --cores 2 symbol --config symbol=AAPL tier=T1. Reads the lake; never fetches."""
+    input:
+        lambda wc: symbol_targets(),
 
 
 onsuccess:

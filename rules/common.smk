@@ -25,7 +25,8 @@ wildcard_constraints:
     tier="T1|T2|OTCE",
     nms_tier="T1|T2",
     week_start=r"\d{4}-\d{2}-\d{2}",
-    calc="|".join(registry.BY_NAME),
+    calc="|".join(registry.names()),
+    symbol=r"[^/]+",
     capture_id=r"[0-9a-f]{16}",
     old=r"[0-9a-f]{16}",
     new=r"[0-9a-f]{16}",
@@ -125,8 +126,66 @@ def derive_targets(st, parts):
             files += calc_files(tier, week)
     files += [L("report", week_start=w) for w in plan.by_week(parts)]
     files += [L("revision", tier=t, week_start=w, old=o, new=n) for t, w, o, n in st.revisions()]
-    files.append(L("revision_index"))
+    files += [L("revision_index"), L("report_index")]
     return files
+
+
+# --- symbol reports and the index of every report ----------------------------------------------
+
+def symbol_view(tier):
+    """A symbol report's plan: the weeks clean holds for the tier, and its revisions."""
+    st = state()
+    return {"weeks": [w.isoformat() for t, w in st.accepted() if t == tier],
+            "revisions": [[w.isoformat(), old, new] for t, w, old, new in st.revisions()
+                          if t == tier]}
+
+
+def symbol_inputs(tier, symbol):
+    """Every file a symbol report reads: clean, symbol_week, symbol_trend (and, for an NMS
+    tier with Reg SHO, short_volume_weekly) of each held week; both captures of each revision."""
+    view = symbol_view(tier)
+    names = ["symbol_week", "symbol_trend"]
+    if CFG["regsho"]["enabled"] and tier in plan.NMS_TIERS:
+        names.append("short_volume_weekly")
+    files = [L("clean", tier=tier, week_start=w) for w in view["weeks"]]
+    files += [L("calc", calc=n, tier=tier, week_start=w) for w in view["weeks"] for n in names]
+    files += [L("capture", tier=tier, week_start=w, capture_id=c)
+              for w, old, new in view["revisions"] for c in (old, new)]
+    return files
+
+
+def symbol_reports():
+    """(tier, symbol) of every symbol report: those the lake has, and the one config asks for."""
+    import glob
+
+    found = {tuple(p.split("/tier=")[-1].removesuffix(".html").split("/symbol="))
+             for p in glob.glob(L("symbol_report", tier="*", symbol="*"))}
+    if CFG["symbol"]:
+        found.add((CFG["tier"], CFG["symbol"]))
+    return sorted(found)
+
+
+def index_listing():
+    st = state()
+    return {"weekly": [w.isoformat() for w in plan.by_week(st.gated())],
+            "revisions": st.revision_list(), "symbols": [list(s) for s in symbol_reports()]}
+
+
+def index_reports():
+    st = state()
+    return ([L("report", week_start=w) for w in plan.by_week(st.gated())]
+            + [L("revision", tier=t, week_start=w, old=o, new=n) for t, w, o, n in st.revisions()]
+            + [L("symbol_report", tier=t, symbol=s) for t, s in symbol_reports()])
+
+
+def symbol_targets():
+    if not CFG["symbol"]:
+        raise WorkflowError("`symbol` needs config keys 'symbol' and 'tier': snakemake --cores 2 "
+                            "symbol --config symbol=AAPL tier=T1")
+    if not any(t == CFG["tier"] for t, _ in STATE0.accepted()):
+        raise WorkflowError(f"the lake {ROOT} holds no accepted {CFG['tier']} week yet: run the "
+                            "weekly update or a backfill first")
+    return [L("symbol_report", tier=CFG["tier"], symbol=CFG["symbol"]), L("report_index")]
 
 
 def run_targets(name):

@@ -4,7 +4,7 @@
 # one changes nothing, and a deleted derived file (clean included) is rebuilt from raw.
 
 # Small, quick jobs: run where Snakemake runs, never sent to a cluster.
-localrules: gate_report, revision_index, gate_summary
+localrules: gate_report, revision_index, report_index, gate_summary
 
 
 rule gate_report:
@@ -126,6 +126,38 @@ use rule notebook as revision_report with:
                                              week_start=wc.week_start, old=wc.old, new=wc.new,
                                              **state().revision_window(wc.tier, wc.week_start)),
         html=lambda wc, output: f"--html {output.html}",
+
+
+use rule notebook as symbol_report with:
+    input:
+        notebook="notebooks/symbol.ipynb",
+        data=lambda wc: symbol_inputs(wc.tier, wc.symbol),
+    output:
+        html=L("symbol_report", tier="{tier}", symbol="{symbol}"),
+    log:
+        notebook=J("symbol", tier="{tier}", symbol="{symbol}")["notebook"],
+        stderr=J("symbol", tier="{tier}", symbol="{symbol}")["stderr"],
+    params:
+        step="symbol",
+        json=lambda wc: notebooks.parameters("symbol", CFG, tier=wc.tier, symbol=wc.symbol,
+                                             **symbol_view(wc.tier)),
+        html=lambda wc, output: f"--html {output.html}",
+
+
+rule report_index:
+    """reports/index.html: every weekly, revision and symbol report. `ancient`: the index
+    depends on which reports exist (their paths), not on when one was last rebuilt."""
+    input:
+        ancient(lambda wc: index_reports()),
+    output:
+        html=L("report_index"),
+    log:
+        L("log", step="report_index", job="index"),
+    params:
+        listing=lambda wc: json.dumps(index_listing()),
+    shell:
+        "python -m spine.cli report-index {output.html:q} --listing {params.listing:q} "
+        "> {log:q} 2>&1"
 
 
 rule revision_index:

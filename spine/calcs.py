@@ -10,6 +10,8 @@ XNYS trading days of the week, so a holiday week is not read as a drop.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from pandera.typing import DataFrame
@@ -30,6 +32,10 @@ def venue_label(clean: pd.DataFrame) -> pd.Series:
 
 
 def symbol_week(clean: DataFrame[CleanWeekly]) -> DataFrame[SymbolWeek]:
+    """Per security line (symbol and issue name): ATS and non-ATS shares and trades summed,
+    their totals, `ats_share` = ATS / (ATS + non-ATS) shares (null without shares),
+    `venue_count` (distinct venues) and `avg_trade_size` = shares / trades (null without
+    trades)."""
     df = clean.assign(
         ats_shares=clean["shares"].where(clean["summary_type"] == ATS, 0.0),
         ats_trades=clean["trades"].where(clean["summary_type"] == ATS, 0),
@@ -56,6 +62,9 @@ def symbol_week(clean: DataFrame[CleanWeekly]) -> DataFrame[SymbolWeek]:
 
 
 def venue_share(clean: DataFrame[CleanWeekly]) -> DataFrame[VenueShare]:
+    """Per venue (summary type, MPID, CRD, name): shares, trades, distinct symbols,
+    `tier_share` (its share of the tier's shares that week, ATS and non-ATS together; sums to
+    1 over a tier-week) and `rank` (1 = most shares; ties share the lower rank)."""
     keys = ["week_start", "tier", "summary_type", "mpid", "firm_crd", "participant_name"]
     out = clean.groupby(keys, dropna=False, sort=True).agg(
         shares=("shares", "sum"),
@@ -296,3 +305,61 @@ def compute(name: str, inputs: dict[str, pd.DataFrame], **context) -> pd.DataFra
     except pandera.errors.SchemaErrors as err:
         raise ValueError(f"calculation {name} broke its schema {registry.get(name).schema}: "
                          f"{err.failure_cases.head(10).to_dict('records')}") from None
+
+
+# --- the data contract's calculation sections --------------------------------------------------
+
+CONTRACT = Path(__file__).resolve().parents[1] / "docs" / "data-contract.md"
+BEGIN = ("<!-- calculations: written by `spine contract` from spine/registry.py, spine/calcs.py "
+         "and spine/schemas.py; edit those, not this -->")
+END = "<!-- end of calculations -->"
+
+
+def contract_markdown() -> str:
+    """One section per calculation of the registry: what it is, its version, inputs and
+    partitioning, the function's own account of it, and its columns as its schema checks them."""
+    import inspect
+
+    parts = []
+    for entry in registry.CALCS:
+        inputs = ", ".join(f"`{i.name}`" + (f" ({i.weeks}-week window)" if i.weeks > 1 else "")
+                           for i in entry.inputs)
+        doc = inspect.cleandoc(globals()[entry.name].__doc__ or "")
+        rows = []
+        for col, c in schema(entry.name).columns.items():
+            checks = "; ".join(_check_text(ch.error or ch.name) for ch in c.checks)
+            dtype = "string" if str(c.dtype).startswith("str") else str(c.dtype)
+            rows.append(f"| `{col}` | {dtype} | {'yes' if c.nullable else 'no'} | "
+                        f"{checks.replace('|', '/')} |")
+        parts.append(
+            f"## calc/{entry.name}\n\n{entry.description}\n\n"
+            f"Version {entry.version}; reads {inputs}; tiers {', '.join(entry.tiers)}; "
+            f"`calc/{entry.name}/tier=<T>/week_start=<YYYY-MM-DD>/part-0.parquet` (the footer's "
+            f"`spine.calc_version` says which version made it).\n\n"
+            + (f"{doc}\n\n" if doc else "")
+            + "| column | type | nullable | checks |\n|---|---|---|---|\n" + "\n".join(rows))
+    return "\n\n".join(parts)
+
+
+def _check_text(text: str) -> str:
+    for name, op in (("greater_than_or_equal_to", ">="), ("less_than_or_equal_to", "<="),
+                     ("greater_than", ">"), ("less_than", "<"), ("isin", "in")):
+        if text.startswith(name + "("):
+            return f"{op} {text[len(name) + 1:-1]}"
+    return text
+
+
+def contract(check: bool = False, path: Path = CONTRACT) -> bool:
+    """Write the calculation sections of docs/data-contract.md (between BEGIN and END); with
+    `check`, only say whether they are current. Returns whether the file was current."""
+    text = path.read_text()
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"{path} has no {BEGIN!r} ... {END!r} block")
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    new = f"{head}{BEGIN}\n\n{contract_markdown()}\n\n{END}{tail}"
+    if new == text:
+        return True
+    if not check:
+        path.write_text(new)
+    return False

@@ -337,6 +337,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("output", type=Path)
     p.add_argument("--revisions", required=True,
                    help="JSON list of [tier, week_start, old, new, outcome, ledger time]")
+    p = sub.add_parser("contract", help="write the calculation sections of docs/data-contract.md "
+                       "from spine/registry.py and the schemas")
+    p.add_argument("--check", action="store_true",
+                   help="only check they are current (exit 1 if not)")
+    p = sub.add_parser("report-index", help="write reports/index.html: every weekly, revision "
+                       "and symbol report")
+    p.add_argument("output", type=Path)
+    p.add_argument("--listing", required=True,
+                   help='JSON {"weekly": [week_start], "revisions": [[tier, week_start, old, '
+                        'new, outcome, ledger time]], "symbols": [[tier, symbol]]}')
     p = sub.add_parser("status", help="what the lake holds, each gap, why, and the fix")
     p.add_argument("--as-of", help="default: as_of of the config (today)")
     p.add_argument("--tier", action="append", choices=["T1", "T2", "OTCE"],
@@ -392,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         return _integrity(args)
     return {"import-file": import_file, "emulator": emulator, "diff": diff, "pin": pin,
             "gate-report": gate_report, "gate-summary": gate_summary,
-            "revision-index": revision_index, "ats-list": ats_list, "regate": regate,
+            "revision-index": revision_index, "report-index": report_index, "contract": contract, "ats-list": ats_list, "regate": regate,
             "status": status, "override": override}[args.command](args)
 
 
@@ -427,6 +437,30 @@ def gate_summary(args: argparse.Namespace) -> int:
     from spine import report
 
     report.gate_summary([str(p) for p in args.gates], str(args.output))
+    return 0
+
+
+def contract(args: argparse.Namespace) -> int:
+    from spine import calcs
+
+    current = calcs.contract(check=args.check)
+    if args.check:
+        print(f"{calcs.CONTRACT}: " + ("the calculation sections are current" if current else
+                                       "out of date with spine/registry.py; run `spine contract`"))
+        return 0 if current else 1
+    print(f"{calcs.CONTRACT}: " + ("already current" if current else
+                                   "calculation sections written"))
+    return 0
+
+
+def report_index(args: argparse.Namespace) -> int:
+    import json
+
+    from spine import report
+
+    listing = json.loads(args.listing)
+    report.report_index(listing["weekly"], listing["revisions"], listing["symbols"],
+                        str(args.output))
     return 0
 
 

@@ -298,6 +298,8 @@ LAYOUT = {
     "report": "reports/weekly/week_start={week_start}.html",
     "revision": "reports/revisions/tier={tier}/week_start={week_start}/{old}_to_{new}.html",
     "revision_index": "reports/revisions/index.html",
+    "symbol_report": "reports/symbols/tier={tier}/symbol={symbol}.html",
+    "report_index": "reports/index.html",
     "regsho_capture": "raw/finra_regsho_daily/trade_date={trade_date}/{capture_id}.parquet",
     "regsho_event": "ledger/finra_regsho_daily/trade_date={trade_date}/{event_file}",
     "regsho_fetch": "fetches/finra_regsho_daily/trade_date={trade_date}/fetch.json",

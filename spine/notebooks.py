@@ -34,6 +34,7 @@ STEPS: dict[str, tuple[str, ...]] = {
     "clean": ("lake_root",),
     "calc": ("lake_root",),
     "report": ("lake_root", "report"),
+    "symbol": ("lake_root",),
     "revision": ("lake_root", "report"),
 }
 
@@ -113,7 +114,7 @@ def _title(nb) -> str:
     return "Market Spine report"
 
 
-PLOTTING_STEPS = ("report", "revision")
+PLOTTING_STEPS = ("report", "revision", "symbol")
 # Imported by the embedded engine whether a notebook plots or not: ploomber-engine's optional
 # profiling imports matplotlib.pyplot, and its shell enables IPython's inline backend. Both are
 # optional there (skipped when absent). Steps that plot nothing run with them hidden: 1.3 s less

@@ -64,8 +64,39 @@ def styled(df: pd.DataFrame, hide_index: bool = True):
         elif pd.api.types.is_integer_dtype(df[col]):
             formats[col] = COUNT
     style = df.style.format(formats, na_rep="-")
-    style = style.relabel_index([str(c).replace("_", " ") for c in df.columns], axis="columns")
+    text = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])
+            and not pd.api.types.is_datetime64_any_dtype(df[c])]
+    if text:
+        style = style.set_properties(subset=text, **{"text-align": "left"})
+    style = style.relabel_index([header(c) for c in df.columns], axis="columns")
     return style.hide(axis="index") if hide_index else style
+
+
+WORDS = {"ats": "ATS", "hhi": "HHI", "otc": "OTC", "id": "ID", "z": "z-score", "wow": "week/week",
+         "regsho": "Reg SHO", "4w": "4-week", "13w": "13-week", "sho": "SHO", "corr": "corr."}
+
+
+def header(column) -> str:
+    """A column name as a reader reads it: `ats_share` -> "ATS share"."""
+    words = [WORDS.get(w, w) for w in str(column).split("_")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def _week_axis(ax) -> None:
+    """Weeks on the x axis: one tick per Monday (at most 14 labels), dates as YYYY-MM-DD."""
+    import matplotlib.dates as mdates
+
+    ax.xaxis.set_major_locator(mdates.WeekdayLocator(byweekday=mdates.MO,
+                                                     interval=1 if _span(ax) <= 14 else 4))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+    ax.tick_params(axis="x", labelrotation=30)
+    ax.set_xlabel("week starting (Monday)")
+
+
+def _span(ax) -> float:
+    lo, hi = ax.get_xlim()
+    return (hi - lo) / 7
 
 
 @dataclass
@@ -193,14 +224,14 @@ class Week:
             right.plot(ts["week_start"], ts["venue_hhi"], marker="o", label=tier)
         left.set_title("ATS share of off-exchange volume")
         left.set_ylabel("% of the tier's shares")
+        left.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.1f}%"))
         right.set_title("Concentration of venue shares")
-        right.set_ylabel("HHI (0-10,000)")
+        right.set_ylabel("HHI (0 to 10,000)")
+        right.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
         for ax in (left, right):
-            ax.set_xlabel("week starting")
+            _week_axis(ax)
             ax.legend()
             ax.grid(alpha=0.3)
-            ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-            ax.tick_params(axis="x", labelrotation=30)
         fig.tight_layout()
         return fig
 
@@ -225,8 +256,8 @@ class Week:
                 ax.plot(pivot.index, pivot[venue], marker=".", label=venue)
             ax.set_title(f"{tier}: top {n} venues this week")
             ax.set_ylabel("% of the tier's shares")
-            ax.set_xlabel("week starting")
-            ax.tick_params(axis="x", labelrotation=30)
+            ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.1f}%"))
+            _week_axis(ax)
             ax.legend(fontsize=7)
             ax.grid(alpha=0.3)
         if not tiers:
@@ -240,7 +271,8 @@ class Week:
 
         movers = self.movers(n)
         tiers = list(movers)
-        fig, axes = plt.subplots(1, max(1, len(tiers)), figsize=(5 * max(1, len(tiers)), 4.5),
+        fig, axes = plt.subplots(1, max(1, len(tiers)), figsize=(5 * max(1, len(tiers)),
+                                                                  4.5 if tiers else 0.8),
                                  squeeze=False)
         for ax, tier in zip(axes[0], tiers):
             m = movers[tier].sort_values("z_shares_per_day")
@@ -282,6 +314,21 @@ class Week:
                 .reset_index(drop=True)
                 for tier, c in self.calcs.items() if "short_volume_weekly" in c}
 
+    def calculations(self) -> pd.DataFrame:
+        """Every calculation of spine/registry.py this week: version, what it is, rows per
+        tier (a calculation added to the registry appears here by itself)."""
+        from spine import registry
+
+        rows = []
+        for entry in registry.CALCS:
+            row = {"calculation": entry.name, "version": entry.version,
+                   "what it is": entry.description}
+            for tier in self.tiers:
+                frame = self.calcs.get(tier, {}).get(entry.name)
+                row[f"{tier} rows"] = "-" if frame is None else f"{len(frame):,}"
+            rows.append(row)
+        return pd.DataFrame(rows)
+
     def concentration(self) -> pd.DataFrame:
         rows = []
         for tier, c in self.calcs.items():
@@ -300,7 +347,9 @@ class Week:
 
 def _plain(value) -> str:
     """A gate measurement as text: numbers with thousands separators, lists joined."""
-    if isinstance(value, bool) or value is None:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
         return str(value)
     if isinstance(value, int):
         return f"{value:,}"
@@ -363,6 +412,239 @@ def load_week(config: dict, week_start: dt.date | str, tiers: dict[str, dict]) -
                                     "checks": event["report"]["checks"],
                                     "reason": event["reason"]}
     return week
+
+
+# --- one symbol's history ----------------------------------------------------------------------
+
+def _glob(root: str, layer: str, tier: str, weeks: list[str]) -> list[str]:
+    return [str(lake.path(root, "calc" if layer != "clean" else "clean", calc=layer, tier=tier,
+                          week_start=w)) for w in weeks]
+
+
+def symbol_history(root: str, tier: str, symbol: str, weeks: list[str],
+                   name: str = "symbol_week") -> pd.DataFrame:
+    """One symbol's rows of calculation `name` (or "clean") over `weeks`, read by DuckDB from
+    exactly those partition files (hive keys back as columns); a year of symbol_week takes
+    ~0.08 s on a full-size lake (`make bench`)."""
+    import duckdb
+
+    files = _glob(root, name, tier, weeks)
+    if not files:
+        return pd.DataFrame()
+    con = duckdb.connect()
+    try:
+        return con.execute("select * from read_parquet(?, hive_partitioning = true, "
+                           "union_by_name = true) where symbol = ? order by week_start",
+                           [files, symbol]).df()
+    finally:
+        con.close()
+
+
+@dataclass
+class Symbol:
+    tier: str
+    symbol: str
+    weekly: pd.DataFrame  # symbol_week rows, one per week and issue name
+    trend: pd.DataFrame  # symbol_trend rows
+    venues: pd.DataFrame  # clean rows: one per week, venue and summary type
+    short: pd.DataFrame  # short_volume_weekly rows (NMS tiers with Reg SHO)
+    revisions: pd.DataFrame  # the revisions that changed this symbol's rows
+
+    def title(self) -> str:
+        w = self.weekly
+        names = ", ".join(sorted(set(w["issue_name"].dropna())))
+        first, last = w["week_start"].min(), w["week_start"].max()
+        return (f"# {self.symbol} ({self.tier}): off-exchange history\n\n"
+                f"{names}. {w['week_start'].nunique()} weeks with off-exchange volume between "
+                f"{first:%Y-%m-%d} and {last:%Y-%m-%d}; {len(self.revisions)} revision(s) "
+                "changed its rows.\n\n[All reports](../../index.html)")
+
+    def per_week(self) -> pd.DataFrame:
+        """ATS and non-ATS shares per trading day, per week (issue names summed)."""
+        w = self.weekly.groupby("week_start", as_index=False)[
+            ["ats_shares", "non_ats_shares", "total_shares", "total_trades"]].sum()
+        w["trading_days"] = [cal.trading_days(d.date()) for d in w["week_start"]]
+        for col in ("ats_shares", "non_ats_shares", "total_shares"):
+            w[col.replace("shares", "per_day")] = w[col] / w["trading_days"]
+        w["ats_share"] = w["ats_shares"] / w["total_shares"].where(w["total_shares"] > 0)
+        return w
+
+    def volume_chart(self):
+        import matplotlib.pyplot as plt
+
+        w = self.per_week()
+        fig, ax = plt.subplots(figsize=(11, 3.8))
+        ax.bar(w["week_start"], w["ats_per_day"], width=5, label="ATS", color="tab:blue")
+        ax.bar(w["week_start"], w["non_ats_per_day"], width=5, bottom=w["ats_per_day"],
+               label="non-ATS", color="tab:orange")
+        ax.set_title(f"{self.symbol}: off-exchange shares per trading day")
+        ax.set_ylabel("shares per trading day")
+        _week_axis(ax)
+        ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.legend()
+        ax.grid(alpha=0.3, axis="y")
+        fig.tight_layout()
+        return fig
+
+    def venue_chart(self, n: int = 6):
+        """Each week's shares by venue, as % of the symbol's off-exchange shares: the `n`
+        largest venues over the whole history, the rest as "other"."""
+        import matplotlib.pyplot as plt
+
+        from spine import calcs
+
+        v = self.venues.assign(venue=calcs.venue_label(self.venues))
+        top = v.groupby("venue")["shares"].sum().nlargest(n).index
+        v["venue"] = v["venue"].where(v["venue"].isin(top), "other")
+        pivot = v.pivot_table(index="week_start", columns="venue", values="shares",
+                              aggfunc="sum", fill_value=0.0)
+        pivot = pivot.div(pivot.sum(axis=1).where(lambda s: s > 0), axis=0).fillna(0.0) * 100
+        fig, ax = plt.subplots(figsize=(11, 3.8))
+        ax.stackplot(pivot.index, *[pivot[c] for c in pivot.columns], labels=list(pivot.columns))
+        ax.set_title(f"{self.symbol}: venue mix")
+        ax.set_ylabel("% of the symbol's off-exchange shares")
+        _week_axis(ax)
+        ax.set_ylim(0, 100)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        fig.tight_layout()
+        return fig
+
+    def short_chart(self):
+        import matplotlib.pyplot as plt
+
+        s = self.short.sort_values("week_start")
+        fig, ax = plt.subplots(figsize=(11, 3.4))
+        ax.plot(s["week_start"], s["short_ratio"] * 100, marker="o", label="Reg SHO short ratio")
+        ax.plot(s["week_start"], s["ats_share"] * 100, marker=".", label="ATS share (FINRA weekly)")
+        ax.set_title(f"{self.symbol}: short ratio beside ATS share")
+        ax.set_ylabel("% (short volume / Reg SHO volume; ATS / off-exchange shares)")
+        ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.0f}%"))
+        _week_axis(ax)
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        return fig
+
+    def table(self) -> pd.DataFrame:
+        """Week by week: volume, ATS share, the trend's z-score and week-over-week change."""
+        w = self.per_week()[["week_start", "trading_days", "total_shares", "total_trades",
+                             "total_per_day", "ats_share"]].rename(
+            columns={"total_per_day": "shares_per_day"})
+        t = self.trend[["week_start", "mean_13w_shares_per_day", "z_shares_per_day",
+                        "wow_change"]] if len(self.trend) else None
+        if t is not None:
+            w = w.merge(t, on="week_start", how="left")
+        if len(self.short):
+            w = w.merge(self.short[["week_start", "short_ratio", "otc_share_of_regsho"]],
+                        on="week_start", how="left")
+        return w.sort_values("week_start", ascending=False)
+
+
+def symbol_plan(config: dict, tier: str, symbol: str, weeks: list[str],
+                revisions: list[list[str]]) -> tuple[dict, list[str], list[list[str]], str]:
+    """The symbol notebook's config, weeks, revisions and symbol. In a pipeline run, as the
+    plan passed them. By hand without a `lake_root`: a temporary small lake of the 14 weeks
+    before as_of, built first; with one, from its ledger. No symbol: the most traded one of the
+    latest week."""
+    from spine import pipeline, plan
+
+    cfg = pipeline.notebook_config(config, "symbol")
+    if cfg.get("by_hand") and not weeks:
+        last = cal.latest_published_week(tier, cfg["as_of"])
+        for week in plan.rolling_window(last, 14):
+            pipeline.ensure_upstream(cfg, tier, week, "report")
+    if not weeks:
+        st = plan.LakeState.read(cfg["lake_root"])
+        weeks = [w.isoformat() for t, w in st.accepted() if t == tier]
+        revisions = [[w.isoformat(), o, n] for t, w, o, n in st.revisions() if t == tier]
+    if not symbol:
+        latest = pipeline.read_calc(cfg["lake_root"], "symbol_week", tier, weeks[-1])
+        symbol = latest.nlargest(1, "total_shares")["symbol"].iloc[0]
+    return cfg, weeks, revisions, symbol
+
+
+def load_symbol(config: dict, tier: str, symbol: str, weeks: list[str],
+                revisions: list[list[str]]) -> Symbol:
+    """A symbol's history over `weeks` (the weeks clean holds, the plan's) and the revisions
+    `revisions` ([week_start, old, new], the plan's) compared for its rows."""
+    root = config["lake_root"]
+    weekly = symbol_history(root, tier, symbol, weeks)
+    if weekly.empty:
+        raise ValueError(f"symbol {symbol!r} has no rows in calc/symbol_week/tier={tier} over "
+                         f"the {len(weeks)} week(s) the lake holds; symbols are spelled as "
+                         "FINRA publishes them (upper case, e.g. AAPL)")
+    trend = symbol_history(root, tier, symbol, weeks, "symbol_trend")
+    venues = symbol_history(root, tier, symbol, weeks, "clean")
+    short = pd.DataFrame()
+    if tier in ("T1", "T2"):
+        have = [w for w in weeks if lake.path(root, "calc", calc="short_volume_weekly",
+                                              tier=tier, week_start=w).exists()]
+        short = symbol_history(root, tier, symbol, have, "short_volume_weekly")
+    rows = []
+    for week, old, new in revisions:
+        before, after = (_capture_rows(root, tier, week, c, symbol) for c in (old, new))
+        if before != after:
+            rows.append({"week_start": pd.Timestamp(week), "old": old, "new": new,
+                         "shares_before": before[0], "shares_after": after[0],
+                         "shares_change": after[0] - before[0],
+                         "rows_before": before[1], "rows_after": after[1],
+                         "report": f"../../revisions/tier={tier}/week_start={week}/"
+                                   f"{old}_to_{new}.html"})
+    return Symbol(tier, symbol, weekly, trend, venues, short,
+                  pd.DataFrame(rows, columns=["week_start", "old", "new", "shares_before",
+                                              "shares_after", "shares_change", "rows_before",
+                                              "rows_after", "report"]))
+
+
+def _capture_rows(root: str, tier: str, week: str, capture: str, symbol: str
+                  ) -> tuple[float, int]:
+    """A symbol's total shares and row count in one raw capture."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(lake.path(root, "capture", tier=tier, week_start=week,
+                                    capture_id=capture),
+                          columns=["issueSymbolIdentifier", "totalWeeklyShareQuantity"],
+                          filters=[("issueSymbolIdentifier", "=", symbol)])
+    shares = pc.sum(table["totalWeeklyShareQuantity"].cast("float64")).as_py() or 0.0
+    return round(shares, 4), table.num_rows
+
+
+def report_index(weekly: list[str], revisions: list[list[str]], symbols: list[list[str]],
+                 output: str) -> None:
+    """reports/index.html: every weekly report (newest first), every revision report and
+    every symbol report, linked relative to the index."""
+    import html
+
+    def table(head: list[str], rows: list[list[str]]) -> str:
+        if not rows:
+            return "<p>None yet.</p>"
+        return ("<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"
+                + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+                + "</table>")
+
+    def link(href: str, text: str) -> str:
+        return f'<a href="{html.escape(href)}">{html.escape(text)}</a>'
+
+    weeks = [[link(f"weekly/week_start={w}.html", f"week of {w}")]
+             for w in sorted(weekly, reverse=True)]
+    revs = [[html.escape(w), tier, f"<code>{old}</code> &rarr; <code>{new}</code>", event,
+             link(f"revisions/tier={tier}/week_start={w}/{old}_to_{new}.html", "report")]
+            for tier, w, old, new, event, _ in sorted(revisions, key=lambda r: r[5],
+                                                      reverse=True)]
+    syms = [[tier, link(f"symbols/tier={tier}/symbol={sym}.html", sym)]
+            for tier, sym in sorted(symbols)]
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Market Spine reports"
+            "</title><style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;"
+            "border-bottom:1px solid #ddd;text-align:left}</style></head><body>"
+            "<h1>Market Spine: FINRA OTC Transparency reports</h1>"
+            f"<h2>Weekly reports ({len(weeks)})</h2>{table(['week'], weeks)}"
+            f"<h2>Revisions ({len(revs)})</h2>"
+            f"{table(['week', 'tier', 'captures', 'outcome', ''], revs)}"
+            f"<h2>Symbols ({len(syms)})</h2>{table(['tier', 'symbol'], syms)}"
+            "<p>A symbol's report: <code>snakemake --cores 2 symbol --config symbol=AAPL "
+            "tier=T1</code></p></body></html>")
+    lake.write_file_atomic(Path(output), page.encode())
 
 
 def gate_summary(gate_files: list[str], output: str) -> int:
