@@ -48,10 +48,11 @@ test: $(BIN)/snakemake
 lab: $(BIN)/snakemake
 	$(RUN) $(BIN)/jupyter lab notebooks/ $(ALLOW_ROOT) $(LAB_ARGS)
 
-## bench: one full week of all three tiers from an empty lake, a no-op rerun; spine verify on 52 weeks
+## bench: one full week of all three tiers from an empty lake, a no-op rerun; on 52 weeks: spine verify, every calculation, one symbol's history
 bench: $(BIN)/snakemake
 	$(RUN) $(BIN)/python tests/benchmarks/weekly_update.py
 	$(RUN) $(BIN)/python tests/benchmarks/verify.py
+	$(RUN) $(BIN)/python tests/benchmarks/derive.py
 
 ## faults: kill -9 at write k, damage to every layer, readers during writes (prints what survived)
 faults: $(BIN)/snakemake

@@ -543,7 +543,7 @@ class Symbol:
 def symbol_plan(config: dict, tier: str, symbol: str, weeks: list[str],
                 revisions: list[list[str]]) -> tuple[dict, list[str], list[list[str]], str]:
     """The symbol notebook's config, weeks, revisions and symbol. In a pipeline run, as the
-    plan passed them. By hand without a `lake_root`: a temporary small lake of the 14 weeks
+    plan passed them. By hand without a `lake_root`: a temporary small lake of the 6 weeks
     before as_of, built first; with one, from its ledger. No symbol: the most traded one of the
     latest week."""
     from spine import pipeline, plan
@@ -551,7 +551,7 @@ def symbol_plan(config: dict, tier: str, symbol: str, weeks: list[str],
     cfg = pipeline.notebook_config(config, "symbol")
     if cfg.get("by_hand") and not weeks:
         last = cal.latest_published_week(tier, cfg["as_of"])
-        for week in plan.rolling_window(last, 14):
+        for week in plan.rolling_window(last, 6):
             pipeline.ensure_upstream(cfg, tier, week, "report")
     if not weeks:
         st = plan.LakeState.read(cfg["lake_root"])

@@ -152,7 +152,7 @@ def damage(work: Path) -> None:
         "fetch receipt": next((ref / "fetches" / "finra_otc_weekly").rglob("*.json")),
         "clean": next((ref / "clean" / "finra_otc_weekly").rglob("part-0.parquet")),
         "calculation": next((ref / "calc" / "venue_share").rglob("part-0.parquet")),
-        "rolling window": next((ref / "calc" / "symbol_rolling").rglob("part-0.parquet")),
+        "multi-week calculation": next((ref / "calc" / "symbol_trend").rglob("part-0.parquet")),
         "gate report": next((ref / "gates" / "finra_otc_weekly").rglob("*.json")),
         "weekly report": next((ref / "reports" / "weekly").glob("*.html")),
         "revision report": next((ref / "reports" / "revisions").rglob("*_to_*.html")),

@@ -40,7 +40,7 @@ from spine.sources import finra_files, synthetic
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO  # the checkout whose Snakefile runs (--repo: an earlier commit, for "before")
 TIERS = ["T1", "T2", "OTCE"]
-STEPS = ["fetch", "gate", "calc", "rolling", "regsho", "short_volume", "report"]  # print order
+STEPS = ["fetch", "gate", "clean", "calc", "regsho", "report"]  # print order (others after)
 # Snakemake starts papermill and jupyter from PATH: the interpreter's bin directory comes first.
 ENV = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent),
                                              os.environ.get("PATH", "")]))

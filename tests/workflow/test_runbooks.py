@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,10 @@ RUNBOOKS = REPO / "workflows"
 
 
 def bash_blocks(markdown: Path) -> list[str]:
-    return re.findall(r"```bash\n(.*?)```", markdown.read_text(), re.S)
+    """The ```bash blocks, as a reader copies them from the rendered page: without the
+    indentation of the list item they sit in (a heredoc's end marker must start its line)."""
+    return [textwrap.dedent(b) for b in re.findall(r"```bash\n(.*?)```", markdown.read_text(),
+                                                   re.S)]
 
 
 def scratch_repo(tmp_path: Path) -> Path:
@@ -64,8 +68,8 @@ def run_runbook(path: Path, tmp_path: Path, blocks: list[str] | None = None) -> 
 
 def test_every_runbook_is_tested():
     tested = {"WEEKLY_DATA_UPDATE.md", "BACKFILL_HISTORICAL.md", "HANDLE_REVISION.md",
-              "ADD_DATASOURCE.md", "DATABASE_RECOVERY.md", "RESOLVE_QUALITY_GATE.md",
-              "DEBUG_MISSING_DATA.md"}
+              "ADD_DATASOURCE.md", "ADD_CALCULATION.md", "DATABASE_RECOVERY.md",
+              "RESOLVE_QUALITY_GATE.md", "DEBUG_MISSING_DATA.md"}
     have = {p.name for p in RUNBOOKS.glob("*/*.md")}
     assert have == tested, "a runbook without a test (add it here and below)"
 
@@ -101,17 +105,60 @@ def test_add_datasource_runbook(tmp_path):
     assert not (tmp_path / "repo" / "data").exists(), "the demonstration never writes data/"
 
 
-def test_readme_pipeline_and_revision_commands(tmp_path):
-    """The README's "Running the pipeline" and "Revisions" commands, in order, as written."""
+# After the runbook's last step, in the same shell: the new calculation's files read back and
+# checked against its schema, the weekly report and the data contract of the scratch copy.
+CALC_CHECK = """python - <<'EOF'
+import glob, pandas as pd, pyarrow.parquet as pq
+from spine import schemas
+lake = '/tmp/market-spine-calc-demo'
+df = pd.read_parquet(f'{lake}/calc/trade_size_buckets')
+schemas.TradeSizeBuckets.validate(df.drop(columns=['tier', 'week_start']).assign(
+    week_start=pd.to_datetime(df['week_start'].astype(str)), tier=df['tier'].astype(str))[
+    list(schemas.TradeSizeBuckets.to_schema().columns)])
+sums = df.groupby(['week_start', 'summary_type'], observed=True)['share_of_shares'].sum()
+print('trade_size_buckets rows', len(df), 'weeks', df['week_start'].nunique(),
+      'sums', sorted(set(sums.round(9))))
+report = open(sorted(glob.glob(f'{lake}/reports/weekly/*.html'))[-1]).read()
+print('in the report:', 'trade_size_buckets' in report)
+EOF"""
+
+
+def test_add_calculation_runbook(tmp_path):
+    """The worked example really adds a calculation in a scratch copy: its test passes, its
+    Parquet holds every week and passes its schema, it is in the data contract and the weekly
+    report, and a version bump reruns exactly it (and the reports)."""
+    path = RUNBOOKS / "development" / "ADD_CALCULATION.md"
+    out = run_runbook(path, tmp_path, bash_blocks(path) + [CALC_CHECK])
+    assert re.search(r"^\d+ passed", out, re.M)
+    assert "calc=trade_size_buckets" in out and "Gate summary: 2 passed, 0 failed" in out
+    bump = out.split("sed -i")[1]
+    assert re.search(r"^calc\s+2$", bump, re.M) and re.search(r"^report\s+2$", bump, re.M)
+    assert not re.search(r"^(clean|fetch|ingest)\s+\d", bump, re.M)
+    assert "Nothing to be done" in bump and "['2']" in bump
+    assert "trade_size_buckets rows" in out and "weeks 2 sums [1.0]" in out
+    assert "in the report: True" in out
+    contract = (tmp_path / "repo" / "docs" / "data-contract.md").read_text()
+    assert "## calc/trade_size_buckets" in contract and "`share_of_shares`" in contract
+    assert not (tmp_path / "repo" / "data").exists(), "the demonstration never writes data/"
+
+
+def test_readme_pipeline_revision_and_research_commands(tmp_path):
+    """The README's "Running the pipeline", "Revisions" and "Research" commands, in order, as
+    written."""
     readme = (REPO / "README.md").read_text()
     blocks = []
-    for heading in ("## Running the pipeline", "## Revisions"):
+    for heading in ("## Running the pipeline", "## Revisions", "## Research"):
         section = readme.split(heading, 1)[1].split("\n## ", 1)[0]
         blocks += re.findall(r"```bash\n(.*?)```", section, re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     out = run_runbook(REPO / "README.md", tmp_path, blocks)
     assert re.search(r"^\d+ added, \d+ removed, \d+ changed$", out, re.M)
     assert "Nothing to be done" in out
+    assert "change_per_day" in out and "calculation sections are current" in out
+    symbols = list((tmp_path / "repo" / "data" / "reports" / "symbols").glob("tier=*/symbol=*.html"))
+    assert len(symbols) == 1
+    index = (tmp_path / "repo" / "data" / "reports" / "index.html").read_text()
+    assert symbols[0].name in index and "weekly/week_start=" in index
 
 
 # What the recovery runbook's steps assume, done to the lake before each (bash, in the copy).
