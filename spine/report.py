@@ -72,8 +72,9 @@ def styled(df: pd.DataFrame, hide_index: bool = True):
     return style.hide(axis="index") if hide_index else style
 
 
-WORDS = {"ats": "ATS", "hhi": "HHI", "otc": "OTC", "id": "ID", "z": "z-score", "wow": "week/week",
-         "regsho": "Reg SHO", "4w": "4-week", "13w": "13-week", "sho": "SHO", "corr": "corr."}
+WORDS = {"ats": "ATS", "hhi": "HHI", "otc": "OTC", "id": "ID", "mpid": "MPID", "crd": "CRD",
+         "z": "z-score", "wow": "week/week", "regsho": "Reg SHO", "4w": "4-week",
+         "13w": "13-week", "sho": "SHO", "corr": "corr."}
 
 
 def header(column) -> str:

@@ -32,8 +32,8 @@ def test_one_invocation_completes_every_job_it_makes_necessary(revision_runs):
 def test_a_revision_reruns_exactly_what_it_touches(revision_runs):
     """A restated week in the middle of 8: its clean and every calculation of it, the
     multi-week calculations of the later weeks whose windows hold it, those weeks' reports, its
-    gate report and revision report, the index and the summary; the 8 fetches and the one gate
-    job of the new as_of. Nothing else."""
+    gate report and revision report, the two indexes and the summary; the 8 fetches and the one
+    gate job of the new as_of. Nothing else."""
     state = plan.LakeState.read(revision_runs.root)
     later = len(state.revision_window("T2", RESTATED)["later"])
     calcs = registry.for_tier("T2", regsho=False)
@@ -42,7 +42,8 @@ def test_a_revision_reruns_exactly_what_it_touches(revision_runs):
     assert executed(revision_runs.procs["revised"]) == {
         "fetch": 8, "ingest": 1, "gate_report": 1, "clean": 1,
         "calc": len(calcs) + later * len(windowed), "report": 1 + later,
-        "revision_report": 1, "revision_index": 1, "gate_summary": 1, "weekly": 1}
+        "revision_report": 1, "revision_index": 1, "report_index": 1, "gate_summary": 1,
+        "weekly": 1}
     (tier, week, old, new), = state.revisions()
     assert (tier, week.isoformat()) == ("T2", RESTATED) and old != new
     html = lake.path(revision_runs.root, "revision", tier=tier, week_start=week, old=old,
