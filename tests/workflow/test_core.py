@@ -4,6 +4,7 @@ fetches, damage is rebuilt without re-downloading, and every step gets exactly i
 
 import datetime as dt
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -49,6 +50,18 @@ def test_a_revision_reruns_exactly_what_it_touches(revision_runs):
     html = lake.path(revision_runs.root, "revision", tier=tier, week_start=week, old=old,
                      new=new).read_text()
     assert "added" in html and "Effect on the symbol trend" in html
+    # what a reviewer reads: no raw Python reprs, float noise or midnight times, a real title
+    from tests.unit.test_report import REPRS
+
+    weekly = sorted((revision_runs.root / "reports" / "weekly").glob("*.html"))
+    for page in [html, *(p.read_text() for p in weekly)]:
+        text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)  # the charts
+        assert not REPRS.search(text), REPRS.search(text)
+        assert "<title>Market Spine: " in page
+    index = (revision_runs.root / "reports" / "index.html").read_text()
+    assert all(p.name in index for p in weekly) and f"{old}_to_{new}.html" in index
+    restated = (revision_runs.root / "reports" / "weekly" / f"week_start={RESTATED}.html")
+    assert f"{old}_to_{new}.html" in restated.read_text()  # the week links to its revision
 
 
 def test_an_identical_refetch_reruns_nothing_downstream(revision_runs):
