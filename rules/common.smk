@@ -5,6 +5,7 @@ import fcntl
 import json
 import os
 import sys
+from pathlib import Path
 
 from spine import lake, notebooks, registry
 
@@ -158,7 +159,7 @@ def symbol_reports():
     """(tier, symbol) of every symbol report: those the lake has, and the one config asks for."""
     import glob
 
-    found = {tuple(p.split("/tier=")[-1].removesuffix(".html").split("/symbol="))
+    found = {(Path(p).parent.name.removeprefix("tier="), Path(p).stem.removeprefix("symbol="))
              for p in glob.glob(L("symbol_report", tier="*", symbol="*"))}
     if CFG["symbol"]:
         found.add((CFG["tier"], CFG["symbol"]))

@@ -79,7 +79,7 @@ def test_reports_never_fetches(revision_runs, tmp_path):
     assert planned(revision_runs.snake("reports", "-n", root=root)) == {}
     lake.path(root, "report", week_start=RESTATED).unlink()
     jobs = planned(revision_runs.snake("reports", "-n", root=root))  # as_of: today
-    assert jobs == {"report": 1, "reports": 1}
+    assert jobs == {"report": 1, "report_index": 1, "reports": 1}
     assert "fetch" not in jobs and "ingest" not in jobs and "fetch_regsho" not in jobs
 
 
@@ -103,7 +103,9 @@ def test_damage_is_rebuilt_by_the_ordinary_command_without_redownloading(revisio
     proc = revision_runs.snake("--config", f"as_of={AS_OF['identical']}", root=root)
     jobs = executed(proc)
     assert "fetch" not in jobs and "ingest" not in jobs
-    assert jobs["calc"] == 2 and jobs["gate_report"] == 1
+    # clean rebuilt is newer than what read it: the week's 7 calculations and the 3 multi-week
+    # ones of each of the 3 later weeks; venue_share of 2025-06-30 and its tier_summary
+    assert jobs["clean"] == 1 and jobs["calc"] == 7 + 3 * 3 + 2 and jobs["gate_report"] == 1
     assert all(p.exists() for p in damaged)
     pd.testing.assert_frame_equal(pd.read_parquet(clean), before)
     assert lake.file_metadata(clean)["spine.capture_id"] == held
