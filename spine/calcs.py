@@ -90,10 +90,12 @@ def symbol_hhi(clean: DataFrame[CleanWeekly]) -> DataFrame[SymbolHHI]:
     per_venue["venue_share"] = per_venue["shares"] / total.where(total > 0)
     per_venue["sq"] = (per_venue["venue_share"] * 100) ** 2
     top = per_venue.sort_values("shares", ascending=False, kind="mergesort").drop_duplicates(SECURITY)
+    # one row per venue already: the venue count is the group's size. A security with zero
+    # shares has NaN squares, which sum to 0 (and its HHI is set to 0 below)
     out = per_venue.groupby(SECURITY, dropna=False, sort=True).agg(
         total_shares=("shares", "sum"),
-        venue_count=("venue", "nunique"),
-        hhi=("sq", lambda s: s.sum(min_count=1)),
+        venue_count=("venue", "size"),
+        hhi=("sq", "sum"),
     ).reset_index()
     out = out.merge(
         top[SECURITY + ["venue", "venue_share"]].rename(

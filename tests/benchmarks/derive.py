@@ -5,7 +5,8 @@ cores; under 0.2 s). Prints figures; asserts nothing.
 The lake is the one tests/benchmarks/verify.py builds (fetched and gated once, kept), plus the
 Reg SHO weeks `short_volume_weekly` reads (fetched once, untimed). The derive runs in process,
 the calculation functions the `calc` notebook calls (spine.pipeline.derive: clean, then each
-calculation of spine/registry.py in order), one process per tier on a pool of two. With
+calculation of spine/registry.py), stage by stage as the DAG orders them, each stage's
+(tier, week) jobs on a pool of two processes. With
 --before DIR it first times the same derive with the code in DIR (a checkout of an earlier
 commit, e.g. `git worktree add /tmp/before <commit>`), whose API is detected.
 
@@ -32,30 +33,64 @@ def weeks_of(root: Path) -> list[str]:
     return sorted(p.name.split("=")[1] for p in folder.iterdir() if p.name.startswith("week_start="))
 
 
-def derive_tier(args: tuple[str, str, list[str]]) -> float:
-    """Clean and every calculation of one tier's weeks, oldest first (windows read earlier
-    weeks' outputs). Runs with whichever spine is first on sys.path."""
-    root, tier, weeks = args
+_PLAN: dict = {}  # per worker process: the config and the ledger's state, read once (as the
+# Snakefile computes the plan once and passes each job its windows)
+
+
+def derive_one(args: tuple[str, str, str, str]) -> None:
+    """Clean (name "clean") or one calculation of one (tier, week), as its job would."""
+    root, name, tier, week = args
     from spine import config as config_
+    from spine import pipeline, plan
+
+    if root not in _PLAN:
+        _PLAN[root] = (config_.load(lake_root=root, as_of="2025-09-30",
+                                    synthetic={"size": "full"}), plan.LakeState.read(root))
+    cfg, state = _PLAN[root]
+    if not hasattr(pipeline, "derive"):  # the code before the registry, one job at a time
+        if name == "symbol_rolling":
+            pipeline.calc_rolling(cfg, tier, week, state.window(tier, week))
+        else:
+            {"clean": pipeline.calc, "short_volume": pipeline.calc_short_volume}[name](
+                cfg, tier, week)
+    elif name == "clean":
+        pipeline.make_clean(cfg, tier, week, state.held(tier, week))
+    else:
+        from spine import registry
+
+        windows = {i.name: [w.isoformat() for w in state.window(tier, week, i.weeks)]
+                   for i in registry.get(name).inputs if i.name not in registry.SOURCES}
+        pipeline.calc(cfg, name, tier, week, windows)
+
+
+def stages() -> list[list[tuple[str, tuple[str, ...]]]]:
+    """(name, tiers) per stage, in the order the DAG can run them: clean, then each
+    calculation once everything it reads exists (all weeks of a stage run in parallel)."""
     from spine import pipeline
 
-    cfg = config_.load(lake_root=root, as_of="2025-09-30", synthetic={"size": "full"})
-    started = time.monotonic()
-    for week in weeks:
-        if hasattr(pipeline, "derive"):
-            pipeline.derive(cfg, tier, week)
-        else:  # the code before the registry: clean + 3 calculations, rolling, short volume
-            pipeline.calc(cfg, tier, week)
-            pipeline.calc_rolling(cfg, tier, week)
-            if tier != "OTCE":
-                pipeline.calc_short_volume(cfg, tier, week)
-    return time.monotonic() - started
+    if not hasattr(pipeline, "derive"):
+        return [[("clean", ("T1", "T2", "OTCE"))], [("symbol_rolling", ("T1", "T2", "OTCE")),
+                                                     ("short_volume", ("T1", "T2"))]]
+    from spine import registry
+
+    level: dict[str, int] = {}
+    for c in registry.CALCS:
+        level[c.name] = 1 + max(level.get(i.name, 0) for i in c.inputs)
+    out = [[("clean", ("T1", "T2", "OTCE"))]]
+    for n in range(1, max(level.values()) + 1):
+        out.append([(c.name, c.tiers) for c in registry.CALCS if level[c.name] == n])
+    return out
 
 
 def derive_all(root: Path, weeks: list[str]) -> float:
+    """Every stage's (tier, week) jobs on a pool of two processes, like `snakemake --cores 2`
+    runs the DAG, without the per-job interpreter start-up."""
     started = time.monotonic()
-    with ProcessPoolExecutor(2) as pool:  # T2 (the largest) alone, T1 and OTCE on the other
-        list(pool.map(derive_tier, [(str(root), t, weeks) for t in ("T2", "T1", "OTCE")]))
+    with ProcessPoolExecutor(2) as pool:
+        for stage in stages():
+            jobs = [(str(root), name, tier, week) for name, tiers in stage for tier in tiers
+                    for week in weeks]
+            list(pool.map(derive_one, jobs, chunksize=4))
     return time.monotonic() - started
 
 
@@ -88,22 +123,23 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lake", default="/tmp/market-spine-bench-52w")
     parser.add_argument("--before", help="a checkout of earlier code to time first")
+    parser.add_argument("--derive-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     root = Path(args.lake)
+    if args.derive_only:
+        print(f"{derive_all(root, weeks_of(root)):.1f}")
+        return
     if not (root / ".built").exists():
         subprocess.run([sys.executable, str(HERE / "verify.py"), "--lake", str(root)], check=True)
     weeks = weeks_of(root)
     ensure_regsho(root, weeks)
     print(f"derive: {len(weeks)} weeks x 3 tiers, full size, from raw captures (no fetch)")
-    if args.before:
-        env = dict(os.environ, PYTHONPATH=args.before)
-        code = ("import sys, time; sys.path.insert(0, sys.argv[1]); "
-                "from pathlib import Path; import importlib.util as u; "
-                "s = u.spec_from_file_location('d', sys.argv[2]); d = u.module_from_spec(s); "
-                "s.loader.exec_module(d); print(f'{d.derive_all(Path(sys.argv[3]), "
-                "d.weeks_of(Path(sys.argv[3]))):.1f}')")
-        out = subprocess.run([sys.executable, "-c", code, args.before, __file__, str(root)],
-                             env=env, capture_output=True, text=True, check=True)
+    if args.before:  # this script again, its `spine` imported from the earlier checkout
+        out = subprocess.run([sys.executable, __file__, "--lake", str(root), "--derive-only"],
+                             env=dict(os.environ, PYTHONPATH=args.before), capture_output=True,
+                             text=True)
+        if out.returncode:
+            sys.exit(f"the derive with {args.before} failed:\n{out.stderr[-3000:]}")
         print(f"  before ({args.before}): {float(out.stdout.split()[-1]):.1f} s "
               "(clean, symbol_week, venue_share, symbol_hhi, symbol_rolling, short_volume)")
     seconds = derive_all(root, weeks)
