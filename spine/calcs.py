@@ -130,8 +130,7 @@ def tier_summary(venue_share: pd.DataFrame, symbol_week: pd.DataFrame, week_star
     }])
 
 
-TREND_WEEKS = 13  # symbol_trend and venue_trend look back this far (spine/registry.py)
-SHORT_WEEKS = 4
+TREND_WEEKS, SHORT_WEEKS = registry.TREND_WEEKS, registry.SHORT_WEEKS  # the windows' lengths
 Z_MIN_PRIOR_WEEKS = 8  # a z-score needs this many earlier weeks in the window ...
 Z_SPREAD_FLOOR = 0.1  # ... and its spread is at least this fraction of their mean, so a
 # symbol with near-constant volume (or three quiet weeks) does not score in the hundreds

@@ -25,7 +25,7 @@ NMS_TIERS = registry.NMS_TIERS  # the tiers Reg SHO covers (short_volume_weekly)
 REACH_WEEKS = registry.longest_reach()
 # A revision report recomputes symbol_trend of the revised week with the weeks before it, and
 # the weekly report charts the last 13 weeks: both read the trend window's weeks.
-TREND_WEEKS = 13
+TREND_WEEKS = registry.TREND_WEEKS
 HISTORY_CALCS = ("tier_summary", "venue_share")  # what the weekly report's trend charts read
 WEEK = dt.timedelta(days=7)
 

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 ALL_TIERS = ("T1", "T2", "OTCE")
 NMS_TIERS = ("T1", "T2")  # the tiers Reg SHO covers
 SOURCES = ("clean", "regsho")  # inputs that are not calculations
+TREND_WEEKS = 13  # the long window of the trend calculations (and the weekly report's charts)
+SHORT_WEEKS = 4  # ... and their short one
 
 
 @dataclass(frozen=True)
@@ -65,13 +67,13 @@ CALCS: tuple[Calc, ...] = (
     Calc("tier_summary", 1, "TierSummary", (Input("venue_share"), Input("symbol_week")),
          "Per tier and week: ATS vs non-ATS share, venue counts, HHI of venue shares, symbols "
          "traded, average trade size, shares and trades per trading day."),
-    Calc("symbol_trend", 1, "SymbolTrend", (Input("symbol_week", weeks=13),),
+    Calc("symbol_trend", 1, "SymbolTrend", (Input("symbol_week", weeks=TREND_WEEKS),),
          "Per symbol: shares and trades per trading day, 4- and 13-week rolling means, z-score "
          "against its own trailing 13 weeks, week-over-week change."),
     Calc("movers", 1, "Movers", (Input("symbol_trend"),),
          "Per tier and week: the symbols with the largest rises and falls against their own "
          "trailing window, by shares per day and by z-score, above minimum-volume floors."),
-    Calc("venue_trend", 1, "VenueTrend", (Input("venue_share", weeks=13),),
+    Calc("venue_trend", 1, "VenueTrend", (Input("venue_share", weeks=TREND_WEEKS),),
          "Per venue: share of the tier over time, 4- and 13-week mean share, rank change, "
          "entries and exits."),
     Calc("short_volume_weekly", 1, "ShortVolumeWeekly", (Input("symbol_week"), Input("regsho")),

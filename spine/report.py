@@ -417,11 +417,6 @@ def load_week(config: dict, week_start: dt.date | str, tiers: dict[str, dict]) -
 
 # --- one symbol's history ----------------------------------------------------------------------
 
-def _glob(root: str, layer: str, tier: str, weeks: list[str]) -> list[str]:
-    return [str(lake.path(root, "calc" if layer != "clean" else "clean", calc=layer, tier=tier,
-                          week_start=w)) for w in weeks]
-
-
 def symbol_history(root: str, tier: str, symbol: str, weeks: list[str],
                    name: str = "symbol_week") -> pd.DataFrame:
     """One symbol's rows of calculation `name` (or "clean") over `weeks`, read by DuckDB from
@@ -429,7 +424,8 @@ def symbol_history(root: str, tier: str, symbol: str, weeks: list[str],
     ~0.08 s on a full-size lake (`make bench`)."""
     import duckdb
 
-    files = _glob(root, name, tier, weeks)
+    kind = "clean" if name == "clean" else "calc"
+    files = [str(lake.path(root, kind, calc=name, tier=tier, week_start=w)) for w in weeks]
     if not files:
         return pd.DataFrame()
     con = duckdb.connect()
