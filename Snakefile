@@ -89,7 +89,12 @@ rule symbol:
         lambda wc: symbol_targets(),
 
 
+onerror:
+    warm.stop()
+
+
 onsuccess:
+    warm.stop()
     # The operator's verdict: a run whose gates refused a capture ends non-zero, once: when
     # this invocation wrote the run's gate summary (it is kept, so the lake is complete and a
     # dry run then has nothing to do).

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from spine import lake, notebooks, registry
+from spine import lake, notebooks, registry, warm
 
 
 def L(kind, **keys):
@@ -219,3 +219,8 @@ onstart:
         raise WorkflowError(f"another snakemake run is using the lake {ROOT}; wait for it to "
                             "finish (a killed run releases the lake by itself)")
     workflow._spine_lock = _LOCK
+    # This run's warm runner (spine/warm.py): the steps' commands hand their work to one server
+    # that imported pandas, pyarrow, pandera and the notebook engine once and forks per step.
+    # On a cluster (jobs run elsewhere) there is none and each step runs in its own process.
+    if workflow.local_exec:
+        warm.start(ROOT)

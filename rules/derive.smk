@@ -29,10 +29,7 @@ use rule notebook as clean with:
     output:
         clean=L("clean", tier="{tier}", week_start="{week_start}"),
     log:
-        notebook=J("clean", tier="{tier}", week_start="{week_start}")["notebook"],
-        stderr=J("clean", tier="{tier}", week_start="{week_start}")["stderr"],
-    benchmark:
-        J("clean", tier="{tier}", week_start="{week_start}")["bench"]
+        **J("clean", tier="{tier}", week_start="{week_start}"),
     params:
         step="clean",
         json=lambda wc: notebooks.parameters("clean", CFG, tier=wc.tier, week_start=wc.week_start,
@@ -50,10 +47,7 @@ use rule notebook as calc with:
     output:
         calc=L("calc", calc="{calc}", tier="{tier}", week_start="{week_start}"),
     log:
-        notebook=J("calc", calc="{calc}", tier="{tier}", week_start="{week_start}")["notebook"],
-        stderr=J("calc", calc="{calc}", tier="{tier}", week_start="{week_start}")["stderr"],
-    benchmark:
-        J("calc", calc="{calc}", tier="{tier}", week_start="{week_start}")["bench"]
+        **J("calc", calc="{calc}", tier="{tier}", week_start="{week_start}"),
     params:
         step="calc",
         json=lambda wc: notebooks.parameters(
@@ -68,10 +62,7 @@ use rule notebook as fetch_regsho with:
     output:
         week=L("regsho_week", week_start="{week_start}"),
     log:
-        notebook=J("regsho", week_start="{week_start}")["notebook"],
-        stderr=J("regsho", week_start="{week_start}")["stderr"],
-    benchmark:
-        J("regsho", week_start="{week_start}")["bench"]
+        **J("regsho", week_start="{week_start}"),
     params:
         step="regsho",
         json=lambda wc: notebooks.parameters(
@@ -88,10 +79,7 @@ use rule notebook as report with:
     output:
         html=L("report", week_start="{week_start}"),
     log:
-        notebook=J("report", week_start="{week_start}")["notebook"],
-        stderr=J("report", week_start="{week_start}")["stderr"],
-    benchmark:
-        J("report", week_start="{week_start}")["bench"]
+        **J("report", week_start="{week_start}"),
     params:
         step="report",
         json=lambda wc: notebooks.parameters("report", CFG, week_start=wc.week_start,
@@ -116,10 +104,7 @@ use rule notebook as revision_report with:
     output:
         html=L("revision", tier="{tier}", week_start="{week_start}", old="{old}", new="{new}"),
     log:
-        notebook=J("revision", tier="{tier}", week_start="{week_start}", old="{old}",
-                   new="{new}")["notebook"],
-        stderr=J("revision", tier="{tier}", week_start="{week_start}", old="{old}",
-                 new="{new}")["stderr"],
+        **J("revision", tier="{tier}", week_start="{week_start}", old="{old}", new="{new}"),
     params:
         step="revision",
         json=lambda wc: notebooks.parameters("revision", CFG, tier=wc.tier,
@@ -135,8 +120,7 @@ use rule notebook as symbol_report with:
     output:
         html=L("symbol_report", tier="{tier}", symbol="{symbol}"),
     log:
-        notebook=J("symbol", tier="{tier}", symbol="{symbol}")["notebook"],
-        stderr=J("symbol", tier="{tier}", symbol="{symbol}")["stderr"],
+        **J("symbol", tier="{tier}", symbol="{symbol}"),
     params:
         step="symbol",
         json=lambda wc: notebooks.parameters("symbol", CFG, tier=wc.tier, symbol=wc.symbol,

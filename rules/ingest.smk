@@ -14,10 +14,7 @@ use rule notebook as fetch with:
     output:
         receipt=L("fetch", tier="{tier}", week_start="{week_start}", fetch_key="{fetch_key}"),
     log:
-        **{k: v for k, v in J("fetch", tier="{tier}", week_start="{week_start}",
-                              fetch_key="{fetch_key}").items() if k != "bench"},
-    benchmark:
-        J("fetch", tier="{tier}", week_start="{week_start}", fetch_key="{fetch_key}")["bench"]
+        **J("fetch", tier="{tier}", week_start="{week_start}", fetch_key="{fetch_key}"),
     params:
         step="fetch",
         json=lambda wc: notebooks.parameters("fetch", CFG, tier=wc.tier,
@@ -39,10 +36,7 @@ checkpoint ingest:
     output:
         record=L("ingest", run="{run}"),
     log:
-        notebook=J("gate", run="{run}")["notebook"],
-        stderr=J("gate", run="{run}")["stderr"],
-    benchmark:
-        J("gate", run="{run}")["bench"]
+        **J("gate", run="{run}"),
     params:
         step="gate",
         json=lambda wc, input, output: notebooks.parameters(

@@ -13,7 +13,7 @@ envvars:
 
 NOTEBOOK_SHELL = (
     "python -m spine.notebooks {params.step} {log.notebook} --params {params.json:q} "
-    "{params.html} > {log.stderr} 2>&1"
+    "{params.html} --bench {log.bench} > {log.stderr} 2>&1"
 )
 
 
@@ -23,6 +23,7 @@ rule notebook:
     log:
         notebook=L("run", step="template", job="{name}.ipynb"),
         stderr=L("log", step="template", job="{name}"),
+        bench=L("bench", step="template", job="{name}"),
     params:
         step="",
         json="{}",

@@ -473,5 +473,7 @@ def revision_index(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # as a Snakemake job: run by the run's warm server (spine/warm.py)
+    from spine import warm
+
+    sys.exit(warm.run("spine.cli", sys.argv[1:]))

@@ -199,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("executed", help="where the executed notebook is kept")
     parser.add_argument("--params", required=True, help="papermill parameters as JSON")
     parser.add_argument("--html", help="also render the executed notebook to this HTML file")
+    parser.add_argument("--bench", help="the step's benchmark record (written by spine.warm.run: "
+                                        "wall time, peak RSS, CPU time)")
     args = parser.parse_args(argv)
     os.environ["SPINE_PRODUCER"] = f"{args.step} {args.executed}"  # the lake's manifest says so
     try:
@@ -214,5 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # a thin client: the run's warm server runs the step (spine/warm.py)
+    from spine import warm
+
+    bench = sys.argv[sys.argv.index("--bench") + 1] if "--bench" in sys.argv[:-1] else None
+    sys.exit(warm.run("spine.notebooks", sys.argv[1:], bench=bench))
