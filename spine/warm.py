@@ -373,11 +373,11 @@ class Server:
             self.listener.close()
             conn.close()
             return
-        if request.get("token") != self.token:
-            self.reply(conn, {"refused": "it belongs to another run"})
-        elif op == "status":
+        if op == "status":  # anyone may look (tests, the benchmark)
             self.reply(conn, {"pid": os.getpid(), "threads": _threads(),
                               "rss_mb": _rss_mb(), "children": sorted(self.children)})
+        elif request.get("token") != self.token:
+            self.reply(conn, {"refused": "it belongs to another run"})
         elif request.get("fingerprint") != self.fingerprint:
             self.reply(conn, {"refused": "the step's code or environment differs from the "
                                          "server's (changed since the run started?)"})
