@@ -7,7 +7,10 @@ the same code runs from Snakemake, from JupyterLab and from tests.
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
+import os
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +18,7 @@ import pandera.errors
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spine import ats, calcs, lake, ledger, plan, registry, sources
+from spine import ats, calcs, lake, ledger, plan, registry, sources, warm
 from spine import calendar as cal
 from spine import clean as clean_
 from spine.gates import PASS, GateConfig, GateReport, Version, evaluate
@@ -285,10 +288,26 @@ def ingest(config: dict, receipts: list[str], output: str | Path) -> pd.DataFram
     """The gate step of a run: decide every capture the run fetched, oldest week first within
     each tier (a week's count band compares with the weeks before it, decided first), then
     write the run's ingest record: per partition, the capture fetched and its verdict, and the
-    partition's ledger listing after the decision (the plan's input for the derive stage)."""
-    root = config["lake_root"]
+    partition's ledger listing after the decision (the plan's input for the derive stage).
+    Tiers are independent of each other, so each tier's weeks are decided in a process of its
+    own, as many at once as this process may use CPUs."""
     fetched = [lake.read_json(p) for p in receipts]
-    fetched.sort(key=lambda r: (r["week_start"], plan.TIERS.index(r["tier"])))
+    tiers: dict[str, list[dict]] = {}
+    for r in sorted(fetched, key=lambda r: r["week_start"]):
+        tiers.setdefault(r["tier"], []).append(r)
+    rows, listing = [], {}
+    for tier_rows, tier_listing in _each_forked(_ingest_tier, [(config, rs) for rs in
+                                                               tiers.values()]):
+        rows += tier_rows
+        listing |= tier_listing
+    rows.sort(key=lambda r: (r["week_start"], plan.TIERS.index(r["tier"])))
+    lake.write_json(output, {"partitions": rows, "ledger": listing})
+    return pd.DataFrame(rows)
+
+
+def _ingest_tier(config: dict, fetched: list[dict]) -> tuple[list[dict], dict]:
+    """Decide one tier's captures, oldest week first."""
+    root = config["lake_root"]
     rows, listing = [], {}
     for r in fetched:
         report = gate(config, r["tier"], r["week_start"], r["capture_id"])
@@ -298,8 +317,19 @@ def ingest(config: dict, receipts: list[str], output: str | Path) -> pd.DataFram
                      "capture_id": r["capture_id"], "new_capture": r["new_capture"],
                      "status": report.status, "clean_holds": held})
         listing[f"{r['tier']}/{r['week_start']}"] = files
-    lake.write_json(output, {"partitions": rows, "ledger": listing})
-    return pd.DataFrame(rows)
+    return rows, listing
+
+
+def _each_forked(fn, args: list[tuple]) -> list:
+    """fn(*a) for each a, in forked processes, as many at once as this process may use CPUs
+    (its affinity: a cluster job's allocation). Forks only from a single thread (a thread pool
+    does not survive a fork); otherwise, or with one CPU or one task, runs them here in order."""
+    workers = min(len(args), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                  else 1)
+    if workers < 2 or warm.threads() != 1:
+        return [fn(*a) for a in args]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(fn, *zip(*args)))
 
 
 def gate_reports(config: dict, tier: str, week_start: dt.date | str) -> list[Path]:

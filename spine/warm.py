@@ -320,11 +320,11 @@ class Server:
         for module in PRELOAD:
             importlib.import_module(module)
         _warm_up()
-        threads = _threads()
-        if threads != 1:
-            self.refuse_fork = f"the server has {threads} threads after its imports"
+        count = threads()
+        if count != 1:
+            self.refuse_fork = f"the server has {count} threads after its imports"
         print(f"warm runner {os.getpid()}: {len(PRELOAD)} modules imported in "
-              f"{time.monotonic() - started:.2f} s; threads: {threads}; serving {self.path}",
+              f"{time.monotonic() - started:.2f} s; threads: {count}; serving {self.path}",
               flush=True)
 
     def serve(self) -> None:
@@ -374,7 +374,7 @@ class Server:
             conn.close()
             return
         if op == "status":  # anyone may look (tests, the benchmark)
-            self.reply(conn, {"pid": os.getpid(), "threads": _threads(),
+            self.reply(conn, {"pid": os.getpid(), "threads": threads(),
                               "rss_mb": _rss_mb(), "children": sorted(self.children)})
         elif request.get("token") != self.token:
             self.reply(conn, {"refused": "it belongs to another run"})
@@ -383,8 +383,8 @@ class Server:
                                          "server's (changed since the run started?)"})
         elif self.refuse_fork:
             self.reply(conn, {"refused": self.refuse_fork})
-        elif _threads() != 1:
-            self.reply(conn, {"refused": f"the server has {_threads()} threads"})
+        elif threads() != 1:
+            self.reply(conn, {"refused": f"the server has {threads()} threads"})
         else:
             self.fork(conn, request, fds)
             return
@@ -544,7 +544,7 @@ def _warm_up() -> None:
     nbformat.validate(nbformat.read(notebooks.NOTEBOOKS / "calc.ipynb", as_version=4))  # schema
 
 
-def _threads() -> int:
+def threads() -> int:
     try:
         return len(os.listdir("/proc/self/task"))
     except OSError:

@@ -9,11 +9,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from spine import lake, ledger, notebooks, plan, registry
+from spine import lake, ledger, notebooks, plan, registry, warm
 from tests.helpers import REPO, executed, planned, run_snakemake
 from tests.workflow.conftest import AS_OF, RESTATED
 
@@ -130,6 +131,14 @@ def test_every_step_gets_exactly_the_config_it_reads():
     assert plan.regsho_as_of(dt.date(2025, 6, 2), "2025-06-04") == "2025-06-04"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"  # not a zombie
+
+
 def test_kill_9_then_the_same_command_completes_with_the_same_lake(tmp_path, revision_runs):
     """kill -9 of the whole run (Snakemake and its jobs) part-way, then the same command with
     no extra flag: it completes, and the lake's content equals the uninterrupted run's."""
@@ -138,12 +147,27 @@ def test_kill_9_then_the_same_command_completes_with_the_same_lake(tmp_path, rev
     cmd = [sys.executable, "-m", "snakemake", "--configfile", str(tmp_path / "config.yaml"),
            "--config", f"as_of={AS_OF['initial']}"]
     env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
-    for wait in (6, 14):  # during the fetches, then during the derive stage
+    lake_dir = tmp_path / "lake"
+    # during the fetches, then during the derive stage: killed with steps running in the warm
+    # runner, which then end with it (the server sees its run go)
+    for started in (lambda: any((lake_dir / "raw").rglob("*.parquet")),
+                    lambda: any((lake_dir / "calc").rglob("*.parquet"))):
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
-        time.sleep(wait)
+        deadline = time.monotonic() + 300
+        while not started() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        try:
+            running = warm.status(warm.socket_path(str(lake_dir)))
+        except OSError:
+            running = {"pid": None, "children": []}
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        for pid in [running["pid"], *running["children"]]:
+            deadline = time.monotonic() + 15
+            while pid and _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not pid or not _alive(pid), f"process {pid} outlived its killed run"
     finished = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     again = subprocess.run([*cmd, "-n"], cwd=REPO, env=env, capture_output=True, text=True)
