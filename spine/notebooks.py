@@ -142,8 +142,9 @@ def run(step: str, executed: str | Path, params: dict, html: str | Path | None =
 
 
 def _engine() -> str:
-    """ploomber-engine's in-process engine, registered under the name "spine", with one fix:
-    when a cell fails, ploomber-engine inserts a banner cell without papermill's metadata, and
+    """ploomber-engine's in-process engine, registered under the name "spine". The executed
+    notebook is written when the step starts and when it ends, not around every cell. And one
+    fix: when a cell fails, ploomber-engine inserts a banner cell without papermill's metadata, and
     papermill then fails on that cell (`AttributeError: papermill`), hiding the real error. The
     banner gets the metadata, so papermill raises PapermillExecutionError naming the cell."""
     from papermill.engines import papermill_engines
@@ -152,9 +153,13 @@ def _engine() -> str:
     class Engine(ProfilingEngine):
         @classmethod
         def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
+            # papermill writes the whole notebook before and after every cell (a fifth of a
+            # small step's time); it is written when the step starts and when it ends
+            nb_man.save = lambda **kw: None
             try:
                 return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
             finally:
+                del nb_man.save
                 for cell in nb_man.nb.cells:
                     cell.metadata.setdefault("papermill", {
                         "exception": False, "start_time": None, "end_time": None,

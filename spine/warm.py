@@ -40,14 +40,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import selectors
 import signal
 import socket
 import struct
-import subprocess
 import sys
-import tempfile
 import time
 
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
@@ -102,6 +99,8 @@ def fingerprint(env: dict | None = None) -> str:
 
 def socket_path(lake_root: str) -> str:
     """The server's socket for a lake: one per lake, in a folder only this user can open."""
+    import tempfile
+
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     folder = os.path.join(base, f"spine-warm-{os.getuid()}")
     os.makedirs(folder, mode=0o700, exist_ok=True)
@@ -115,6 +114,9 @@ def start(lake_root: str, owner: int | None = None, timeout: float = 10.0) -> st
     """Start this run's server for `lake_root` and point the run's jobs at it (environment
     variables the jobs inherit). Returns the socket, or None with the reason printed when the
     steps will run in their own processes."""
+    import secrets
+    import subprocess
+
     if os.environ.get(SWITCH_VAR) == "0":
         return None
     if not hasattr(os, "fork") or not hasattr(socket, "AF_UNIX"):
@@ -535,12 +537,14 @@ def _warm_up() -> None:
     no thread pools (the thread count is checked after it)."""
     import nbformat
     import pandas as pd
+    from matplotlib.backends.registry import backend_registry
     from pandera.api.pandas.container import DataFrameSchema
 
     from spine import calendar, notebooks
 
     DataFrameSchema.register_default_backends(pd.DataFrame)  # 0.12 s on a first validation
     calendar.xnys()  # the exchange calendar (0.3 s on a step's first trading-day count)
+    backend_registry.list_all()  # matplotlib's backend entry points (the engine's shell asks)
     nbformat.validate(nbformat.read(notebooks.NOTEBOOKS / "calc.ipynb", as_version=4))  # schema
 
 
