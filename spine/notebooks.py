@@ -147,8 +147,21 @@ def _engine() -> str:
     fix: when a cell fails, ploomber-engine inserts a banner cell without papermill's metadata, and
     papermill then fails on that cell (`AttributeError: papermill`), hiding the real error. The
     banner gets the metadata, so papermill raises PapermillExecutionError naming the cell."""
+    from IPython.core.history import HistoryManager
     from papermill.engines import papermill_engines
+    from ploomber_engine import ipython as shells
     from ploomber_engine.engine import ProfilingEngine
+
+    class Shell(shells.PloomberShell):
+        """A step's shell keeps no IPython history: no writes to ~/.ipython, and no history
+        thread (a thread in the step would keep the gate step from forking per tier)."""
+
+        def init_history(self):
+            self.history_manager = HistoryManager(shell=self, parent=self, enabled=False)
+            self.configurables.append(self.history_manager)
+
+    if shells.PloomberShell.__name__ != "Shell":
+        shells.PloomberShell = Shell
 
     class Engine(ProfilingEngine):
         @classmethod
