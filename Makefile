@@ -13,7 +13,7 @@ RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 # Jupyter refuses to start as root (containers, CI machines) without --allow-root.
 ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: venv run test lab bench faults lint clean-lake lock help
+.PHONY: venv run test test-fast lab bench faults lint clean-lake lock help
 
 ## venv: build .venv from requirements.lock (plain `make` does this; every target below does it first)
 venv: $(BIN)/snakemake
@@ -44,11 +44,15 @@ run: $(BIN)/snakemake
 test: $(BIN)/snakemake
 	$(RUN) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## test-fast: the suite without the tests that start Snakemake (marker e2e)
+test-fast: $(BIN)/snakemake
+	$(RUN) $(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+
 ## lab: JupyterLab on the notebooks (LAB_ARGS="--no-browser --port 8890" passes options on)
 lab: $(BIN)/snakemake
 	$(RUN) $(BIN)/jupyter lab notebooks/ $(ALLOW_ROOT) $(LAB_ARGS)
 
-## bench: one full week of all three tiers from an empty lake, a no-op rerun; on 52 weeks: spine verify, every calculation, one symbol's history
+## bench: the year: a week and a 52-week backfill of three tiers from empty lakes, the warm runner's per-step overhead, Snakemake's floor, a version bump, no-op and dry runs, the first `make run`, peak memory; on 52 weeks: spine verify, every calculation in process
 bench: $(BIN)/snakemake
 	$(RUN) $(BIN)/python tests/benchmarks/weekly_update.py
 	$(RUN) $(BIN)/python tests/benchmarks/verify.py

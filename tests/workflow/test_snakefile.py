@@ -65,8 +65,16 @@ def test_make_lint_help_and_clean_lake(tmp_path):
     lint = subprocess.run(["make", "lint"], cwd=REPO, capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     helped = subprocess.run(["make", "help"], cwd=REPO, capture_output=True, text=True)
-    for target in ("run", "test", "lab", "bench", "faults", "lint", "lock", "clean-lake"):
-        assert target in helped.stdout
+    for target in ("run", "test", "test-fast", "lab", "bench", "faults", "lint", "lock",
+                   "clean-lake"):
+        assert f"make {target} " in helped.stdout
+    # test-fast selects the tests that do not start Snakemake (the whole suite is CI's)
+    fast = subprocess.run(["make", "test-fast", "PYTEST_ARGS=--collect-only -q"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert fast.returncode == 0, fast.stdout[-2000:] + fast.stderr[-2000:]
+    selected = [line for line in fast.stdout.splitlines() if "::" in line]
+    assert selected and not any(line.startswith("tests/workflow/test_core") for line in selected)
+    assert any(line.startswith("tests/unit/test_warm.py") for line in selected)
     # clean-lake, in a scratch folder with a lake of its own
     (tmp_path / "data" / "clean").mkdir(parents=True)
     makefile = str(REPO / "Makefile")
