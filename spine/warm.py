@@ -236,19 +236,14 @@ def _remote(path: str, module: str, argv: list[str]) -> tuple[int, dict]:
         sock = _request(path, request, fds=[0, 1, 2])
     except OSError as err:
         raise Unavailable(f"no server at {path} ({err.strerror or err})") from None
-    child, pending = None, []
+    child = None
 
-    def forward(signum, frame):
-        if child is None:
-            pending.append(signum)
-        else:
-            try:
-                os.killpg(child, signum)
-            except ProcessLookupError:
-                pass
+    def forward(signum, frame):  # to the step and what it started (its process group)
+        try:
+            os.killpg(child, signum)
+        except ProcessLookupError:
+            pass
 
-    for sig in SIGNALS:
-        signal.signal(sig, forward)
     with sock, sock.makefile("rb") as replies:
         first = replies.readline()
         if not first:
@@ -256,9 +251,11 @@ def _remote(path: str, module: str, argv: list[str]) -> tuple[int, dict]:
         reply = json.loads(first)
         if "refused" in reply:
             raise Unavailable(f"the server refused the step: {reply['refused']}")
+        # from here the step runs in the child: a signal to this client is the step's (before
+        # this, it ends the client, its connection closes, and the server ends the child)
         child = reply["pid"]
-        for sig in pending:
-            forward(sig, None)
+        for sig in SIGNALS:
+            signal.signal(sig, forward)
         last = replies.readline()
     if not last:
         print(f"warm runner: the server ended before the step did (child {child}); the step "
