@@ -197,13 +197,16 @@ def first_cell_overhead(lake: Path, env: dict, runs: int = 10) -> tuple[list[flo
 
 
 def trivial_floor(tmp: Path, n: int) -> float:
-    """Wall seconds of `n` trivial `shell:` jobs in Snakemake, 2 cores."""
+    """Wall seconds of `n` trivial `shell:` jobs in Snakemake, 2 cores, with the scheduler
+    settings of our profile."""
     work = tmp / "floor"
     work.mkdir()
     (work / "Snakefile").write_text(
         f"rule all:\n    input: expand('out/{{i}}.txt', i=range({n}))\n\n"
         "rule one:\n    output: 'out/{i}.txt'\n    shell: 'touch {output}'\n")
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--quiet"]
+    profile = yaml.safe_load((REPO / "profiles" / "default" / "config.yaml").read_text())
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--quiet", "--scheduler",
+           profile["scheduler"], "--scheduler-subsample", str(profile["scheduler-subsample"])]
     start = time.perf_counter()
     subprocess.run(cmd, cwd=work, env=ENV, check=True, capture_output=True)
     return time.perf_counter() - start
