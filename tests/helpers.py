@@ -30,6 +30,18 @@ def run_snakemake(tmp_path: Path, config: dict, *args: str, check: bool = True,
     return proc
 
 
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
 def planned(proc_or_text) -> dict[str, int]:
     """The jobs Snakemake plans, per rule, from its `Job stats` table (a dry run); {} when it
     says there is nothing to be done."""

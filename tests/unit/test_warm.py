@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from spine import warm
+from tests.helpers import alive
 
 REPO = Path(__file__).resolve().parents[2]
 CLIENT = ("import os, sys; from spine import warm; "
@@ -50,18 +51,6 @@ class Server:
         self.owner.kill()
         self.owner.wait()
         assert wait_until(lambda: not alive(self.pid)), "the server outlived its run"
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie (exited, not yet reaped by its parent) is not alive
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
 
 
 def wait_until(condition, seconds: float = 10.0) -> bool:

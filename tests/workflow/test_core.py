@@ -9,13 +9,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from spine import lake, ledger, notebooks, plan, registry, warm
-from tests.helpers import REPO, executed, planned, run_snakemake
+from tests.helpers import REPO, alive, executed, planned, run_snakemake
 from tests.workflow.conftest import AS_OF, RESTATED
 
 pytestmark = pytest.mark.e2e
@@ -131,14 +130,6 @@ def test_every_step_gets_exactly_the_config_it_reads():
     assert plan.regsho_as_of(dt.date(2025, 6, 2), "2025-06-04") == "2025-06-04"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"  # not a zombie
-
-
 def test_kill_9_then_the_same_command_completes_with_the_same_lake(tmp_path, revision_runs):
     """kill -9 of the whole run (Snakemake and its jobs) part-way, then the same command with
     no extra flag: it completes, and the lake's content equals the uninterrupted run's."""
@@ -165,9 +156,9 @@ def test_kill_9_then_the_same_command_completes_with_the_same_lake(tmp_path, rev
         proc.wait()
         for pid in [running["pid"], *running["children"]]:
             deadline = time.monotonic() + 15
-            while pid and _alive(pid) and time.monotonic() < deadline:
+            while pid and alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert not pid or not _alive(pid), f"process {pid} outlived its killed run"
+            assert not pid or not alive(pid), f"process {pid} outlived its killed run"
     finished = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     again = subprocess.run([*cmd, "-n"], cwd=REPO, env=env, capture_output=True, text=True)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from spine import warm
-from tests.helpers import REPO, planned, run_snakemake
+from tests.helpers import REPO, alive, planned, run_snakemake
 
 pytestmark = pytest.mark.e2e
 
@@ -83,17 +83,10 @@ def test_ctrl_c_ends_the_runs_steps_and_its_server_and_the_same_command_complete
     proc.wait(timeout=120)
     assert proc.returncode != 0
 
-    def gone(pid):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "Z"
-
     deadline = time.monotonic() + 15
-    while not all(map(gone, [status["pid"], *steps])) and time.monotonic() < deadline:
+    while any(map(alive, [status["pid"], *steps])) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert all(map(gone, [status["pid"], *steps]))
+    assert not any(map(alive, [status["pid"], *steps]))
     assert not os.path.exists(path)
     done = run_snakemake(tmp_path, dict(CONFIG, lake_root=str(lake)))
     assert planned(run_snakemake(tmp_path, dict(CONFIG, lake_root=str(lake)), "-n")) == {}, \
