@@ -50,7 +50,9 @@ import time
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
 SOCKET_VAR, TOKEN_VAR, SWITCH_VAR = "SPINE_WARM_SOCKET", "SPINE_WARM_TOKEN", "SPINE_WARM"
 IDLE_SECONDS = 600
-# What the server imports once, before it forks: everything a step imports.
+# What the server imports once, before it forks: everything a step imports, including what
+# the libraries import lazily on a step's first use (found by listing `sys.modules` before and
+# after a step).
 PRELOAD = ("numpy", "pandas", "pyarrow", "pyarrow.parquet", "pyarrow.dataset", "pyarrow.compute",
            "pyarrow.csv", "pandera", "yaml", "jsonschema", "papermill", "ploomber_engine.engine",
            "nbformat", "nbconvert", "IPython", "matplotlib", "matplotlib.pyplot",
@@ -59,9 +61,9 @@ PRELOAD = ("numpy", "pandas", "pyarrow", "pyarrow.parquet", "pyarrow.dataset", "
            "pandera.typing.modin", "pandera.typing.pyspark", "IPython.core.magics",
            "IPython.core.completer", "IPython.core.application", "pandas.io.formats.html",
            "pandas.io.formats.string", "pandas.core.arrays.arrow._arrow_utils",
-           "encodings.unicode_escape", "spine.config", "spine.notebooks", "spine.cli", "spine.pipeline",
-           "spine.calcs", "spine.report", "spine.revisions", "spine.gates", "spine.status",
-           "spine.integrity")
+           "encodings.unicode_escape", "spine.config", "spine.notebooks", "spine.cli",
+           "spine.pipeline", "spine.calcs", "spine.report", "spine.revisions", "spine.gates",
+           "spine.status", "spine.integrity")
 # No threads in the server: set before the imports. OpenBLAS starts its pool when numpy is
 # imported, and pyarrow's bundled jemalloc its background purging thread when pyarrow is.
 SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -88,12 +90,12 @@ def fingerprint(env: dict | None = None) -> str:
                          sorted((k, v) for k, v in env.items()
                                 if k.startswith(IMPORT_VARS) and k not in SINGLE_THREAD)])
              .encode())
-    for folder, dirs, files in sorted(os.walk(PACKAGE)):
+    for folder, dirs, files in os.walk(PACKAGE):  # in a fixed order: folders sorted as walked
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(files):
-            if name.endswith(".py"):
-                with open(os.path.join(folder, name), "rb") as handle:
-                    h.update(name.encode() + b"\0" + handle.read())
+        for name in sorted(f for f in files if f.endswith(".py")):
+            path = os.path.join(folder, name)
+            with open(path, "rb") as handle:
+                h.update(os.path.relpath(path, PACKAGE).encode() + b"\0" + handle.read())
     return h.hexdigest()
 
 
