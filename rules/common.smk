@@ -167,8 +167,29 @@ def symbol_reports():
 
 
 def index_listing():
+    """What the report index lists: per week, each gated tier's status (spine.report's
+    INDEX_STATUS says what each means), every revision and every symbol report. It is passed
+    on a command line: facts, never file paths."""
     st = state()
-    return {"weekly": [w.isoformat() for w in plan.by_week(st.gated())],
+
+    def statuses(tier, week):
+        s = st.get(tier, week)
+        # the event by which clean came to hold its capture: the latest holding one of it
+        holds = [e for e in map(plan.Event.parse, st.listing.get(f"{tier}/{week}", []))
+                 if e.capture_id == s.held and e.event in plan.HOLDING]
+        held_by = max(holds, key=lambda e: e.file).event if holds else None
+        out = ["held back"] if not s.held else (
+            ["overridden"] if s.held in s.overrides else
+            ["pinned"] if held_by == "pinned" else ["accepted"])
+        if any(s.verdicts[new].event == "accepted" or new in s.overrides
+               for _, new, _ in s.revisions):
+            out.append("restated")
+        if s.held and s.refused_since:
+            out.append("revision held back")
+        return out
+
+    return {"weekly": [[w.isoformat(), {t: statuses(t, w) for t in tiers}]
+                       for w, tiers in plan.by_week(st.gated()).items()],
             "revisions": st.revision_list(), "symbols": [list(s) for s in symbol_reports()]}
 
 

@@ -131,7 +131,8 @@ def tier_summary(venue_share: pd.DataFrame, symbol_week: pd.DataFrame, week_star
 
 
 TREND_WEEKS, SHORT_WEEKS = registry.TREND_WEEKS, registry.SHORT_WEEKS  # the windows' lengths
-Z_MIN_PRIOR_WEEKS = 8  # a z-score needs this many earlier weeks in the window ...
+Z_MIN_PRIOR_WEEKS = 3  # a z-score needs this many earlier weeks in the window (the fewest
+# whose spread means something), so the first weekly update's 8 weeks already have movers ...
 Z_SPREAD_FLOOR = 0.1  # ... and its spread is at least this fraction of their mean, so a
 # symbol with near-constant volume (or three quiet weeks) does not score in the hundreds
 
@@ -140,8 +141,11 @@ def symbol_trend(symbol_week: pd.DataFrame, week_start: pd.Timestamp,
                  trading_days: dict) -> pd.DataFrame:
     """Per symbol traded this week: shares and trades per trading day, the mean of its weekly
     shares per trading day over the last 4 and 13 weeks (FINRA lists a security only in weeks
-    it was traded off-exchange, so a week without it is not in its window), the z-score of this week against its earlier weeks (null with fewer
-    than Z_MIN_PRIOR_WEEKS), and the change against last week (null if it did not trade)."""
+    it was traded off-exchange, so a week without it is not in its window; `weeks_in_window`
+    counts the weeks the 13-week mean holds, this one included), the z-score of this week
+    against its earlier weeks of the window (`weeks_in_window` - 1 of them; null with fewer
+    than Z_MIN_PRIOR_WEEKS = 3), and the change against last week (null if it did not
+    trade)."""
     per = symbol_week.groupby(["week_start", "tier", "symbol"], sort=False, observed=True).agg(
         shares=("total_shares", "sum"), trades=("total_trades", "sum"),
         ats=("ats_shares", "sum")).reset_index()

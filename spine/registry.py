@@ -67,9 +67,9 @@ CALCS: tuple[Calc, ...] = (
     Calc("tier_summary", 1, "TierSummary", (Input("venue_share"), Input("symbol_week")),
          "Per tier and week: ATS vs non-ATS share, venue counts, HHI of venue shares, symbols "
          "traded, average trade size, shares and trades per trading day."),
-    Calc("symbol_trend", 1, "SymbolTrend", (Input("symbol_week", weeks=TREND_WEEKS),),
+    Calc("symbol_trend", 2, "SymbolTrend", (Input("symbol_week", weeks=TREND_WEEKS),),
          "Per symbol: shares and trades per trading day, 4- and 13-week rolling means, z-score "
-         "against its own trailing 13 weeks, week-over-week change."),
+         "against its own earlier weeks of the 13 (from 3 of them), week-over-week change."),
     Calc("movers", 1, "Movers", (Input("symbol_trend"),),
          "Per tier and week: the symbols with the largest rises and falls against their own "
          "trailing window, by shares per day and by z-score, above minimum-volume floors."),

@@ -11,6 +11,7 @@ import pandas as pd
 from spine import lake
 from spine import calendar as cal
 from spine.gates import PASS
+from spine.registry import TREND_WEEKS
 
 COUNT, SHARES, PCT, RATIO = "{:,.0f}", "{:,.0f}", "{:.1%}", "{:,.1f}"
 SIGNED_PCT, Z = "{:+.1%}", "{:+.2f}"
@@ -37,6 +38,7 @@ FORMATS = {
     "z_shares_per_day": Z, "wow_change": SIGNED_PCT, "mean_13w_tier_share": PCT,
     "mean_4w_tier_share": PCT, "venue_hhi": COUNT, "rank_change": "{:+,.0f}",
     "weeks_in_window": COUNT, "rank": COUNT, "previous_rank": COUNT, "venue_count": COUNT,
+    "earlier_weeks": COUNT,
 }
 # Column names as a reviewer reads them, and FINRA's summary-type codes in words.
 LABELS = {"ATS_W_SMBL_FIRM": "ATS", "OTC_W_SMBL_FIRM": "non-ATS",
@@ -46,7 +48,10 @@ LABELS = {"ATS_W_SMBL_FIRM": "ATS", "OTC_W_SMBL_FIRM": "non-ATS",
 def styled(df: pd.DataFrame, hide_index: bool = True):
     """A table for the HTML report: thousands separators, percentages, dates as dates,
     summary types in words, column names with spaces. A float column without a format of its
-    own gets thousands separators (whole numbers) or two decimals, never a raw repr."""
+    own gets thousands separators (whole numbers) or two decimals, never a raw repr. A table
+    may name its own headers in `df.attrs["labels"]` (column -> text): a mean over a window
+    shorter than its name says so there (`window_label`)."""
+    labels = dict(df.attrs.get("labels", {}))
     df = df.copy()
     for col in df.columns:
         if df[col].dtype == object or str(df[col].dtype).startswith(("string", "str")):
@@ -68,7 +73,8 @@ def styled(df: pd.DataFrame, hide_index: bool = True):
             and not pd.api.types.is_datetime64_any_dtype(df[c])]
     if text:
         style = style.set_properties(subset=text, **{"text-align": "left"})
-    style = style.relabel_index([header(c) for c in df.columns], axis="columns")
+    style = style.relabel_index([labels.get(c) or header(c) for c in df.columns],
+                                axis="columns")
     return style.hide(axis="index") if hide_index else style
 
 
@@ -82,6 +88,35 @@ def header(column) -> str:
     words = [WORDS.get(w, w) for w in str(column).split("_")]
     text = " ".join(words)
     return text[:1].upper() + text[1:]
+
+
+def window_label(measure: str, weeks: int, of: int = TREND_WEEKS) -> str:
+    """The header of a mean over a window of `of` weeks that holds `weeks` of them:
+    "Mean 13-week tier share" when it holds all, else "Mean tier share (5 of 13 weeks)"."""
+    if weeks >= of:
+        return f"Mean {of}-week {measure}"
+    return f"Mean {measure} ({weeks} of {of} weeks)"
+
+
+# Shown wherever `otc_share_of_regsho` is (weekly and symbol reports): a ratio that can pass 1.
+REGSHO_NOTE = (
+    "**OTC share of Reg SHO can exceed 100%.** It divides FINRA's weekly OTC shares of a symbol "
+    "(ATS + non-ATS) by the total volume in Reg SHO's daily files over the week's trading days. "
+    "These are two FINRA publications built by different rules: Reg SHO's daily files (the "
+    "consolidated file of trades reported to FINRA's TRFs and the ADF) count only media-reported "
+    "trades executed during normal market hours, while the weekly OTC data is derived from the "
+    "OTC trades each ATS and member firm reports to FINRA's trade reporting facilities, under "
+    "FINRA Rules 6110 and 6610. So the ratio compares two measures of off-exchange volume, not "
+    "a part with its whole: above 100% means the weekly data counted more of the symbol's "
+    "shares than Reg SHO's files did, which their different rules allow; it is not an error.")
+
+
+def regsho_note(ratios: dict[str, pd.Series], unit: str = "symbols") -> str:
+    """REGSHO_NOTE, and per key (a tier, or a symbol) how many of its ratios
+    (`otc_share_of_regsho`, one per `unit`) are above 100%."""
+    counts = [f"{key}: {int((r > 1).sum()):,} of {int(r.notna().sum()):,} {unit} above 100%"
+              for key, r in ratios.items() if r.notna().any()]
+    return REGSHO_NOTE + (f" Here, {'; '.join(counts)}." if counts else "")
 
 
 def _week_axis(ax) -> None:
@@ -199,19 +234,68 @@ class Week:
             shown = vt[vt["rank"].notna()].head(n)
             moves = vt[vt["status"].isin(["entered", "exited"])]
             out[tier] = pd.concat([shown, moves[~moves.index.isin(shown.index)]])[cols]
+            out[tier].attrs["labels"] = {
+                "mean_13w_tier_share": window_label("tier share", self.window_weeks(tier))}
         return out
 
+    def window_weeks(self, tier: str) -> int:
+        """How many weeks of the TREND_WEEKS ending this week the lake holds for `tier`: the
+        weeks its trend charts and 13-week means stand on (the calculations read the same
+        window, spine.plan)."""
+        h = self.history.get(tier, {}).get("tier_summary")
+        return 0 if h is None else int(h["week_start"].nunique())
+
+    def window_note(self) -> str:
+        """Per tier, how many of the last TREND_WEEKS weeks the charts and means stand on."""
+        held = {t: self.window_weeks(t) for t in self.history}
+        if not held:
+            return "_No tier has an accepted version this week: no trend to show._"
+        if all(n == TREND_WEEKS for n in held.values()):
+            return f"All {TREND_WEEKS} weeks are in the lake for {', '.join(held)}."
+        return (f"The lake holds fewer than {TREND_WEEKS} weeks here, so the charts and the "
+                f"{TREND_WEEKS}-week means stand on: "
+                + ", ".join(f"{t} {n} of {TREND_WEEKS} weeks" for t, n in held.items()) + ".")
+
     def movers(self, n: int) -> dict[str, pd.DataFrame]:
-        """Per tier, the week's movers ranked by z-score (rises, then falls)."""
+        """Per tier, the week's movers ranked by z-score (rises, then falls), with the earlier
+        weeks each z-score and prior mean stand on (the symbol's weeks in the window, but
+        this one)."""
         cols = ["direction", "rank", "symbol", "shares_per_day", "prior_shares_per_day",
-                "change_shares_per_day", "z_shares_per_day", "weeks_in_window"]
+                "change_shares_per_day", "z_shares_per_day", "earlier_weeks"]
         out = {}
         for tier, c in self.calcs.items():
             m = c["movers"]
             m = m[(m["ranked_by"] == "z_score") & (m["rank"] <= n)]
             if len(m):
-                out[tier] = m[cols].reset_index(drop=True)
+                out[tier] = m.assign(earlier_weeks=m["weeks_in_window"] - 1)[cols].reset_index(
+                    drop=True)
+                out[tier].attrs["labels"] = {
+                    "prior_shares_per_day": "Mean shares per day, earlier weeks",
+                    "earlier_weeks": f"Earlier weeks (of {TREND_WEEKS - 1})"}
         return out
+
+    def movers_note(self, n: int) -> str:
+        """What the Movers section's z-scores stand on: the fewest earlier weeks a z-score
+        needs, and per tier how many earlier weeks the ones shown used."""
+        from spine.calcs import Z_MIN_PRIOR_WEEKS
+
+        line = (f"A z-score compares this week's shares per trading day with the symbol's "
+                f"earlier weeks among the last {TREND_WEEKS} (up to {TREND_WEEKS - 1}, the weeks "
+                f"it traded that the lake holds) and needs at least {Z_MIN_PRIOR_WEEKS} of them.")
+        movers = self.movers(n)
+        if not movers:
+            held = ", ".join(f"{t} {self.window_weeks(t)}" for t in self.calcs)
+            return (line + f" No symbol has {Z_MIN_PRIOR_WEEKS} earlier weeks yet (weeks of the "
+                    f"last {TREND_WEEKS} in the lake: {held or 'none'}).")
+        for tier in self.calcs:
+            if tier not in movers:
+                line += f" {tier}: no symbol with {Z_MIN_PRIOR_WEEKS} earlier weeks moved yet."
+                continue
+            earlier = movers[tier]["earlier_weeks"]
+            lo, hi = int(earlier.min()), int(earlier.max())
+            line += (f" {tier}: every z-score below uses {lo} earlier weeks." if lo == hi else
+                     f" {tier}: {lo} to {hi} earlier weeks (column Earlier weeks).")
+        return line
 
     def trend_chart(self):
         """Per tier, over the weeks clean holds of the last 13: ATS share of the tier's volume
@@ -280,11 +364,15 @@ class Week:
             colors = ["tab:green" if z > 0 else "tab:red" for z in m["z_shares_per_day"]]
             ax.barh(m["symbol"], m["z_shares_per_day"], color=colors)
             ax.axvline(0, color="black", linewidth=0.8)
+            lo, hi = m["earlier_weeks"].min(), m["earlier_weeks"].max()
             ax.set_title(f"{tier}: movers")
-            ax.set_xlabel("z-score of shares per trading day vs its trailing weeks")
+            ax.set_xlabel("z-score of shares per trading day vs its "
+                          + (f"{lo}" if lo == hi else f"{lo}-{hi}") + " earlier weeks")
         if not tiers:
-            axes[0][0].text(0.5, 0.5, "no symbol has enough history for a z-score yet",
-                            ha="center")
+            from spine.calcs import Z_MIN_PRIOR_WEEKS
+
+            axes[0][0].text(0.5, 0.5, f"no symbol has the {Z_MIN_PRIOR_WEEKS} earlier weeks a "
+                            "z-score needs yet", ha="center")
             axes[0][0].set_axis_off()
         fig.tight_layout()
         return fig
@@ -307,6 +395,11 @@ class Week:
                 "corr_short_ratio_ats_share": has["short_ratio"].corr(has["ats_share"]),
             })
         return pd.DataFrame(rows)
+
+    def short_volume_note(self) -> str:
+        """Why `otc_share_of_regsho` can pass 100%, with this week's count above it per tier."""
+        return regsho_note({tier: c["short_volume_weekly"]["otc_share_of_regsho"]
+                            for tier, c in self.calcs.items() if "short_volume_weekly" in c})
 
     def top_short_volume(self, n: int) -> dict[str, pd.DataFrame]:
         cols = ["symbol", "total_volume", "short_volume", "short_ratio", "otc_total_shares",
@@ -523,18 +616,38 @@ class Symbol:
         return fig
 
     def table(self) -> pd.DataFrame:
-        """Week by week: volume, ATS share, the trend's z-score and week-over-week change."""
+        """Week by week: volume, ATS share, the trend's mean and how many weeks it holds, its
+        z-score and week-over-week change."""
         w = self.per_week()[["week_start", "trading_days", "total_shares", "total_trades",
                              "total_per_day", "ats_share"]].rename(
             columns={"total_per_day": "shares_per_day"})
-        t = self.trend[["week_start", "mean_13w_shares_per_day", "z_shares_per_day",
-                        "wow_change"]] if len(self.trend) else None
+        t = self.trend[["week_start", "mean_13w_shares_per_day", "weeks_in_window",
+                        "z_shares_per_day", "wow_change"]] if len(self.trend) else None
         if t is not None:
             w = w.merge(t, on="week_start", how="left")
+            w["weeks_in_window"] = w["weeks_in_window"].astype("Int64")
         if len(self.short):
             w = w.merge(self.short[["week_start", "short_ratio", "otc_share_of_regsho"]],
                         on="week_start", how="left")
-        return w.sort_values("week_start", ascending=False)
+        w = w.sort_values("week_start", ascending=False)
+        w.attrs["labels"] = {
+            "mean_13w_shares_per_day": f"Mean shares per day, its weeks of the last {TREND_WEEKS}",
+            "weeks_in_window": f"Weeks in the mean (of {TREND_WEEKS})"}
+        return w
+
+    def table_note(self) -> str:
+        """What the week-by-week table's windowed figures hold (and, with Reg SHO, why its
+        OTC share of Reg SHO can pass 100%)."""
+        from spine.calcs import Z_MIN_PRIOR_WEEKS
+
+        line = (f"The mean is over the weeks of the last {TREND_WEEKS} in which the symbol traded "
+                f"off-exchange and the lake holds (column Weeks in the mean); the z-score compares "
+                f"the week with the earlier of those weeks and needs at least {Z_MIN_PRIOR_WEEKS} "
+                "of them (empty otherwise).")
+        if len(self.short):
+            line += "\n\n" + regsho_note({self.symbol: self.short["otc_share_of_regsho"]},
+                                          "weeks")
+        return line
 
 
 def symbol_plan(config: dict, tier: str, symbol: str, weeks: list[str],
@@ -607,11 +720,29 @@ def _capture_rows(root: str, tier: str, week: str, capture: str, symbol: str
     return round(shares, 4), table.num_rows
 
 
-def report_index(weekly: list[str], revisions: list[list[str]], symbols: list[list[str]],
+# A tier-week's status in the report index, as `index_listing` (rules/common.smk) derives it
+# from the ledger's folded state (spine.plan.PartitionState); a week can have several.
+INDEX_STATUS = {
+    "accepted": "clean holds a capture that passed its gates",
+    "held back": "refused by a gate; no version of the week is accepted",
+    "revision held back": "a newer capture was refused by a gate; clean keeps the earlier one",
+    "overridden": "clean holds a refused capture let through by <code>spine override</code>",
+    "pinned": "clean holds the capture <code>spine pin</code> set",
+    "restated": "a revision of the week was accepted or let through (every revision of the "
+                "week is linked)",
+}
+ATTENTION = {"held back", "revision held back", "overridden", "pinned"}
+
+
+def report_index(weekly: list, revisions: list[list[str]], symbols: list[list[str]],
                  output: str) -> None:
-    """reports/index.html: every weekly report (newest first), every revision report and
-    every symbol report, linked relative to the index."""
+    """reports/index.html: every weekly report (newest first) with each tier's status that
+    week (INDEX_STATUS) and links to the week's revision reports, every revision report and
+    every symbol report, linked relative to the index. `weekly`: [week_start, {tier:
+    [status, ...]}] per week (a bare week_start: no statuses known)."""
     import html
+
+    from spine.registry import ALL_TIERS
 
     def table(head: list[str], rows: list[list[str]]) -> str:
         if not rows:
@@ -623,8 +754,24 @@ def report_index(weekly: list[str], revisions: list[list[str]], symbols: list[li
     def link(href: str, text: str) -> str:
         return f'<a href="{html.escape(href)}">{html.escape(text)}</a>'
 
+    def status(words: list[str]) -> str:
+        return ", ".join(f"<b>{w}</b>" if w in ATTENTION else html.escape(w)
+                         for w in words) or "-"
+
+    listed = sorted(([w, {}] if isinstance(w, str) else w for w in weekly),
+                    key=lambda e: e[0], reverse=True)
+    tiers = [t for t in ALL_TIERS if any(t in statuses for _, statuses in listed)]
+    by_week: dict[str, list[str]] = {}
+    for tier, w, old, new, event, _ in sorted(revisions, key=lambda r: (r[5], r[0])):
+        by_week.setdefault(w, []).append(link(
+            f"revisions/tier={tier}/week_start={w}/{old}_to_{new}.html",
+            f"{tier} {old[:8]} to {new[:8]} ({event})"))
     weeks = [[link(f"weekly/week_start={w}.html", f"week of {w}")]
-             for w in sorted(weekly, reverse=True)]
+             + [status(statuses.get(t, [])) for t in tiers] + [", ".join(by_week.get(w, []))]
+             for w, statuses in listed]
+    legend = ("<p>Each tier's status that week:</p><ul>" + "".join(
+        f"<li><b>{k}</b>: {v}</li>" if k in ATTENTION else f"<li>{k}: {v}</li>"
+        for k, v in INDEX_STATUS.items()) + "</ul>") if tiers else ""
     revs = [[html.escape(w), tier, f"<code>{old}</code> &rarr; <code>{new}</code>", event,
              link(f"revisions/tier={tier}/week_start={w}/{old}_to_{new}.html", "report")]
             for tier, w, old, new, event, _ in sorted(revisions, key=lambda r: r[5],
@@ -635,7 +782,9 @@ def report_index(weekly: list[str], revisions: list[list[str]], symbols: list[li
             "</title><style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;"
             "border-bottom:1px solid #ddd;text-align:left}</style></head><body>"
             "<h1>Market Spine: FINRA OTC Transparency reports</h1>"
-            f"<h2>Weekly reports ({len(weeks)})</h2>{table(['week'], weeks)}"
+            f"<h2>Weekly reports ({len(weeks)})</h2>"
+            f"{table(['week', *tiers, 'revisions'], weeks)}"
+            f"{legend}"
             f"<h2>Revisions ({len(revs)})</h2>"
             f"{table(['week', 'tier', 'captures', 'outcome', ''], revs)}"
             f"<h2>Symbols ({len(syms)})</h2>{table(['tier', 'symbol'], syms)}"

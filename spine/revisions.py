@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from spine import calcs, lake, ledger, plan
 from spine import calendar as cal
 from spine import clean as clean_
+from spine.report import window_label
 from spine.schemas import NATURAL_KEY, CleanWeekly
 
 MEASURES = ["shares", "trades", "notional"]
@@ -253,7 +254,24 @@ def trend_effect(root: str, d: Diff, earlier: list[dt.date], n: int = 10) -> pd.
     # a change below half a share per day is float noise from summing in another order
     out = out[(out["mean_13w_change"].abs() >= 0.5) | out["z_change"].abs().ge(0.005)]
     out = out.reindex(out["mean_13w_change"].abs().sort_values(ascending=False).index)
-    return out.head(n).reset_index()
+    out = out.head(n).reset_index()
+    weeks = len(earlier) + 1  # the window's weeks the lake holds, this one included
+    out.attrs["labels"] = {f"mean_13w_shares_per_day_{when}": window_label(
+        f"shares per day {when}", weeks) for when in ("before", "after")}
+    out.attrs["labels"]["mean_13w_change"] = "Change of the mean"
+    return out
+
+
+def trend_note(earlier: list[dt.date]) -> str:
+    """What the symbol-trend effect stands on: how many weeks of its window the lake holds,
+    and the earlier weeks a z-score needs."""
+    weeks = len(earlier) + 1
+    held = (f"all {plan.TREND_WEEKS} weeks of its window" if weeks >= plan.TREND_WEEKS else
+            f"{weeks} of the {plan.TREND_WEEKS} weeks of its window (this one"
+            + (f" and {len(earlier)} earlier)" if earlier else " only)"))
+    return (f"The lake holds {held}. A symbol's mean is over the weeks of those it traded in; "
+            f"its z-score needs at least {calcs.Z_MIN_PRIOR_WEEKS} earlier weeks (empty "
+            "otherwise).")
 
 
 def links_markdown(root: str, d: Diff, later: list[dt.date]) -> str:
