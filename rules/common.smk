@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from spine import lake, notebooks, registry, warm
+from spine import integrity, lake, notebooks, registry, warm
 
 
 def L(kind, **keys):
@@ -32,6 +32,7 @@ wildcard_constraints:
     old=r"[0-9a-f]{16}",
     new=r"[0-9a-f]{16}",
     fetch_key=r"(asof|at)-[0-9A-Za-z-]+",
+    fingerprint=r"[0-9a-f]{16}",
     run=r"[0-9A-Za-z-]+",
 
 
@@ -99,6 +100,12 @@ def calc_inputs(name, tier, week):
             files.append(L("regsho_week", week_start=week))
     for calc, weeks in calc_windows(name, tier, week).items():
         files += [L("calc", calc=calc, tier=tier, week_start=w) for w in weeks]
+    # what decided each earlier week of its windows: a week let go (revoked, refused by a
+    # regate) leaves a newer event here, so the window is recomputed without it
+    longest = max([i.weeks for i in registry.get(name).inputs if i.name not in registry.SOURCES],
+                  default=1)
+    files += [L("ledger_event", tier=tier, week_start=w, event_file=f)
+              for w, f in state().decisions(tier, week, longest)]
     return files
 
 
@@ -118,8 +125,9 @@ def week_inputs(week):
 
 def derive_targets(st, parts):
     """Every derived file of `parts` (clean, calculations, gate reports, weekly reports), every
-    revision report and the revision index, as the state `st` says they should be."""
-    files = []
+    revision report and the revision index, as the state `st` says they should be; and the
+    sweep of those it no longer accounts for (rule `retract`)."""
+    files = [L("retracted", fingerprint=integrity.held_fingerprint(st, CFG["regsho"]["enabled"]))]
     for tier, week in parts:
         s = st.get(tier, week)
         files += [L("gate", tier=tier, week_start=week, capture_id=c) for c in s.shown]
@@ -171,26 +179,7 @@ def index_listing():
     INDEX_STATUS says what each means), every revision and every symbol report. It is passed
     on a command line: facts, never file paths."""
     st = state()
-
-    def statuses(tier, week):
-        s = st.get(tier, week)
-        # the event by which clean came to hold its capture: the latest holding one of it
-        holds = [e for e in map(plan.Event.parse, st.listing.get(f"{tier}/{week}", []))
-                 if e.capture_id == s.held and e.event in plan.HOLDING]
-        held_by = max(holds, key=lambda e: e.file).event if holds else None
-        out = ["held back"] if not s.held else (
-            ["overridden"] if s.held in s.overrides else
-            ["pinned"] if held_by == "pinned" else ["accepted"])
-        if any(s.verdicts[new].event == "accepted" or new in s.overrides
-               for _, new, _ in s.revisions):
-            out.append("restated")
-        if s.held and s.refused_since:
-            out.append("revision held back")
-        return out
-
-    return {"weekly": [[w.isoformat(), {t: statuses(t, w) for t in tiers}]
-                       for w, tiers in plan.by_week(st.gated()).items()],
-            "revisions": st.revision_list(), "symbols": [list(s) for s in symbol_reports()]}
+    return {"weekly": st.week_statuses(), "revisions": st.revision_list(), "symbols": [list(s) for s in symbol_reports()]}
 
 
 def index_reports():
@@ -221,8 +210,11 @@ def run_targets(name):
         raise WorkflowError(f"`{name}` needs {hint[name]}; this config describes a {RUN}")
     if not PARTS:
         return []
+    # every partition the ledger holds, not only those the run fetched: a week the ledger
+    # changed by hand since (a pin, an override, a regate) and the windows that read it are
+    # brought in line by any run (what is current costs a look at its files)
     st = state()
-    return ([L("ingest", run=RUN_KEY)] + derive_targets(st, st.affected(PARTS))
+    return ([L("ingest", run=RUN_KEY)] + derive_targets(st, st.gated())
             + [L("gate_summary", run=RUN)])
 
 

@@ -4,7 +4,25 @@
 # one changes nothing, and a deleted derived file (clean included) is rebuilt from raw.
 
 # Small, quick jobs: run where Snakemake runs, never sent to a cluster.
-localrules: gate_report, revision_index, report_index, gate_summary
+localrules: gate_report, revision_index, report_index, gate_summary, retract
+
+
+rule retract:
+    """The lake equals its ledger: every derived file the ledger does not account for (a week
+    it stopped holding after a revoked override, a pin or a regate that refused; a calculation
+    removed from the registry or off with Reg SHO) moves to quarantine (spine.integrity.retract).
+    Its record is named by the fingerprint of what the ledger accounts for (of `state()`), so
+    one is due whenever that changes, and in a run that ingests it is only known, so only run,
+    after the verdicts. It reads the ledger's listing and the derived layers' (no input file)."""
+    output:
+        record=L("retracted", fingerprint="{fingerprint}"),
+    log:
+        L("log", step="retract", job="{fingerprint}"),
+    params:
+        regsho="" if CFG["regsho"]["enabled"] else "--no-regsho",
+    shell:
+        "python -m spine.cli retract --lake-root {ROOT:q} --fingerprint {wildcards.fingerprint} "
+        "{params.regsho} > {log:q} 2>&1"
 
 
 rule gate_report:
@@ -26,6 +44,10 @@ use rule notebook as clean with:
         notebook="notebooks/clean.ipynb",
         capture=lambda wc: L("capture", tier=wc.tier, week_start=wc.week_start,
                              capture_id=state().must_hold(wc.tier, wc.week_start)),
+        # the ledger event that made clean hold it: a pin back to an older capture, or a revoke
+        # or regate that lets clean fall back to one, is newer than clean, so clean is rebuilt
+        decision=lambda wc: L("ledger_event", tier=wc.tier, week_start=wc.week_start,
+                              event_file=state().get(wc.tier, wc.week_start).decided_by.file),
     output:
         clean=L("clean", tier="{tier}", week_start="{week_start}"),
     log:

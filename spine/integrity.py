@@ -134,6 +134,125 @@ def expected_path(rel: str) -> bool:
     return any(p.match(rel) for p in _layout_patterns())
 
 
+# -- what the ledger accounts for -----------------------------------------------------------------
+# The derived layers of the weekly dataset, by LAYOUT kind. Reg SHO's daily clean files follow
+# their own ledger (`rebuild_regsho_clean`); executed notebooks, logs and benchmark records are
+# a job's trace, not data.
+DERIVED = ("clean", "calc", "gate", "report", "revision", "revision_index", "symbol_report",
+           "report_index")
+
+
+@functools.lru_cache(maxsize=1)
+def _derived_patterns() -> dict[str, object]:
+    import re
+
+    out = {}
+    for kind in DERIVED:
+        parts = re.split(r"\{(\w+)\}", lake.LAYOUT[kind])
+        rx = "".join(f"(?P<{p}>[^/]+)" if i % 2 else re.escape(p) for i, p in enumerate(parts))
+        out[kind] = re.compile(rx + "$")
+    return out
+
+
+def derived_kind(rel: str) -> tuple[str, dict[str, str]] | None:
+    """The LAYOUT kind and keys of a lake-relative path in a derived layer, or None."""
+    for kind, rx in _derived_patterns().items():
+        m = rx.match(rel)
+        if m:
+            return kind, m.groupdict()
+    return None
+
+
+def unaccounted_why(rel: str, state: plan.LakeState, regsho: bool) -> str | None:
+    """Why the ledger does not account for a derived file (None: it does). Clean and each
+    calculation exist for a week clean holds (the calculations of spine.registry for its tier),
+    a gate report for a capture with a verdict, a weekly report for a week with one, a
+    revision report for a revision on record, a symbol report for a tier clean holds."""
+    found = derived_kind(rel)
+    if found is None:
+        return None
+    kind, k = found
+    if kind in ("revision_index", "report_index"):
+        return None
+    if kind == "report":
+        weeks = {w.isoformat() for _, w in state.gated()}
+        return None if k["week_start"] in weeks else (
+            f"no tier of week {k['week_start']} has a gate verdict in the ledger")
+    if kind == "symbol_report":
+        return None if any(t == k["tier"] for t, _ in state.accepted()) else (
+            f"clean holds no {k['tier']} week")
+    s = state.get(k["tier"], k["week_start"])
+    where = f"{k['tier']} week {k['week_start']}"
+    if kind == "gate":
+        return None if k["capture_id"] in s.verdicts else (
+            f"the ledger holds no gate verdict of capture {k['capture_id']} of {where}")
+    if kind == "revision":
+        return None if (k["tier"], dt.date.fromisoformat(k["week_start"]), k["old"], k["new"]) in \
+            set(state.revisions()) else f"the ledger records no such revision of {where}"
+    if s.held is None:
+        return f"the ledger holds no accepted capture of {where}"
+    if kind == "calc":
+        from spine import registry
+
+        if k["calc"] not in {c.name for c in registry.for_tier(k["tier"], regsho)}:
+            return (f"{k['calc']} is not a calculation of tier {k['tier']}"
+                    + ("" if regsho or k["calc"] not in registry.names()
+                       else " while Reg SHO is off (config regsho.enabled)"))
+    return None
+
+
+def unaccounted(root: str | Path, regsho: bool, state: plan.LakeState | None = None,
+                disk: dict[str, int] | None = None) -> dict[str, str]:
+    """Every derived file of the lake the ledger does not account for -> why."""
+    state = state or plan.LakeState.read(root)
+    disk = files_on_disk(root) if disk is None else disk
+    out = {}
+    for rel in disk:
+        why = unaccounted_why(rel, state, regsho)
+        if why:
+            out[rel] = why
+    return out
+
+
+def held_fingerprint(state: plan.LakeState, regsho: bool) -> str:
+    """What decides which derived files the ledger accounts for (`unaccounted_why`): per
+    partition the capture clean holds, the captures with a verdict and the revisions; the
+    registry's calculations per tier (with Reg SHO on or off). It names a run's sweep record,
+    so a sweep is due when it changes, and only then (an identical re-fetch changes nothing)."""
+    from spine import registry
+
+    parts = [[t, w.isoformat(), s.held, sorted(s.verdicts), [[o, n] for o, n, _ in s.revisions]]
+             for (t, w), s in sorted(state.parts.items())]
+    text = json.dumps([parts, {t: [c.name for c in registry.for_tier(t, regsho)]
+                               for t in plan.TIERS}])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def retract(root: str | Path, regsho: bool, fingerprint: str | None = None,
+            out=sys.stdout) -> dict[str, str]:
+    """Move every derived file the ledger does not account for to quarantine (kept, with its
+    reason in the manifest) and record the sweep (LAYOUT `retracted`, named by the fingerprint). Run by every snakemake run (rule
+    `retract`, under the run's lake lock) and by `spine repair`. `fingerprint`: the state the
+    run planned from; a ledger that changed since is an error, never a silent sweep."""
+    root = Path(root).absolute()
+    state = plan.LakeState.read(root)
+    now = held_fingerprint(state, regsho)
+    if fingerprint is not None and fingerprint != now:
+        raise RuntimeError(f"the ledger of {root} changed while this run held its lock "
+                           f"(planned from {fingerprint}, now {now}); run the command again")
+    moved = unaccounted(root, regsho, state)
+    folder = root / "quarantine" / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    for rel, why in sorted(moved.items()):
+        quarantine(root, rel, folder, f"retracted: {why}")
+        print(f"retracted  {rel}: {why}", file=out)
+    record = {"fingerprint": now, "at": dt.datetime.now(dt.timezone.utc).isoformat(
+        timespec="seconds"), "moved_to": folder.relative_to(root).as_posix() if moved else None,
+              "moved": moved}
+    lake.write_file_atomic(lake.path(root, "retracted", fingerprint=now),
+                           json.dumps(record, indent=1).encode())
+    return moved
+
+
 def _fix(rel: str, root: Path) -> str:
     if not is_record(rel):
         return f"spine repair --lake-root {root}"
@@ -144,12 +263,15 @@ def _fix(rel: str, root: Path) -> str:
 
 
 # -- verify -------------------------------------------------------------------------------------
-def verify(root: str | Path) -> list[Problem]:
-    """Every problem of the lake at `root`, one per file."""
+def verify(root: str | Path, regsho: bool = True) -> list[Problem]:
+    """Every problem of the lake at `root`, one per file. `regsho`: whether the config has Reg
+    SHO on (the calculations that read it are then part of what the ledger accounts for)."""
     import pyarrow.parquet as pq
 
     root = Path(root)
-    recs = {p: r for p, r in manifest(root).items() if not r.get("removed")}
+    everything = manifest(root)
+    recs = {p: r for p, r in everything.items() if not r.get("removed")}
+    gone = {p for p, r in everything.items() if r.get("removed")}
     disk = files_on_disk(root)
     problems: dict[str, Problem] = {}
 
@@ -174,20 +296,26 @@ def verify(root: str | Path) -> list[Problem]:
             add("unrecorded", rel, "no manifest record" + (f", and {why}" if why else
                                                              " (its content checks out)"),
                 sound=why is None)
-    # made from inputs that have changed since
+    # derived files the ledger does not account for (a week it stopped holding, ...)
+    state = plan.LakeState.read(root)
+    for rel, why in unaccounted(root, regsho, state, disk).items():
+        problems.setdefault(rel, Problem("orphan", rel, why, f"spine repair --lake-root {root} "
+                                         "(or the next snakemake run) moves it to quarantine"))
+    # made from inputs that have changed or gone since
     for rel, rec in recs.items():
         for src, src_sha in (rec.get("inputs") or {}).items():
             now = recs.get(src)
-            if rel in disk and now is not None and now["sha256"] != src_sha:
+            if rel not in disk:
+                continue
+            if now is None and src in gone:
+                add("stale", rel, f"made from {src}, which the lake no longer holds")
+            elif now is not None and now["sha256"] != src_sha:
                 add("stale", rel, f"made from a version of {src} that is no longer there")
     # clean against the ledger
-    state = plan.LakeState.read(root)
     for (tier, week), part in state.parts.items():
         clean = lake.path(root, "clean", tier=tier, week_start=week)
         rel = clean.relative_to(root).as_posix()
         if part.held is None:
-            if rel in disk:
-                add("orphan", rel, f"the ledger holds no accepted capture of {tier} {week}")
             continue
         raw = lake.path(root, "capture", tier=tier, week_start=week, capture_id=part.held)
         raw_rel = raw.relative_to(root).as_posix()
@@ -294,17 +422,20 @@ def snakemake(root: Path, target: str, configfile: str | None, extra: list[str] 
 
 
 def repair(root: str | Path, *, backup: str | None = None, refetch: bool = False,
-           configfile: str | None = None, out=sys.stdout) -> list[Problem]:
+           configfile: str | None = None, regsho: bool = True, out=sys.stdout) -> list[Problem]:
     """Heal the lake; returns what is still wrong afterwards (empty: the lake verifies)."""
     root = Path(root).absolute()
     folder = root / "quarantine" / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     weeks: set[tuple[str, str]] = set()
     with lake_lock(root):
-        problems = verify(root)
+        problems = verify(root, regsho)
         source = Backup(backup) if backup else None
         for p in problems:
             record = is_record(p.path)
-            if p.kind == "unrecorded" and p.path.startswith("raw/") and p.path.endswith(
+            if p.kind == "orphan":  # the ledger no longer holds it: out of the lake, kept
+                quarantine(root, p.path, folder, f"retracted: {p.detail}")
+                print(f"retracted  {p.path}: {p.detail}", file=out)
+            elif p.kind == "unrecorded" and p.path.startswith("raw/") and p.path.endswith(
                     ".payload.zip"):  # a lake from before payloads/: move the payload there
                 parts = Path(p.path).parts
                 target = lake.payload_path(root, parts[1], dict(
@@ -346,7 +477,7 @@ def repair(root: str | Path, *, backup: str | None = None, refetch: bool = False
     code = snakemake(root, "reports", configfile, log=out)
     if code != 0:
         print(f"the derive run ended with exit code {code}; its log is above", file=out)
-    return verify(root)
+    return verify(root, regsho)
 
 
 # -- backup and restore -------------------------------------------------------------------------
@@ -471,7 +602,7 @@ def _manifest_files(root: Path) -> list[tuple[str, int]]:
 
 
 def restore(src: str, root: str | Path, *, configfile: str | None = None,
-            rebuild: bool = True, out=sys.stdout) -> list[Problem]:
+            rebuild: bool = True, regsho: bool = True, out=sys.stdout) -> list[Problem]:
     """Bring the records back from a backup's latest snapshot (a lake file that differs is
     moved to quarantine first), then rebuild and verify like `repair`."""
     root = Path(root).absolute()
@@ -492,5 +623,5 @@ def restore(src: str, root: str | Path, *, configfile: str | None = None,
             restored += 1
     print(f"restored {restored} of {len(snap)} files from {src}", file=out)
     if not rebuild:
-        return verify(root)
-    return repair(root, configfile=configfile, out=out)
+        return verify(root, regsho)
+    return repair(root, configfile=configfile, regsho=regsho, out=out)

@@ -306,6 +306,9 @@ LAYOUT = {
     "regsho_clean": "clean/finra_regsho_daily/trade_date={trade_date}/" + PART_FILE,
     "regsho_week": "fetches/finra_regsho_daily/weeks/week_start={week_start}.json",
     "gate_summary": "gates/summary/{run}.txt",
+    # each sweep of derived files the ledger no longer accounts for (spine.integrity.retract),
+    # named by the fingerprint of what the ledger held: a new one is due when that changes
+    "retracted": "quarantine/sweeps/{fingerprint}.json",
     # executed notebooks, logs and Snakemake benchmark records, per job
     "run": "runs/{step}/{job}.ipynb",
     "log": "logs/{step}/{job}.log",

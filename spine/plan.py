@@ -139,6 +139,9 @@ class PartitionState:
 
     held: str | None = None  # the capture clean holds (last accepted, pinned or overridden)
     held_at: str | None = None
+    # the latest event that changed what clean holds (to a capture or to nothing): the
+    # derived files of the week and of the windows holding it are made after it
+    decided_by: Event | None = None
     verdicts: dict[str, Event] = field(default_factory=dict)  # capture -> latest verdict
     refused_since: list[str] = field(default_factory=list)  # refused after `held` was accepted
     revisions: list[tuple[str, str, Event]] = field(default_factory=list)  # (old, new, verdict)
@@ -168,6 +171,7 @@ class PartitionState:
         if e.event in HOLDING:
             self.holding = [c for c in self.holding if c != e.capture_id] + [e.capture_id]
             self.held, self.held_at, self.refused_since = e.capture_id, e.at, []
+            self.decided_by = e
         elif e.event in LETTING_GO:
             if e.event == "revoked":
                 self.overrides.pop(e.capture_id, None)
@@ -175,8 +179,25 @@ class PartitionState:
                 self.holding = [c for c in self.holding if c != e.capture_id]
                 self.held = self.holding[-1] if self.holding else None
                 self.held_at, self.refused_since = e.at, []
+                self.decided_by = e
             elif e.event == "refused" and e.capture_id not in self.refused_since:
                 self.refused_since.append(e.capture_id)
+
+
+    def status(self) -> list[str]:
+        """What an operator and a reader are told about the week (the report index, `spine
+        status`): held back / overridden / pinned / accepted, then `restated` when a revision
+        was let in and `revision held back` when a newer capture was refused since."""
+        out = ["held back"] if not self.held else (
+            ["overridden"] if self.held in self.overrides else
+            ["pinned"] if self.decided_by is not None and self.decided_by.event == "pinned" else
+            ["accepted"])
+        if any(self.verdicts[new].event == "accepted" or new in self.overrides
+               for _, new, _ in self.revisions):
+            out.append("restated")
+        if self.held and self.refused_since:
+            out.append("revision held back")
+        return out
 
 
 def fold(events: list[Event]) -> PartitionState:
@@ -296,6 +317,18 @@ class LakeState:
         """Partitions with at least one gate verdict (a weekly report shows them)."""
         return sorted(p for p, s in self.parts.items() if s.verdicts)
 
+    def week_statuses(self) -> list[list]:
+        """[week_start, {tier: PartitionState.status()}] of every week with a gate verdict."""
+        return [[w.isoformat(), {t: self.get(t, w).status() for t in tiers}]
+                for w, tiers in by_week(self.gated()).items()]
+
+    def decisions(self, tier: str, week: dt.date | str, weeks: int) -> list[tuple[dt.date, str]]:
+        """(week, event file) of the ledger events that decided what clean holds in each earlier
+        week of the window ending at `week` (held or let go): a change to any of them is newer
+        than what the window's calculation made."""
+        return [(w, s.decided_by.file) for w in rolling_window(_date(week), weeks)[:-1]
+                if (s := self.get(tier, w)).decided_by is not None]
+
     def window(self, tier: str, week: dt.date | str, weeks: int) -> list[dt.date]:
         """The weeks of the `weeks`-week window ending at `week` that have a version in clean."""
         return [w for w in rolling_window(_date(week), weeks) if self.held(tier, w)]
@@ -315,14 +348,6 @@ class LakeState:
         """Every revision as [tier, week_start, old, new, outcome, ledger time]."""
         return [[t, w.isoformat(), old, new, e.event, e.at]
                 for (t, w), s in sorted(self.parts.items()) for old, new, e in s.revisions]
-
-    def affected(self, partitions: list[Partition]) -> list[Partition]:
-        """The partitions whose derived outputs a change to `partitions` can touch: each, and
-        the later weeks whose rolling window contains it (when clean has them)."""
-        out = set(partitions)
-        for tier, week in partitions:
-            out |= {(tier, w) for w in windows_containing(week)[1:] if self.held(tier, w)}
-        return sorted(out, key=lambda p: (p[1], TIERS.index(p[0])))
 
     def revisions(self) -> list[tuple[str, dt.date, str, str]]:
         """(tier, week_start, old, new) of every revision recorded."""

@@ -166,23 +166,12 @@ def test_the_index_shows_each_weeks_status_and_links_its_revisions(tmp_path):
     assert all(f"<b>{s}</b>:" in html or f"<li>{s}:" in html for s in report.INDEX_STATUS)
 
 
-def index_listing_of(ledger: dict[str, list[str]]) -> dict:
-    """index_listing of rules/common.smk (it plans from the Snakefile's state), run on the
-    state a ledger listing folds into."""
-    text = (REPO / "rules" / "common.smk").read_text()
-    source = re.search(r"^def index_listing\(\):\n(?:(?:    .*)?\n)+", text, re.M).group(0)
-    st = plan.LakeState(ledger)
-    scope = {"plan": plan, "state": lambda: st, "symbol_reports": lambda: []}
-    exec(source, scope)
-    return scope["index_listing"]()
-
-
 def test_index_listing_derives_each_status_from_the_ledger():
     a, b, c = "a" * 16, "b" * 16, "c" * 16
 
     def ev(n, event, capture):
         return f"2025080{n}T120000000000-{event}-{capture}.parquet"
-    listing = index_listing_of({
+    st = plan.LakeState({
         "T1/2025-06-02": [ev(1, "captured", a), ev(1, "accepted", a), ev(2, "captured", b),
                           ev(2, "accepted", b), ev(3, "captured", c), ev(3, "refused", c)],
         "T2/2025-06-02": [ev(1, "captured", a), ev(1, "refused", a)],
@@ -190,9 +179,9 @@ def test_index_listing_derives_each_status_from_the_ledger():
         "T1/2025-06-09": [ev(1, "captured", a), ev(1, "accepted", a), ev(2, "captured", b),
                           ev(2, "accepted", b), ev(3, "pinned", a)],
     })
-    assert listing["weekly"] == [
+    assert st.week_statuses() == [
         ["2025-06-02", {"T1": ["accepted", "restated", "revision held back"],
                         "T2": ["held back"], "OTCE": ["overridden"]}],
         ["2025-06-09", {"T1": ["pinned", "restated"]}]]
-    assert [r[:4] for r in listing["revisions"]] == [
+    assert [r[:4] for r in st.revision_list()] == [
         ["T1", "2025-06-02", a, b], ["T1", "2025-06-02", b, c], ["T1", "2025-06-09", a, b]]

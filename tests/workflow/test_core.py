@@ -44,7 +44,7 @@ def test_a_revision_reruns_exactly_what_it_touches(revision_runs):
         "fetch": 8, "ingest": 1, "gate_report": 1, "clean": 1,
         "calc": len(calcs) + later * len(windowed), "report": 1 + later,
         "revision_report": 1, "revision_index": 1, "report_index": 1, "gate_summary": 1,
-        "weekly": 1}
+        "retract": 1, "weekly": 1}
     (tier, week, old, new), = state.revisions()
     assert (tier, week.isoformat()) == ("T2", RESTATED) and old != new
     html = lake.path(revision_runs.root, "revision", tier=tier, week_start=week, old=old,
@@ -176,3 +176,40 @@ def test_kill_9_then_the_same_command_completes_with_the_same_lake(tmp_path, rev
             pd.testing.assert_frame_equal(pd.read_parquet(lake.path(tmp_path / "lake", kind, **keys)),
                                           pd.read_parquet(lake.path(revision_runs.root, kind, **keys)))
     assert len(list((tmp_path / "lake" / "reports" / "weekly").glob("*.html"))) == 8
+
+
+def test_what_the_ledger_stops_holding_leaves_every_layer_in_the_next_run(revision_runs, tmp_path):
+    """A regate that refuses a week (clean held it alone) and a pin of the restated week back to
+    its first capture, then the ordinary `reports`: the refused week's clean and calculations
+    go to quarantine, the pinned week's clean holds the pinned capture, the later weeks' windows
+    are recomputed without the refused week; pandas, DuckDB and `spine verify` agree, and a
+    dry run has nothing to do."""
+    import duckdb
+
+    from spine import config as config_
+    from spine import integrity, pipeline
+
+    root = revision_runs.copy(tmp_path / "lake")
+    gone = dt.date(2025, 5, 26)
+    cfg = config_.load(**dict(revision_runs.config, lake_root=str(root),
+                              as_of=AS_OF["identical"]))
+    strict = dict(cfg, gates={**cfg["gates"], "max_row_shares": 1.0})
+    assert pipeline.regate(strict, "T2", gone)[0] is None
+    (_, restated, old, new), = plan.LakeState.read(root).revisions()
+    pipeline.pin(cfg, "T2", restated, old, "rolled back for the test")
+    before = {p.kind for p in integrity.verify(root, regsho=False)}
+    assert before == {"orphan", "behind"}  # verify sees both before any run
+    jobs = executed(revision_runs.snake("reports", root=root))
+    assert jobs["retract"] == 1 and jobs["clean"] == 1
+    files = integrity.files_on_disk(root)
+    assert not [f for f in files if f.startswith(("clean/", "calc/")) and f"={gone}/" in f]
+    assert integrity.verify(root, regsho=False) == []
+    assert lake.file_metadata(lake.path(root, "clean", tier="T2", week_start=restated))[
+        "spine.capture_id"] == old
+    seen = set(pd.read_parquet(root / "calc" / "symbol_week")["week_start"].astype(str).str[:10])
+    duck = {r[0] for r in duckdb.connect().execute(
+        f"select distinct cast(week_start as varchar) from read_parquet('{root}/calc/"
+        "symbol_week/**/*.parquet', hive_partitioning=true)").fetchall()}
+    held = {w.isoformat() for _, w in plan.LakeState.read(root).accepted()}
+    assert seen == duck == held and str(gone) not in held
+    assert planned(revision_runs.snake("reports", "-n", root=root)) == {}
