@@ -69,7 +69,15 @@ def validate(config: dict) -> dict:
         raise ConfigError("invalid configuration (config/config.yaml or --config):\n  "
                           + "\n  ".join(lines))
     out = dict(config, weeks=list(config.get("weeks") or []))
-    out["as_of"] = _date("as_of", config.get("as_of") or cal.today_eastern())
+    today = cal.today_eastern()
+    out["as_of"] = _date("as_of", config.get("as_of") or today)
+    if out["as_of"] > today.isoformat():
+        # a run "as of" a day not yet lived would store weeks FINRA has not published as if it
+        # had (the synthetic source invents them; status would call them published)
+        raise ConfigError(f"invalid configuration: config key 'as_of': {out['as_of']} is after "
+                          f"today ({today}, US/Eastern, FINRA's clock); a run can only be as of "
+                          "a day that has happened: leave as_of out for today, or give an "
+                          "earlier date")
     for key in ("start", "end"):
         if config.get(key):
             out[key] = _date(key, config[key])

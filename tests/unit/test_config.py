@@ -47,3 +47,23 @@ def test_snakemake_refuses_bad_config_before_any_job(tmp_path):
     proc = run_snakemake(tmp_path, {"lake_root": str(lake_root)}, "-n", "backfill",
                          "--config", "tiers=[T1,T9]", check=False)
     assert proc.returncode != 0 and "config key 'tiers.1'" in proc.stdout + proc.stderr
+
+
+def test_an_as_of_after_today_is_refused_by_the_config_the_run_and_status(tmp_path):
+    """A date not yet lived would make the synthetic source invent weeks FINRA has not
+    published and `spine status` call them published: refused, naming the key and today."""
+    import datetime as dt
+    import subprocess
+    import sys
+
+    from spine import calendar as cal
+
+    tomorrow = (cal.today_eastern() + dt.timedelta(days=1)).isoformat()
+    with pytest.raises(config.ConfigError, match=f"'as_of': {tomorrow} is after today"):
+        config.load(as_of=tomorrow)
+    assert config.load(as_of=cal.today_eastern().isoformat())["as_of"]  # today is fine
+    status = subprocess.run([sys.executable, "-m", "spine.cli", "status", "--as-of", tomorrow,
+                             "--lake-root", str(tmp_path / "lake")],
+                            capture_output=True, text=True)
+    assert status.returncode == 2 and "is after today" in status.stderr
+    assert "Traceback" not in status.stderr
