@@ -91,18 +91,27 @@ rule symbol:
 
 onerror:
     warm.stop()
+    print("The run stopped: each failed step said above what went wrong (step, partition, "
+          "cause, full log). Fix the cause and run the same command: it resumes where it "
+          "stopped.", file=sys.stderr)
 
 
 onsuccess:
     warm.stop()
-    # The operator's verdict: a run whose gates refused a capture ends non-zero, once: when
-    # this invocation wrote the run's gate summary (it is kept, so the lake is complete and a
-    # dry run then has nothing to do).
+    # The run's summary, as its last lines (spine.report.run_summary). The operator's verdict:
+    # a run whose gates refused a capture ends non-zero, once: when this invocation wrote the
+    # run's gate summary (it is kept, so the lake is complete and a dry run then has nothing to
+    # do).
     summary = L("gate_summary", run=RUN)
-    if ingesting() and os.path.exists(summary) and os.path.getmtime(summary) >= START:
+    if ingesting() and os.path.exists(summary):
+        from spine import report
+
         with open(summary) as handle:
-            refused = int(handle.readline().split(", ")[1].split()[0])
-        if refused:
+            verdicts = handle.readline().strip().removeprefix("Gate summary: ")
+        print(report.run_summary(ROOT, RUN, CFG["as_of"], ingest_record(), state(), verdicts),
+              file=sys.stderr)
+        refused = int(verdicts.split(", ")[1].split()[0])
+        if refused and os.path.getmtime(summary) >= START:
             print(f"{refused} capture(s) refused by a gate were not advanced to clean; see "
                   f"{summary} and workflows/operational/WEEKLY_DATA_UPDATE.md (Rollback).",
                   file=sys.stderr)

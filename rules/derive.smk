@@ -198,6 +198,6 @@ rule gate_summary:
     log:
         L("log", step="gate_summary", job="{run}"),
     shell:
-        # the summary is printed (the operator's verdict) and kept; the Snakefile's onsuccess
-        # ends the run non-zero when it counts a refusal
-        "python -m spine.cli gate-summary {output.summary:q} {input.gates:q} 2>&1 | tee {log:q}"
+        # the summary is kept; the Snakefile's onsuccess prints the run's summary as its last
+        # lines and ends the run non-zero when it counts a refusal
+        "python -m spine.cli gate-summary {output.summary:q} {input.gates:q} > {log:q} 2>&1"

@@ -11,9 +11,14 @@ envvars:
     "PATH",
 
 
+# A failed step's few lines (spine.notebooks prints the step, its partition, the error's own
+# message and where the executed notebook is) reach the operator's terminal; the rest of its
+# output stays in its log.
 NOTEBOOK_SHELL = (
     "python -m spine.notebooks {params.step} {log.notebook} --params {params.json:q} "
-    "{params.html} --bench {log.bench} > {log.stderr} 2>&1"
+    "{params.html} --bench {log.bench} > {log.stderr} 2>&1 "
+    "|| {{ code=$?; tail -n 12 {log.stderr:q} >&2; echo \"full log: {log.stderr}\" >&2; "
+    "exit $code; }}"
 )
 
 

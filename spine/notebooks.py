@@ -221,17 +221,27 @@ def main(argv: list[str] | None = None) -> int:
                                         "wall time, peak RSS, CPU time)")
     args = parser.parse_args(argv)
     os.environ["SPINE_PRODUCER"] = f"{args.step} {args.executed}"  # the lake's manifest says so
+    params = json.loads(args.params)
+    where = ", ".join(f"{k}={params[k]}" for k in PARTITION_KEYS if params.get(k))
+    step = f"step {args.step}" + (f" ({where})" if where else "")
     try:
-        run(args.step, args.executed, json.loads(args.params), args.html)
+        run(args.step, args.executed, params, args.html)
+    except KeyboardInterrupt:
+        print(f"{step} interrupted; the same command resumes it", file=sys.stderr)
+        return 130
     except Exception as err:  # the executed notebook holds the traceback; say where it is
         if type(err).__name__ == "PapermillExecutionError":
             ename, evalue = _cell_error(args.executed) or (err.ename, err.evalue)
-            print(f"step {args.step} failed: {ename}: {evalue}\n"
+            print(f"{step} failed: {ename}: {evalue}\n"
                   f"The executed notebook, with the traceback, is {args.executed}",
                   file=sys.stderr)
             return 1
         raise
     return 0
+
+
+# what names a step's partition in its one-line failure (its parameters)
+PARTITION_KEYS = ("calc", "tier", "week_start", "symbol", "old", "new")
 
 
 if __name__ == "__main__":  # a thin client: the run's warm server runs the step (spine/warm.py)

@@ -812,6 +812,34 @@ def gate_summary(gate_files: list[str], output: str) -> int:
     return failed
 
 
+def run_summary(root: str, run: str, as_of: str, record: dict, state, summary: str) -> str:
+    """The last lines of a run that ingested: what it fetched, what the gates decided of the new
+    captures (accepted, restated, held back), where the reports are, and the one next command.
+    `record` is the run's ingest record, `state` the ledger after it (spine.plan.LakeState)."""
+    parts = record["partitions"]
+    new = [p for p in parts if p["new_capture"]]
+    refused = [p for p in new if p["status"] == "FAIL"]
+    revised = {(t, w.isoformat(), n): o for t, w, o, n in state.revisions()}
+    restated = [p for p in new if p["status"] != "FAIL"
+                and (p["tier"], p["week_start"], p["capture_id"]) in revised]
+    lines = [f"Run summary ({run}, as of {as_of}): {len(parts)} partition(s) fetched, "
+             f"{len(new)} new capture(s): {len(new) - len(refused)} accepted "
+             f"({len(restated)} restating an earlier version), {len(refused)} held back"]
+    for p in restated:
+        lines.append(f"  restated   {p['tier']:4}  {p['week_start']}  "
+                     f"{revised[(p['tier'], p['week_start'], p['capture_id'])]} -> "
+                     f"{p['capture_id']}")
+    for p in refused:
+        lines.append(f"  held back  {p['tier']:4}  {p['week_start']}  capture {p['capture_id']} "
+                     f"(clean keeps {p['clean_holds'] or 'nothing'})")
+    lines.append(f"Gate summary: {summary}; reports: {Path(root) / 'reports' / 'index.html'}")
+    flag = "" if Path(root) == Path("data") else f" --lake-root {root}"
+    lines.append("Next: " + (f"spine status --first{flag}, then "
+                             "workflows/incident/RESOLVE_QUALITY_GATE.md" if refused else
+                             "nothing to do"))
+    return "\n".join(lines)
+
+
 def revision_index(revisions: list[list[str]], output: str) -> None:
     """An HTML page listing every revision (tier, week, old, new, outcome, ledger time),
     newest first, with links to the reports."""

@@ -54,8 +54,8 @@ def planned(proc_or_text) -> dict[str, int]:
 
 
 def executed(proc_or_text) -> dict[str, int]:
-    """The jobs Snakemake ran, per rule, from its log (`localrule calc:` lines)."""
-    names = re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", _text(proc_or_text), re.M)
+    """The jobs Snakemake ran, per rule, from its log (`Finished jobid: 7 (Rule: calc)`)."""
+    names = re.findall(r"^Finished jobid: \d+ \(Rule: (\w+)\)", _text(proc_or_text), re.M)
     return dict(Counter(names))
 
 

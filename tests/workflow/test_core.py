@@ -213,3 +213,25 @@ def test_what_the_ledger_stops_holding_leaves_every_layer_in_the_next_run(revisi
     held = {w.isoformat() for _, w in plan.LakeState.read(root).accepted()}
     assert seen == duck == held and str(gone) not in held
     assert planned(revision_runs.snake("reports", "-n", root=root)) == {}
+
+
+def test_quiet_runs_loud_failures(revision_runs, tmp_path):
+    """A successful run ends with its summary; a failed step says the step, its partition, the
+    error's own message and where its notebook and log are, in a few lines, and never prints
+    the executed notebook."""
+    tail = (revision_runs.procs["identical"].stderr.strip().splitlines())[-6:]
+    assert any(line.startswith("Run summary (weekly, as of 2025-08-16)") for line in tail), tail
+    assert any(line.startswith("Next: nothing to do") for line in tail), tail
+    root = revision_runs.copy(tmp_path / "lake")
+    proc = revision_runs.snake("symbol", "--config", "symbol=NOPE", "tier=T2", check=False,
+                               root=root)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and '"cells"' not in out and "Traceback" not in out
+    lines = out.splitlines()
+    first = next(i for i, line in enumerate(lines) if "failed:" in line)
+    assert lines[first].startswith("step symbol (tier=T2, symbol=NOPE) failed: ValueError: "
+                                   "symbol 'NOPE' has no rows")
+    assert "runs/symbol/tier=T2/symbol=NOPE.ipynb" in lines[first + 1]
+    assert "logs/symbol/tier=T2/symbol=NOPE.log" in lines[first + 2]
+    assert len(lines) - first < 20 and "resumes" in lines[-1] + lines[-2] + lines[-3] + \
+        lines[-4] + lines[-5]

@@ -79,7 +79,7 @@ def test_weekly_data_update_runbook(tmp_path):
     assert "Gate summary: " in out and " 0 failed" in out
     assert out.count("Nothing to be done") >= 2  # after the run and after the repair
     repair = out.split("rm ")[-1]
-    assert "calc" in repair and "localrule fetch:" not in repair  # rebuilt, never re-fetched
+    assert "calc" in repair and "(Rule: fetch)" not in repair  # rebuilt, never re-fetched
 
 
 def test_backfill_runbook(tmp_path):
