@@ -21,7 +21,7 @@ GRACE_DAYS = 3  # a week still missing this long after its publication date is s
 
 # what each state means for an operator: True = something to do
 NEEDS_OPERATOR = {
-    "present": False, "overridden": False, "not yet published": False,
+    "present": False, "overridden": False, "pinned": False, "not yet published": False,
     "published, not fetched yet": False,
     "held back": True, "revision refused": True, "stale": True, "not decided": True,
     "overdue at the source": True,
@@ -60,33 +60,62 @@ def _held_by(root: str, tier: str, week: dt.date, event: plan.Event, e: Entry) -
                      f"{c['message']}" for c in failed)
 
 
+def scope(config: dict, tiers: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """(the tiers status speaks of, the configured tiers this lake has never held). What the
+    lake was asked to hold: the tiers named (`--tier`), else the configured tiers its ledger
+    has; a lake with no ledger yet, every configured tier."""
+    if tiers:
+        return list(tiers), []
+    held = {t for t, _ in plan.LakeState.read(config["lake_root"]).parts}
+    if not held:
+        return list(config["tiers"]), []
+    return ([t for t in config["tiers"] if t in held],
+            [t for t in config["tiers"] if t not in held])
+
+
 def status(config: dict, as_of=None, tiers: list[str] | None = None,
            since: dt.date | str | None = None, grace_days: int = GRACE_DAYS,
            published: dict[str, set[dt.date]] | None = None) -> list[Entry]:
-    """One entry per (tier, week), oldest first. `published`: per tier, the weeks the source
-    says it has (None: not asked)."""
+    """One entry per (tier, week), oldest first, for the tiers of `scope`. `published`: per
+    tier, the weeks the source says it has (None: not asked)."""
     root = config["lake_root"]
     as_of = cal.to_date(as_of or config["as_of"], "as_of")
-    tiers = tiers or config["tiers"]
+    tiers, _ = scope(config, tiers)
     state = plan.LakeState.read(root)
     out = []
     for tier in tiers:
         held_weeks = [w for t, w in state.parts if t == tier]
+        recent = set(cal.recent_weeks(tier, as_of, config["revision_lookback_weeks"]))
         first = (cal.check_week_start(since) if since else
-                 min(held_weeks) if held_weeks else
-                 min(cal.recent_weeks(tier, as_of, config["revision_lookback_weeks"])))
+                 min(held_weeks) if held_weeks else min(recent))
         weeks = cal.published_weeks(tier, as_of, first)
         upcoming = (weeks[-1] if weeks else first - dt.timedelta(days=7)) + dt.timedelta(days=7)
         for week in weeks + [upcoming]:
             out.append(_entry(root, tier, week, as_of, state.get(tier, week), grace_days,
-                              None if published is None else published.get(tier)))
+                              None if published is None else published.get(tier),
+                              week in recent))
     return out
 
 
+def commands(root: str) -> tuple[str, str]:
+    """How a printed command names this lake: (` lake_root=...` for snakemake's --config,
+    ` --lake-root ...` for spine), empty for the configured default lake."""
+    from spine import config as config_
+
+    try:
+        default = config_.load()["lake_root"]
+    except Exception:  # noqa: BLE001 - no readable default config: always name the lake
+        default = None
+    if default is not None and os.path.abspath(root) == os.path.abspath(default):
+        return "", ""
+    return f" lake_root={root}", f" --lake-root {root}"
+
+
 def _entry(root: str, tier: str, week: dt.date, as_of: dt.date, s: plan.PartitionState,
-           grace_days: int, source_has: set | None) -> Entry:
+           grace_days: int, source_has: set | None, recent: bool = False) -> Entry:
     due = cal.publication_date(tier, week)
-    refetch = f"snakemake --cores 2 refetch --config 'weeks=[{week}]' 'tiers=[{tier}]'"
+    snake, spine = commands(root)
+    refetch = f"snakemake --cores 2 refetch --config 'weeks=[{week}]' 'tiers=[{tier}]'{snake}"
     e = Entry(tier, week.isoformat(), "", "", published=due.isoformat())
     if due > as_of:
         e.state, e.detail = "not yet published", f"FINRA publishes it on {due}"
@@ -95,7 +124,13 @@ def _entry(root: str, tier: str, week: dt.date, as_of: dt.date, s: plan.Partitio
         if s.held in s.overrides:
             e.state = "overridden"
             e.detail = (f"clean holds {s.held}, let through by an override on "
-                        f"{_when(s.overrides[s.held].at)} (spine override --revoke takes it back)")
+                        f"{_when(s.overrides[s.held].at)} (spine override --revoke --tier "
+                        f"{tier} --week-start {week} --reason '...'{spine} takes it back)")
+        elif s.status()[0] == "pinned":
+            e.state = "pinned"
+            e.detail = (f"clean holds {s.held}, pinned on {_when(s.decided_by.at)} (spine pin "
+                        f"--tier {tier} --week-start {week} --capture ... --reason "
+                        f"'...'{spine} moves it)")
         elif s.refused_since:
             refused = s.refused_since[-1]
             e.state = "revision refused"
@@ -103,7 +138,7 @@ def _entry(root: str, tier: str, week: dt.date, as_of: dt.date, s: plan.Partitio
                         + _held_by(root, tier, week, s.verdicts[refused], e))
             e.fix = ("workflows/incident/RESOLVE_QUALITY_GATE.md: if the restatement is real, "
                      f"spine override --tier {tier} --week-start {week} --check ... --reason "
-                     "'...'")
+                     f"'...'{spine}")
         else:
             e.state, e.detail = "present", f"clean holds {s.held}"
         return e
@@ -114,7 +149,7 @@ def _entry(root: str, tier: str, week: dt.date, as_of: dt.date, s: plan.Partitio
                     + _held_by(root, tier, week, latest, e))
         e.fix = (f"workflows/incident/RESOLVE_QUALITY_GATE.md: {refetch} once FINRA has fixed "
                  f"it, or spine override --tier {tier} --week-start {week} --check ... "
-                 "--reason '...'")
+                 f"--reason '...'{spine}")
         return e
     if _fetched(root, tier, week):
         e.state = "not decided"
@@ -122,7 +157,10 @@ def _entry(root: str, tier: str, week: dt.date, as_of: dt.date, s: plan.Partitio
         e.fix = refetch
         return e
     late = (as_of - due).days
-    fix = f"snakemake --cores 2 backfill --config start={week} end={week} 'tiers=[{tier}]'"
+    # within the weekly update's window it is what fetches the week; older weeks, a backfill
+    fix = ("snakemake --cores 2" + (f" --config{snake}" if snake else "") if recent else
+           f"snakemake --cores 2 backfill --config start={week} end={week} "
+           f"'tiers=[{tier}]'{snake}")
     if source_has is not None and week not in source_has:
         e.state = "overdue at the source"
         e.detail = (f"due {due} ({late} day(s) ago) and FINRA has not published it "
@@ -136,7 +174,7 @@ def _entry(root: str, tier: str, week: dt.date, as_of: dt.date, s: plan.Partitio
     else:
         e.state = "published, not fetched yet"
         e.detail = f"published {due}; the next weekly update fetches it"
-        e.fix = "snakemake --cores 2"
+        e.fix = "snakemake --cores 2" + (f" --config{snake}" if snake else "")
     return e
 
 
@@ -159,39 +197,86 @@ def source_weeks(config: dict, tiers: list[str]) -> dict[str, set[dt.date]] | No
     return have
 
 
-def render(entries: list[Entry], as_of) -> str:
-    lines = [f"Market Spine status as of {as_of}"]
+GROUPED = ("present", "stale", "published, not fetched yet")  # runs of these: one line
+
+
+def groups(entries: list[Entry]) -> list[list[Entry]]:
+    """Consecutive weeks of one tier in one of the GROUPED states (stale ones with the same
+    kind of fix), as runs; every other week alone."""
+    out: list[list[Entry]] = []
+    for e in entries:
+        last = out[-1][-1] if out else None
+        if (last is not None and e.state in GROUPED and last.state == e.state
+                and last.tier == e.tier and _kind(last.fix) == _kind(e.fix)
+                and dt.date.fromisoformat(e.week_start)
+                - dt.date.fromisoformat(last.week_start) == dt.timedelta(days=7)):
+            out[-1].append(e)
+        else:
+            out.append([e])
+    return out
+
+
+def _kind(fix: str) -> str:
+    return "backfill" if " backfill " in fix else fix
+
+
+def group_fix(run: list[Entry]) -> str:
+    """One command for a run of weeks: a backfill of the run's range, else the week's fix."""
+    fix = run[0].fix
+    if len(run) > 1 and _kind(fix) == "backfill":
+        fix = fix.replace(f"start={run[0].week_start} end={run[0].week_start}",
+                          f"start={run[0].week_start} end={run[-1].week_start}")
+    return fix
+
+
+def render(entries: list[Entry], as_of, absent: list[str] | None = None,
+           root: str | None = None) -> str:
+    """The human report: per tier, its counts and its weeks, runs of alike weeks on one line
+    with one command; the overrides and pins in force; the tiers configured but never held."""
+    lines = [f"Market Spine status as of {as_of}" + (f" ({root})" if root else "")]
     for tier in dict.fromkeys(e.tier for e in entries):
         mine = [e for e in entries if e.tier == tier]
         counts = {}
         for e in mine:
             counts[e.state] = counts.get(e.state, 0) + 1
         lines.append(f"\n{tier}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-        for e in mine:
-            lines.append(f"  {e.week_start}  {e.state:<26} {e.detail}")
+        for run in groups(mine):
+            e = run[0]
+            if len(run) == 1:
+                lines.append(f"  {e.week_start}  {e.state:<26} {e.detail}")
+            else:
+                what = {"present": "clean holds each week's accepted capture",
+                        "stale": "published, never fetched into this lake",
+                        "published, not fetched yet": "the next weekly update fetches them"}
+                lines.append(f"  {e.week_start}  {e.state:<26} to {run[-1].week_start} "
+                             f"({len(run)} weeks): {what[e.state]}")
             if e.fix:
-                lines.append(f"  {'':10}  {'':<26} fix: {e.fix}")
+                lines.append(f"  {'':10}  {'':<26} fix: {group_fix(run)}")
+    in_force = [e for e in entries if e.state in ("overridden", "pinned")]
+    if in_force:
+        lines.append("\nIn force: " + "; ".join(f"{e.tier} {e.week_start} {e.state}"
+                                                for e in in_force))
+    if absent:
+        lines.append(f"\nConfigured but never fetched into this lake: {', '.join(absent)} "
+                     "(the weekly update fetches their recent weeks; `--tier` shows them)")
     need = [e for e in entries if e.needs_operator]
-    lines.append(f"\n{len(need)} week(s) need an operator" if need else
-                 "\nNothing needs an operator.")
+    commands_ = len({group_fix(r) for r in groups(need)})
+    lines.append(f"\n{len(need)} week(s) need an operator ({commands_} command(s) above)" if need
+                 else "\nNothing needs an operator.")
     return "\n".join(lines) + "\n"
 
 
 def first(entries: list[Entry]) -> str | None:
     """The first week that needs an operator, as shell assignments (`eval "$(spine status
     --first)"`): TIER, WEEK, STATE, CHECKS (the failed checks, for a week held back) and FIX.
-    For weeks missing from the lake, FIX fetches every missing week of that tier at once."""
+    For a run of consecutive missing weeks, FIX fetches the whole run at once."""
     import shlex
 
     need = [e for e in entries if e.needs_operator]
     if not need:
         return None
-    e = need[0]
-    fix = e.fix
-    if e.state == "stale":
-        gap = [x.week_start for x in need if x.tier == e.tier and x.state == "stale"]
-        fix = (f"snakemake --cores 2 backfill --config start={gap[0]} end={gap[-1]} "
-               f"'tiers=[{e.tier}]'")
+    run = groups(need)[0]
+    e, fix = run[0], group_fix(run)
     values = {"TIER": e.tier, "WEEK": e.week_start, "STATE": e.state,
               "CHECKS": ",".join(e.checks), "FIX": fix}
     return " ".join(f"{k}={shlex.quote(v)}" for k, v in values.items()) + "\n"

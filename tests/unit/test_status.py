@@ -45,9 +45,13 @@ def test_every_gap_is_named_with_its_reason_and_fix(lake):
     assert "2025-08-25" in got["2025-07-21"].detail
     # later, the same unfetched week is stale
     later = by_week(status.status(lake, as_of="2025-08-28"))
-    assert later["2025-07-14"].state == "stale"
-    assert later["2025-07-14"].fix == ("snakemake --cores 2 backfill --config start=2025-07-14 "
-                                       "end=2025-07-14 'tiers=[T2]'")
+    root = lake["lake_root"]
+    assert later["2025-07-14"].state == "stale"  # the weekly update has not run since it was due
+    assert later["2025-07-14"].fix == f"snakemake --cores 2 --config lake_root={root}"
+    # older than the weekly update's window: a backfill, of this lake
+    short = by_week(status.status(dict(lake, revision_lookback_weeks=1), as_of="2025-08-28"))
+    assert short["2025-07-14"].fix == ("snakemake --cores 2 backfill --config start=2025-07-14 "
+                                       f"end=2025-07-14 'tiers=[T2]' lake_root={root}")
     # a source that has not published a due week: overdue at the source
     source = {TIER: {w for w in W[:4]}}
     overdue = by_week(status.status(lake, as_of="2025-08-28", published=source))
@@ -77,3 +81,48 @@ def test_first_prints_the_week_and_the_fix_as_shell_variables(lake):
     out = subprocess.run(["bash", "-c", f'eval "{status.first(gaps)}"; echo "$FIX"'],
                          capture_output=True, text=True).stdout
     assert out.startswith("snakemake --cores 2 ")
+
+
+def test_an_empty_lake_needs_one_command_and_a_lake_speaks_of_its_own_tiers(tmp_path, lake):
+    """An empty lake: every week the weekly update would fetch is one line and one command
+    (not one backfill per week). A T2-only lake under a config of three tiers: status speaks of
+    T2 and names the others as never fetched."""
+    empty = config_.load(lake_root=str(tmp_path / "empty"), as_of="2025-09-30")
+    entries = status.status(empty)
+    assert {e.tier for e in entries} == {"T1", "T2", "OTCE"}
+    text = status.render(entries, "2025-09-30")
+    fixes = [line for line in text.splitlines() if "fix:" in line]
+    assert fixes and all(f.endswith(f"fix: snakemake --cores 2 --config lake_root="
+                                    f"{tmp_path / 'empty'}") for f in fixes)
+    assert len(fixes) <= 6 and "(1 command(s) above)" in text  # two runs a tier at most
+    three = dict(lake, tiers=["T1", "T2", "OTCE"])
+    assert status.scope(three) == (["T2"], ["T1", "OTCE"])
+    out = subprocess.run([sys.executable, "-m", "spine.cli", "status", "--lake-root",
+                          lake["lake_root"], "--as-of", AS_OF], capture_output=True, text=True)
+    assert "\nT2: " in out.stdout and "\nT1: " not in out.stdout
+    assert "Configured but never fetched into this lake: T1, OTCE" in out.stdout
+
+
+def test_consecutive_gaps_are_one_backfill_and_pins_and_overrides_are_listed(lake):
+    root = lake["lake_root"]
+    gaps = status.status(dict(lake, revision_lookback_weeks=1), as_of="2025-10-20")
+    text = status.render(gaps, "2025-10-20")
+    stale = [e for e in gaps if e.state == "stale"]
+    assert len(stale) > 3
+    assert (f"start={stale[0].week_start} end={stale[-1].week_start} 'tiers=[T2]' "
+            f"lake_root={root}") in text
+    # an override and a pin are in force: listed, and --first says nothing is left (on stderr)
+    pipeline.override(lake, TIER, W[2], ["values_finite"], "checked with FINRA")
+    first = pipeline.partition_state(root, TIER, W[0]).held
+    pipeline.pin(lake, TIER, W[0], first, "rollback drill")
+    got = by_week(status.status(lake))
+    assert got["2025-06-30"].state == "overridden" and got["2025-06-16"].state == "pinned"
+    text = status.render(status.status(lake), AS_OF)
+    assert "In force: T2 2025-06-16 pinned; T2 2025-06-30 overridden" in text
+    cmd = [sys.executable, "-m", "spine.cli", "status", "--lake-root", root, "--as-of", AS_OF,
+           "--first", "--since", "2025-06-16"]
+    pipeline.gate(lake, TIER, W[3])  # the week fetched but never decided: decided now
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 1 and done.stdout == ""
+    assert "nothing needs an operator in" in done.stderr and "2025-06-30 overridden" in \
+        done.stderr
