@@ -58,11 +58,25 @@ def partition_dir(root: str | Path, layer: str, dataset: str, **keys: object) ->
     return path
 
 
+# Lakes this process only looks at: a notebook run by hand on a lake it did not create
+# (spine.pipeline.notebook_config) computes and shows, and writes nothing into it.
+LOOKING: set[Path] = set()
+
+
+def looking_at(path: str | Path) -> bool:
+    """Whether `path` lies in a lake this process only looks at (see LOOKING)."""
+    root = root_of(path) if LOOKING else None
+    return root is not None and root in LOOKING
+
+
 @contextlib.contextmanager
 def partition_lock(directory: Path, name: str = ".lock") -> Iterator[None]:
     """Exclusive advisory lock on a partition directory (one writer per partition). `name`
     tells locks of different purposes apart: a process holding one can take another."""
     directory = Path(directory)
+    if looking_at(directory / name):
+        yield  # nothing is written there, so there is nothing to lock
+        return
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / name, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -94,8 +108,11 @@ def write_file_atomic(path: Path, data: bytes, *, overwrite: bool = True,
                       inputs: dict[str, str] | None = None) -> bool:
     """Write bytes to `path` atomically and record it in the lake's manifest (`inputs`: the
     files it was made from, lake-relative path -> SHA-256). With overwrite=False an existing
-    file is kept and False is returned."""
+    file is kept and False is returned; in a lake this process only looks at, nothing is
+    written and False is returned."""
     path = Path(path)
+    if looking_at(path):
+        return False
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; lake files are as readable as any

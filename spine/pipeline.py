@@ -532,7 +532,12 @@ def notebook_config(overrides: dict, step: str | None = None) -> dict:
     if by_hand:
         overrides["lake_root"] = tempfile.mkdtemp(prefix="market-spine-")
         overrides["synthetic"] = {"size": "small", **overrides.get("synthetic", {})}
-    return config_.load(**overrides) | {"by_hand": by_hand}
+    cfg = config_.load(**overrides) | {"by_hand": by_hand}
+    if not by_hand:  # a lake named by hand (the real one, to look at): read, never written
+        lake.LOOKING.add(Path(cfg["lake_root"]).absolute())
+        print(f"Looking at {cfg['lake_root']}: this notebook reads it and writes nothing into "
+              "it (the pipeline writes the lake; leave lake_root out to work in a scratch lake)")
+    return cfg
 
 
 def show_receipt(receipt: dict) -> pd.DataFrame:

@@ -17,6 +17,14 @@ def lake_config(tmp_path_factory):
     return {"lake_root": str(root), "as_of": "2025-08-01", "synthetic": {"size": "small"}}
 
 
+def step_config(lake_config, step, **extra):
+    """The config a step's notebook gets in a pipeline run: exactly the keys it declares."""
+    from spine import config as config_
+    from spine import notebooks
+
+    return json.loads(notebooks.parameters(step, config_.load(**lake_config, **extra)))["config"]
+
+
 def execute(name, tmp_path, **params):
     out = tmp_path / f"{name}.ipynb"
     pm.execute_notebook(str(REPO / "notebooks" / f"{name}.ipynb"), str(out), parameters=params,
@@ -30,30 +38,55 @@ def test_steps_in_order_write_the_lake_on_the_jupyter_kernel(lake_config, tmp_pa
     from spine import pipeline
 
     root = lake_config["lake_root"]
-    execute("fetch", tmp_path, **PARAMS, fetch_key="asof-2025-08-01", config=lake_config)
+    execute("fetch", tmp_path, **PARAMS, fetch_key="asof-2025-08-01",
+            config=step_config(lake_config, "fetch"))
     receipt = lake.path(root, "fetch", fetch_key="asof-2025-08-01", **PARAMS)
     capture = lake.read_json(receipt)["capture_id"]
     record = tmp_path / "ingest.json"
-    execute("gate", tmp_path, receipts=[str(receipt)], output=str(record), config=lake_config)
+    execute("gate", tmp_path, receipts=[str(receipt)], output=str(record),
+            config=step_config(lake_config, "gate"))
     assert json.loads(record.read_text())["partitions"][0]["status"] == "PASS"
     pipeline.gate_reports(lake_config, **PARAMS)  # the Snakefile's gate_report rule
-    execute("clean", tmp_path, **PARAMS, capture_id=capture, config=lake_config)
+    execute("clean", tmp_path, **PARAMS, capture_id=capture,
+            config=step_config(lake_config, "clean"))
     assert lake.path(root, "clean", **PARAMS).exists()
     names = [c.name for c in registry.for_tier("OTCE", regsho=False)]
     for entry in registry.for_tier("OTCE", regsho=False):
         windows = {i.name: [PARAMS["week_start"]] for i in entry.inputs
                    if i.name not in registry.SOURCES}
         execute("calc", tmp_path, calc=entry.name, version=entry.version, **PARAMS,
-                windows=windows, config=lake_config)
+                windows=windows, config=step_config(lake_config, "calc"))
         assert lake.path(root, "calc", calc=entry.name, **PARAMS).exists()
     view = {"OTCE": {"captures": [capture], "accepted": True, "calcs": names,
                      "override": None, "history": [PARAMS["week_start"]], "revisions": []}}
     nb = execute("report", tmp_path, week_start="2025-06-02", tiers=view,
-                 config=lake_config | {"report": {"top_n": 5}})
+                 config=step_config(lake_config, "report", report={"top_n": 5}))
     outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 3, "the charts are embedded"
     text = json.dumps(outputs)
     assert "OTCN" in text and "checks passed" in text, text
+
+
+def test_looking_at_a_lake_by_hand_writes_nothing_into_it(lake_config, tmp_path):
+    """README: to look at the real lake, add "lake_root" to a notebook's config. The notebook
+    computes and shows; the lake's files, manifest and ledger stay exactly as they were."""
+    from spine import integrity
+
+    root = lake_config["lake_root"]
+    if not lake.path(root, "clean", **PARAMS).exists():
+        pytest.skip("needs the lake the kernel-path test writes")
+
+    def snapshot():
+        from pathlib import Path
+        return {p: p.stat().st_mtime_ns for p in Path(root).rglob("*")}
+
+    before = snapshot()
+    nb = execute("calc", tmp_path, calc="symbol_week", **PARAMS,
+                 config={"lake_root": root, "as_of": "2025-08-01"})
+    text = json.dumps([o for c in nb["cells"] for o in c.get("outputs", [])])
+    assert f"Looking at {root}" in text and "rows" in text
+    assert snapshot() == before
+    assert integrity.verify(root, regsho=False) == []
 
 
 def test_a_pipeline_notebook_never_fetches_behind_the_dags_back(lake_config, tmp_path):
