@@ -26,7 +26,7 @@ def import_file(args: argparse.Namespace) -> int:
         print("Nothing was stored.", file=sys.stderr)
         return 2
     state = "new capture" if receipt["new_capture"] else "identical to a stored capture"
-    print(f"captured {receipt['rows']} rows of {args.tier} week {receipt['week_start']} as "
+    print(f"captured {receipt['rows']:,} rows of {args.tier} week {receipt['week_start']} as "
           f"{receipt['capture_id']} ({state}) in {cfg['lake_root']}/{receipt['file']}")
     print(f"gate: {report.status}")
     for check in report.checks:
@@ -44,13 +44,25 @@ def emulator(args: argparse.Namespace) -> int:
     """Serve the FINRA emulator on loopback until interrupted."""
     import time
 
+    from spine import calendar as cal
     from spine.emulator import Emulator, Faults
 
+    try:
+        cal.to_date(args.as_of, "--as-of")
+    except ValueError as err:
+        print(f"spine emulator: {err}", file=sys.stderr)
+        return 2
     faults = Faults(require_token=args.require_token)
     syn = _config(None)["synthetic"]  # the same restatements the synthetic source publishes
     em = Emulator(as_of=args.as_of, size=args.size, seed=args.seed, port=args.port,
                   faults=faults, revisions=syn.get("revisions") or [],
-                  restate=syn.get("restate")).start()
+                  restate=syn.get("restate"))
+    try:
+        em.start()
+    except (OSError, OverflowError) as err:  # in use, not allowed, or not a port
+        print(f"spine emulator: cannot listen on 127.0.0.1 port {args.port} ({err}); choose "
+              "another with --port (0: any free port)", file=sys.stderr)
+        return 2
     print(f"FINRA emulator on {em.base_url} (as of {args.as_of}, {args.size} synthetic data)")
     print(f"  snakemake --cores 2 --config source=finra_api 'finra_api={{\"base_url\": \"{em.base_url}\"}}'")
     try:
@@ -79,22 +91,14 @@ def diff(args: argparse.Namespace) -> int:
         return 2
     print(d.headline())
     print(f"{args.tier} week {d.week_start}: capture {d.old_capture} -> {d.new_capture}\n")
-    with pd_options():
-        print(d.totals().to_string(index=False), "\n")
-        print("largest symbol changes:\n" + d.largest("symbol", args.top).to_string(index=False))
-        print("\nlargest venue changes:\n" + d.largest("venue", args.top).to_string(index=False))
-        for name in ("added", "removed", "changed"):
-            rows = d.shown(name, args.top)
-            if len(rows):
-                print(f"\n{name} (first {len(rows)}):\n" + rows.to_string(index=False))
+    print(revisions.table(d.totals()), "\n")
+    print("largest symbol changes:\n" + revisions.table(d.largest("symbol", args.top)))
+    print("\nlargest venue changes:\n" + revisions.table(d.largest("venue", args.top)))
+    for name in ("added", "removed", "changed"):
+        rows = d.shown(name, args.top)
+        if len(rows):
+            print(f"\n{name} (first {len(rows):,}):\n" + revisions.table(rows))
     return 0
-
-
-def pd_options():
-    import pandas as pd
-
-    return pd.option_context("display.width", 200, "display.max_columns", 20,
-                             "display.max_colwidth", 40)
 
 
 def pin(args: argparse.Namespace) -> int:
@@ -139,10 +143,10 @@ def verify(args: argparse.Namespace) -> int:
         print(p.line())
     took = time.monotonic() - started
     if problems:
-        print(f"{len(problems)} problem(s) in {files} files of {root} ({took:.1f} s); "
+        print(f"{len(problems):,} problem(s) in {files:,} files of {root} ({took:.1f} s); "
               "workflows/incident/DATABASE_RECOVERY.md says what each fix does", file=sys.stderr)
         return 1
-    print(f"{root}: {files} files verified against the manifest and the ledger, no problem "
+    print(f"{root}: {files:,} files verified against the manifest and the ledger, no problem "
           f"({took:.1f} s)")
     return 0
 
@@ -212,8 +216,8 @@ def regate(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError, LakeBusy) as err:
         print(f"spine regate: {err}", file=sys.stderr)
         return 2
-    print(f"{len(parts)} capture(s) decided again, {changed} week(s) changed what clean holds. "
-          "Recorded in the ledger; then: snakemake --cores 2 reports")
+    print(f"{len(parts):,} capture(s) decided again, {changed:,} week(s) changed what clean "
+          "holds. Recorded in the ledger; then: snakemake --cores 2 reports")
     return 0
 
 
@@ -289,6 +293,11 @@ def ats_list(args: argparse.Namespace) -> int:
         print(f"{path}: {done['rows']} ATS MPIDs ({done['from_page']} from {args.url}, "
               f"{done['kept']} kept from other sources); new: {', '.join(done['added']) or 'none'}")
         return 0
+    if not path.is_file():
+        print(f"spine ats-list: no list file {path}; --list names one that `spine ats-list "
+              "--refresh --list FILE` wrote (default: spine/reference/ats_mpids.csv)",
+              file=sys.stderr)
+        return 2
     rows = ats.read(path)
     source = json.loads(path.with_name(path.stem + ".source.json").read_text())
     print(f"{path}: {len(rows)} ATS MPIDs, from {source['url']} (retrieved "
@@ -298,43 +307,61 @@ def ats_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line, built without running a command (the tests read every option's help)."""
+    from spine.plan import TIERS
+
+    tiers = f"{', '.join(TIERS[:-1])} or {TIERS[-1]}"
+    week = "the week's Monday, YYYY-MM-DD"
+    lake = "the lake (default: lake_root of config/config.yaml)"
     parser = argparse.ArgumentParser(prog="spine", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="spine COMMAND --help says what it takes")
     p = sub.add_parser("import-file", help="import downloaded FINRA files as a capture")
     p.add_argument("paths", nargs="+", help="download files (ATS and/or non-ATS) or API exports")
-    p.add_argument("--tier", required=True, choices=["T1", "T2", "OTCE"])
-    p.add_argument("--week-start", required=True, help="the week's Monday, YYYY-MM-DD")
+    p.add_argument("--tier", required=True, choices=TIERS, help=f"the files' tier: {tiers}")
+    p.add_argument("--week-start", required=True, help=week)
     p.add_argument("--summary-type", choices=["ATS_W_SMBL_FIRM", "OTC_W_SMBL_FIRM"],
-                   help="for a download file whose name does not say ATS or non-ATS")
-    p.add_argument("--lake-root", help="default: lake_root in config/config.yaml")
+                   help="for a download file whose name does not say ATS or non-ATS (default: "
+                   "from the file's name)")
+    p.add_argument("--lake-root", help=lake)
     p = sub.add_parser("emulator", help="serve the FINRA emulator on loopback")
-    p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--as-of", required=True)
-    p.add_argument("--size", choices=["small", "full"], default="small")
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--require-token", action="store_true")
+    p.add_argument("--port", type=int, default=8080,
+                   help="the loopback port to listen on (default: %(default)s; 0: any free port)")
+    p.add_argument("--as-of", required=True, help="serve the weeks FINRA had published by this "
+                   "day, as they were then, YYYY-MM-DD")
+    p.add_argument("--size", choices=["small", "full"], default="small",
+                   help="the synthetic data: small (tests and demos) or full (a real week's "
+                   "rows: ~72k T1, ~168k T2, ~24k OTCE) (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=7, help="the synthetic data's seed: the same seed "
+                   "serves the same data (default: %(default)s, as synthetic.seed in the config)")
+    p.add_argument("--require-token", action="store_true",
+                   help="refuse data requests without an OAuth2 bearer token, as FINRA's API does "
+                   "(the test client's id and secret: spine.emulator.Faults)")
     p = sub.add_parser("diff", help="what a revision changed, between two captures")
-    p.add_argument("--tier", required=True, choices=["T1", "T2", "OTCE"])
-    p.add_argument("--week-start", required=True)
-    p.add_argument("--old", help="capture id (default: the second most recent)")
+    p.add_argument("--tier", required=True, choices=TIERS, help=f"the week's tier: {tiers}")
+    p.add_argument("--week-start", required=True, help=week)
+    p.add_argument("--old", help="capture id (default: the second most recent distinct capture "
+                   "fetched)")
     p.add_argument("--new", help="capture id (default: the most recent)")
-    p.add_argument("--top", type=int, default=10)
-    p.add_argument("--lake-root")
+    p.add_argument("--top", type=_positive, default=10, help="rows in each list: symbols, "
+                   "venues, added, removed, changed (default: %(default)s)")
+    p.add_argument("--lake-root", help=lake)
     p = sub.add_parser("pin", help="pin a week's clean version to a stored capture")
-    p.add_argument("--tier", required=True, choices=["T1", "T2", "OTCE"])
-    p.add_argument("--week-start", required=True)
-    p.add_argument("--capture", required=True)
-    p.add_argument("--reason", required=True)
-    p.add_argument("--lake-root")
+    p.add_argument("--tier", required=True, choices=TIERS, help=f"the week's tier: {tiers}")
+    p.add_argument("--week-start", required=True, help=week)
+    p.add_argument("--capture", required=True, help="the capture id clean is to hold; it must "
+                   "have passed its gates (spine diff and the revision reports name captures)")
+    p.add_argument("--reason", required=True, help="why, in words; the ledger keeps it")
+    p.add_argument("--lake-root", help=lake)
     p = sub.add_parser("gate-report", help="write a capture's gate report from its ledger event")
     p.add_argument("event", type=Path, help="the capture's accepted/refused ledger event file")
-    p.add_argument("output", type=Path)
+    p.add_argument("output", type=Path, help="the gate report to write (JSON)")
     p = sub.add_parser("gate-summary", help="print and keep a run's gate verdicts")
-    p.add_argument("output", type=Path)
+    p.add_argument("output", type=Path, help="the file to keep the printed lines in")
     p.add_argument("gates", type=Path, nargs="*", help="the run's gate reports")
     p = sub.add_parser("revision-index", help="write the HTML index of revisions")
-    p.add_argument("output", type=Path)
+    p.add_argument("output", type=Path, help="the HTML page to write")
     p.add_argument("--revisions", required=True,
                    help="JSON list of [tier, week_start, old, new, outcome, ledger time]")
     p = sub.add_parser("contract", help="write the calculation sections of docs/data-contract.md "
@@ -343,44 +370,51 @@ def main(argv: list[str] | None = None) -> int:
                    help="only check they are current (exit 1 if not)")
     p = sub.add_parser("report-index", help="write reports/index.html: every weekly, revision "
                        "and symbol report")
-    p.add_argument("output", type=Path)
+    p.add_argument("output", type=Path, help="the HTML page to write")
     p.add_argument("--listing", required=True,
-                   help='JSON {"weekly": [week_start], "revisions": [[tier, week_start, old, '
-                        'new, outcome, ledger time]], "symbols": [[tier, symbol]]}')
+                   help='JSON {"weekly": [[week_start, {tier: [status, ...]}]], "revisions": '
+                        '[[tier, week_start, old, new, outcome, ledger time]], "symbols": '
+                        '[[tier, symbol]]}')
     p = sub.add_parser("status", help="what the lake holds, each gap, why, and the fix")
-    p.add_argument("--as-of", help="default: as_of of the config (today)")
-    p.add_argument("--tier", action="append", choices=["T1", "T2", "OTCE"],
-                   help="repeat for several (default: the configured tiers)")
-    p.add_argument("--since", help="first week_start (default: the lake's first week)")
-    p.add_argument("--grace-days", type=int, default=3,
-                   help="days after publication before a missing week is stale")
+    p.add_argument("--as-of", help="the day to judge from, YYYY-MM-DD (default: as_of of the "
+                   "config; empty there means today)")
+    p.add_argument("--tier", action="append", choices=TIERS,
+                   help=f"{tiers}; repeat for several (default: the configured tiers)")
+    p.add_argument("--since", help="the first week to list, its Monday, YYYY-MM-DD (default: "
+                   "the lake's first week)")
+    p.add_argument("--grace-days", type=_whole, default=3,
+                   help="days after publication before a missing week is stale (default: "
+                   "%(default)s)")
     p.add_argument("--ask-source", action="store_true",
                    help="ask the source which weeks it has published (FINRA API)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON (as_of, lake_root, and each week) instead of text")
     p.add_argument("--first", action="store_true",
                    help="the first week needing an operator as shell variables TIER WEEK STATE "
                    "CHECKS FIX (exit 1 if there is none)")
-    p.add_argument("--lake-root")
-    p.add_argument("--configfile")
+    p.add_argument("--lake-root", help="the lake (default: lake_root of --configfile)")
+    p.add_argument("--configfile", help="the run's config (default: config/config.yaml)")
     p = sub.add_parser("regate", help="decide captures again under the current gate settings")
-    p.add_argument("--tier", choices=["T1", "T2", "OTCE"])
-    p.add_argument("--week-start")
-    p.add_argument("--capture", help="default: the capture clean holds, else the latest gated")
+    p.add_argument("--tier", choices=TIERS, help=f"the week's tier: {tiers} (with --week-start)")
+    p.add_argument("--week-start", help=f"{week} (with --tier)")
+    p.add_argument("--capture", help="the capture id to decide again (default: the capture "
+                   "clean holds, else the latest gated)")
     p.add_argument("--all", action="store_true", help="every week clean holds, configured tiers")
-    p.add_argument("--lake-root")
+    p.add_argument("--lake-root", help=lake)
     p = sub.add_parser("override", help="let a refused capture through, on record")
-    p.add_argument("--tier", required=True, choices=["T1", "T2", "OTCE"])
-    p.add_argument("--week-start", required=True)
+    p.add_argument("--tier", required=True, choices=TIERS, help=f"the week's tier: {tiers}")
+    p.add_argument("--week-start", required=True, help=week)
     p.add_argument("--check", action="append",
                    help="a failed check to let through (repeat, or separate with commas)")
-    p.add_argument("--reason", required=True)
-    p.add_argument("--capture", help="default: the week's latest refused capture")
+    p.add_argument("--reason", required=True, help="why, in words; the ledger keeps it")
+    p.add_argument("--capture", help="the refused capture id to let through (default: the "
+                   "week's latest refused capture)")
     p.add_argument("--revoke", action="store_true", help="take the override back")
-    p.add_argument("--lake-root")
+    p.add_argument("--lake-root", help=lake)
     p = sub.add_parser("ats-list", help="FINRA's ATS MPIDs (the gates' reference list)")
     p.add_argument("--refresh", action="store_true", help="re-read FINRA's ATS page")
     p.add_argument("--url", default="https://www.finra.org/filing-reporting/otc-transparency/"
-                   "ats-equity-firms")
+                   "ats-equity-firms", help="FINRA's ATS page (default: %(default)s)")
     p.add_argument("--list", help="the list file (default: spine/reference/ats_mpids.csv)")
     p = sub.add_parser("verify", help="check the lake against its manifest and ledger")
     p = sub.add_parser("repair", help="rebuild damaged files from raw and the ledger")
@@ -396,14 +430,71 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--lake-root", help="default: lake_root of --configfile")
         p.add_argument("--configfile", help="the run's config (default config/config.yaml); "
                        "repair and restore run Snakemake with it")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from spine.config import ConfigError
+
+    args = parser().parse_args(argv)
     os.environ.setdefault("SPINE_PRODUCER", f"spine {args.command}")  # the manifest says so
+    try:
+        code = _run(args)
+        sys.stdout.flush()  # here, so that a reader gone away is met inside the try
+    except BrokenPipeError:  # spine diff | head: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the exit's flush
+        return 141  # 128 + SIGPIPE: what the shell reports for any command cut off this way
+    except KeyboardInterrupt:
+        print(f"spine {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except ConfigError as err:  # the config file, or a value given for one of its keys
+        print(f"spine {args.command}: {err}", file=sys.stderr)
+        return 2
+    return code
+
+
+def _positive(text: str) -> int:
+    """argparse type: a whole number above zero (argparse names the option when refused)."""
+    return _whole(text, low=1)
+
+
+def _whole(text: str, low: int = 0) -> int:
+    """argparse type: a whole number, at least `low`."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if value < low:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least {low}")
+    return value
+
+
+def _run(args: argparse.Namespace) -> int:
+    refused = _refused(args)
+    if refused:
+        print(f"spine {args.command}: {refused}", file=sys.stderr)
+        return 2
     if args.command in ("verify", "repair", "backup", "restore"):
         return _integrity(args)
     return {"import-file": import_file, "emulator": emulator, "diff": diff, "pin": pin,
             "gate-report": gate_report, "gate-summary": gate_summary,
             "revision-index": revision_index, "report-index": report_index, "contract": contract, "ats-list": ats_list, "regate": regate,
             "status": status, "override": override}[args.command](args)
+
+
+def _refused(args: argparse.Namespace) -> str | None:
+    """What is wrong with the command's files before it starts: a config that is not there, or
+    a lake that is not (the commands that change or compare what a lake holds never create one)."""
+    configfile = getattr(args, "configfile", None)
+    if configfile and not Path(configfile).is_file():
+        return (f"no config file {configfile}; --configfile names the run's config (default: "
+                "config/config.yaml)")
+    if args.command in ("diff", "pin", "regate", "override"):
+        root = _config(args.lake_root)["lake_root"]
+        if not Path(root).is_dir():
+            return (f"no lake at {root} (lake_root of config/config.yaml, or --lake-root); name "
+                    "the lake the pipeline wrote with --lake-root")
+    return None
 
 
 def _integrity(args: argparse.Namespace) -> int:
@@ -421,6 +512,8 @@ def _integrity(args: argparse.Namespace) -> int:
     command = {"verify": verify, "repair": repair, "backup": backup, "restore": restore}
     try:
         return command[args.command](args)
+    except BrokenPipeError:  # not the lake's: the reader of the output went away (main)
+        raise
     except (LakeBusy, FileNotFoundError, ValueError, OSError) as err:
         print(f"spine {args.command}: {err}", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ from spine.report import window_label
 from spine.schemas import NATURAL_KEY, CleanWeekly
 
 MEASURES = ["shares", "trades", "notional"]
+DECIMALS = 4  # the most a fractional share quantity is printed with (FINRA's 1/10,000 share)
 
 
 @dataclass
@@ -37,8 +38,8 @@ class Diff:
     changed: pd.DataFrame  # natural key + <measure>_old, <measure>_new
 
     def headline(self) -> str:
-        return (f"{len(self.added)} added, {len(self.removed)} removed, "
-                f"{len(self.changed)} changed")
+        return (f"{len(self.added):,} added, {len(self.removed):,} removed, "
+                f"{len(self.changed):,} changed")
 
     def shown(self, which: str, n: int) -> pd.DataFrame:
         """The first n added/removed/changed rows, with the columns a reviewer reads."""
@@ -132,6 +133,47 @@ class Diff:
                             for f, v in zip(fmts, summary[col])]
         return {"summary": summary, "venues": venues.head(n).rename_axis("venue").reset_index(),
                 "securities": moved.head(n).reset_index()}
+
+
+def table(df: pd.DataFrame) -> str:
+    """A table as `spine diff` prints it: numbers with thousands separators, never in
+    E-notation. Whole numbers have no decimals; fractional shares have the fewest decimals (at
+    most DECIMALS) that show every value as stored, the same for a measure's before, after and
+    change, so that a changed row never reads as two equal numbers; changes carry their sign."""
+    if df.empty:
+        return "(none)"
+    out = df.copy()
+    numeric = [c for c in out.columns if pd.api.types.is_numeric_dtype(out[c])
+               and not pd.api.types.is_bool_dtype(out[c])]
+    places: dict[str, int] = {}
+    for col in numeric:
+        places[_measure(col)] = max(places.get(_measure(col), 0), _decimals(out[col]))
+    for col in numeric:
+        spec = f"{'+' if str(col).endswith('_change') else ''},.{places[_measure(col)]}f"
+        out[col] = [format(v, spec) if pd.notna(v) else "-" for v in out[col]]
+    with pd.option_context("display.width", 200, "display.max_columns", 20,
+                           "display.max_colwidth", 40):
+        return out.to_string(index=False)
+
+
+def _measure(column) -> str:
+    """shares_before, shares_after, shares_change -> shares."""
+    head, _, tail = str(column).rpartition("_")
+    return head if tail in ("old", "new", "before", "after", "change") else str(column)
+
+
+def _decimals(values: pd.Series) -> int:
+    """The fewest decimals that write every value of a column as stored (up to DECIMALS; a sum
+    of fractional shares carries float noise beyond that)."""
+    if pd.api.types.is_integer_dtype(values):
+        return 0
+    v = values.dropna().to_numpy(dtype=float)
+    v = v[np.isfinite(v)]
+    stored = np.round(v, DECIMALS)
+    for places in range(DECIMALS):
+        if np.allclose(np.round(v, places), stored, rtol=0, atol=0.5 * 10.0 ** -DECIMALS):
+            return places
+    return DECIMALS
 
 
 def _ats_share(sw: pd.DataFrame) -> float:
