@@ -131,13 +131,22 @@ def _root(args: argparse.Namespace) -> str:
     return config_.load(path)["lake_root"]
 
 
+def _regsho(args: argparse.Namespace) -> bool:
+    """Whether the run's config has Reg SHO on (its calculations are then part of the lake)."""
+    from spine import config as config_
+
+    here = Path("config/config.yaml")
+    path = getattr(args, "configfile", None) or (here if here.exists() else config_.CONFIG_PATH)
+    return bool(config_.load(path)["regsho"]["enabled"])
+
+
 def verify(args: argparse.Namespace) -> int:
     """Check every file of the lake against the manifest and the ledger; exit 1 on damage."""
     from spine import integrity
 
     root = _root(args)
     started = time.monotonic()
-    problems = integrity.verify(root)
+    problems = integrity.verify(root, _regsho(args))
     files = len(integrity.files_on_disk(root))
     for p in problems:
         print(p.line())
@@ -157,7 +166,7 @@ def repair(args: argparse.Namespace) -> int:
 
     root = _root(args)
     left = integrity.repair(root, backup=args.backup, refetch=args.refetch,
-                            configfile=args.configfile)
+                            configfile=args.configfile, regsho=_regsho(args))
     return _outcome(root, left, "repair")
 
 
@@ -184,7 +193,7 @@ def restore(args: argparse.Namespace) -> int:
     from spine import integrity
 
     root = _root(args)
-    left = integrity.restore(args.src, root, configfile=args.configfile)
+    left = integrity.restore(args.src, root, configfile=args.configfile, regsho=_regsho(args))
     return _outcome(root, left, "restore")
 
 
@@ -257,7 +266,7 @@ def status(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {"lake_root": args.lake_root, "as_of": args.as_of}.items() if v}
     try:
         cfg = config_.load(path, **overrides)
-        tiers = args.tier or cfg["tiers"]
+        tiers, absent = status_.scope(cfg, args.tier)
         published = status_.source_weeks(cfg, tiers) if args.ask_source else None
         entries = status_.status(cfg, cfg["as_of"], tiers, args.since, args.grace_days,
                                  published)
@@ -266,13 +275,21 @@ def status(args: argparse.Namespace) -> int:
         return 2
     if args.first:
         line = status_.first(entries)
-        print(line or "# nothing needs an operator", end="" if line else "\n")
-        return 0 if line else 1
+        if line is None:  # said where a person reads it; `eval "$(...)"` gets nothing to run
+            in_force = [f"{e.tier} {e.week_start} {e.state}" for e in entries
+                        if e.state in ("overridden", "pinned")]
+            print(f"spine status --first: nothing needs an operator in {cfg['lake_root']} as "
+                  f"of {cfg['as_of']}" + (f" (in force: {'; '.join(in_force)})"
+                                          if in_force else ""), file=sys.stderr)
+            return 1
+        print(line, end="")
+        return 0
     if args.json:
         print(json.dumps({"as_of": cfg["as_of"], "lake_root": cfg["lake_root"],
+                          "tiers": tiers, "never_fetched": absent,
                           "weeks": status_.as_json(entries)}, indent=1))
     else:
-        print(status_.render(entries, cfg["as_of"]), end="")
+        print(status_.render(entries, cfg["as_of"], absent, cfg["lake_root"]), end="")
     return 1 if any(e.needs_operator for e in entries) else 0
 
 
@@ -360,6 +377,13 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gate-summary", help="print and keep a run's gate verdicts")
     p.add_argument("output", type=Path, help="the file to keep the printed lines in")
     p.add_argument("gates", type=Path, nargs="*", help="the run's gate reports")
+    p = sub.add_parser("retract", help="move derived files the ledger no longer accounts for "
+                       "to quarantine (every snakemake run does this; so does spine repair)")
+    p.add_argument("--lake-root", required=True, help="the lake")
+    p.add_argument("--fingerprint", help="the ledger state the run planned from "
+                   "(spine.integrity.held_fingerprint); a ledger changed since is an error")
+    p.add_argument("--no-regsho", action="store_true",
+                   help="Reg SHO is off in the run's config: its calculations are not kept")
     p = sub.add_parser("revision-index", help="write the HTML index of revisions")
     p.add_argument("output", type=Path, help="the HTML page to write")
     p.add_argument("--revisions", required=True,
@@ -477,7 +501,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command in ("verify", "repair", "backup", "restore"):
         return _integrity(args)
     return {"import-file": import_file, "emulator": emulator, "diff": diff, "pin": pin,
-            "gate-report": gate_report, "gate-summary": gate_summary,
+            "gate-report": gate_report, "gate-summary": gate_summary, "retract": retract,
             "revision-index": revision_index, "report-index": report_index, "contract": contract, "ats-list": ats_list, "regate": regate,
             "status": status, "override": override}[args.command](args)
 
@@ -523,6 +547,16 @@ def gate_report(args: argparse.Namespace) -> int:
     from spine import ledger
 
     ledger.write_gate_report(args.event, args.output)
+    return 0
+
+
+def retract(args: argparse.Namespace) -> int:
+    """The run's sweep (rule `retract`): the lake's lock is the run's, so none is taken here."""
+    from spine import integrity
+
+    moved = integrity.retract(args.lake_root, not args.no_regsho, args.fingerprint)
+    print(f"{len(moved)} derived file(s) the ledger no longer accounts for moved to quarantine"
+          if moved else "every derived file is accounted for by the ledger")
     return 0
 
 
