@@ -91,9 +91,10 @@ rule symbol:
 
 onerror:
     warm.stop()
-    print("The run stopped: each failed step said above what went wrong (step, partition, "
-          "cause, full log). Fix the cause and run the same command: it resumes where it "
-          "stopped.", file=sys.stderr)
+    print("The run stopped before it finished. A failed step says above what went wrong "
+          "(step, partition, cause, full log): fix that, then run the same command; an "
+          "interrupted run needs nothing fixed. The same command resumes where it stopped.",
+          file=sys.stderr)
 
 
 onsuccess:

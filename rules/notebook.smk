@@ -17,8 +17,9 @@ envvars:
 NOTEBOOK_SHELL = (
     "python -m spine.notebooks {params.step} {log.notebook} --params {params.json:q} "
     "{params.html} --bench {log.bench} > {log.stderr} 2>&1 "
-    "|| {{ code=$?; tail -n 12 {log.stderr:q} >&2; echo \"full log: {log.stderr}\" >&2; "
-    "exit $code; }}"
+    "|| {{ code=$?; if [ $code -ge 128 ]; then echo \"step {params.step} interrupted "
+    "({log.stderr})\" >&2; else tail -n 12 {log.stderr:q} >&2; "
+    "echo \"full log: {log.stderr}\" >&2; fi; exit $code; }}"
 )
 
 

@@ -496,6 +496,9 @@ def _child(closing, request: dict, fds: list[int]) -> None:
         code = _local(request["module"], request["argv"])
     except SystemExit as done:
         code = done.code
+    except KeyboardInterrupt:  # Ctrl-C before or after the step's own handling: 128 + SIGINT
+        print("interrupted", file=sys.stderr)
+        code = 130
     except BaseException:  # noqa: BLE001 - the plain process would print it and exit 1
         import traceback
 

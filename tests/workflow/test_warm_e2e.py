@@ -68,8 +68,9 @@ def test_ctrl_c_ends_the_runs_steps_and_its_server_and_the_same_command_complete
     configfile.write_text(yaml.safe_dump(dict(CONFIG, lake_root=str(lake))))
     cmd = [sys.executable, "-m", "snakemake", "--configfile", str(configfile)]
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    output = open(tmp_path / "run.log", "w")
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=output,
+                            stderr=subprocess.STDOUT, start_new_session=True)
     path, steps = warm.socket_path(str(lake)), []
     deadline = time.monotonic() + 120
     while not steps and time.monotonic() < deadline:
@@ -82,6 +83,11 @@ def test_ctrl_c_ends_the_runs_steps_and_its_server_and_the_same_command_complete
     os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
     proc.wait(timeout=120)
     assert proc.returncode != 0
+    # a few lines: which steps were interrupted, and that the same command resumes
+    said = (tmp_path / "run.log").read_text()
+    after = said.split("Terminating processes on user request")[-1].splitlines()
+    assert "Traceback" not in said and '"cells"' not in said and "KeyboardInterrupt" not in said
+    assert len(after) < 40 and "The same command resumes where it stopped." in said
 
     deadline = time.monotonic() + 15
     while any(map(alive, [status["pid"], *steps])) and time.monotonic() < deadline:
