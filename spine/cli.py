@@ -36,7 +36,7 @@ def import_file(args: argparse.Namespace) -> int:
               "workflows/operational/WEEKLY_DATA_UPDATE.md (Rollback).", file=sys.stderr)
         return 1
     print("recorded as accepted; to update clean, calculations and reports: "
-          "snakemake --cores 2 reports")
+          f"{_reports(cfg['lake_root'])}")
     return 0
 
 
@@ -116,8 +116,9 @@ def pin(args: argparse.Namespace) -> int:
         return 2
     print(f"{args.tier} week {args.week_start}: clean pinned to {args.capture} (was "
           f"{previous or 'empty'}). Undo: spine pin --tier {args.tier} --week-start "
-          f"{args.week_start} --capture {previous} --reason '...'. Then run snakemake --cores 2 "
-          "reports to recompute what depends on it.")
+          f"{args.week_start} --capture {previous} --reason '...'"
+          f"{_status().commands(cfg['lake_root'])[1]}. Then run {_reports(cfg['lake_root'])} "
+          "to recompute what depends on it.")
     return 0
 
 
@@ -129,6 +130,18 @@ def _root(args: argparse.Namespace) -> str:
     here = Path("config/config.yaml")  # the repository this is run from, as snakemake does
     path = getattr(args, "configfile", None) or (here if here.exists() else config_.CONFIG_PATH)
     return config_.load(path)["lake_root"]
+
+
+def _status():
+    from spine import status
+
+    return status
+
+
+def _reports(root: str) -> str:
+    """The command that derives what the ledger now holds, for this lake."""
+    snake = _status().commands(root)[0]
+    return "snakemake --cores 2 reports" + (f" --config{snake}" if snake else "")
 
 
 def _regsho(args: argparse.Namespace) -> bool:
@@ -226,7 +239,7 @@ def regate(args: argparse.Namespace) -> int:
         print(f"spine regate: {err}", file=sys.stderr)
         return 2
     print(f"{len(parts):,} capture(s) decided again, {changed:,} week(s) changed what clean "
-          "holds. Recorded in the ledger; then: snakemake --cores 2 reports")
+          f"holds. Recorded in the ledger; then: {_reports(root)}")
     return 0
 
 
@@ -250,7 +263,7 @@ def override(args: argparse.Namespace) -> int:
         return 2
     what = "override revoked" if args.revoke else "overridden"
     print(f"{args.tier} week {args.week_start}: {what}; clean holds {held or 'nothing'}. "
-          "Recorded in the ledger; then: snakemake --cores 2 reports")
+          f"Recorded in the ledger; then: {_reports(cfg['lake_root'])}")
     return 0
 
 

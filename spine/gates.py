@@ -199,7 +199,31 @@ def _band_check(name: str, value: int, trailing: list[int], band: tuple[float, f
     status = PASS if lo <= value <= hi else FAIL
     return Check(name, status, value, limit,
                  f"{value:,}{unit} vs median {median:,.0f} of {len(trailing)} trailing weeks "
-                 f"(allowed {band[0]:g}x to {band[1]:g}x)")
+                 f"(allowed {plain(band[0])}x to {plain(band[1])}x)")
+
+
+def plain(value) -> str:
+    """A measurement as an operator reads it: thousands separators, never E-notation (a
+    fraction keeps at most 4 decimals), lists joined."""
+    if value is None:
+        return "-"
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if not np.isfinite(value):
+            return str(value)
+        if abs(value) >= 1e15:  # past any real count: its order of magnitude says enough
+            exp = int(np.floor(np.log10(abs(value))))
+            return f"{value / 10 ** exp:.2f} × 10^{exp}"
+        if value == int(value) or abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:,.4f}".rstrip("0").rstrip(".")
+    if isinstance(value, (list, tuple)):
+        return ", ".join(plain(v) for v in value)
+    return str(value)
 
 
 def _values_check(clean: pd.DataFrame, cfg: GateConfig) -> Check:
@@ -212,16 +236,16 @@ def _values_check(clean: pd.DataFrame, cfg: GateConfig) -> Check:
             wrong |= values > cfg.max_row_shares
         if wrong.any():
             first = clean.index[wrong.to_numpy()][0]
-            what.append(f"{col} {float(values.loc[first]):g} (row {first}, "
+            what.append(f"{col} {plain(float(values.loc[first]))} (row {first}, "
                         f"{clean.loc[first, 'symbol']} at {clean.loc[first, 'participant_name']})")
         bad |= wrong
     n = int(bad.sum())
     if n:
         return Check("values_finite", FAIL, n, 0, f"{n} rows with impossible values: "
-                     + "; ".join(what) + f" (one venue's week above {cfg.max_row_shares:g} "
+                     + "; ".join(what) + f" (one venue's week above {plain(cfg.max_row_shares)} "
                      "shares, or not finite)")
     return Check("values_finite", PASS, 0, 0,
-                 f"every value finite, no venue above {cfg.max_row_shares:g} shares a week")
+                 f"every value finite, no venue above {plain(cfg.max_row_shares)} shares a week")
 
 
 def _published_check(tier: str, week_start: dt.date, as_of) -> Check:
@@ -292,7 +316,7 @@ def _previous_checks(clean: pd.DataFrame, previous: Version | None,
                   {"rows": round(rows, 4), "shares": round(shares, 4)}, [lo, hi],
                   f"rows {len(clean):,} vs {previous.rows:,} ({rows:.1%}), shares "
                   f"{clean['shares'].sum():,.0f} vs {previous.shares:,.0f} ({shares:.1%}) of "
-                  f"clean's version {previous.capture_id} (allowed {lo:g}x to {hi:g}x)")
+                  f"clean's version {previous.capture_id} (allowed {plain(lo)}x to {plain(hi)}x)")
     symbols, venues = set(clean["symbol"]), set(_venues(clean))
     measured = {
         "symbols_dropped": len(previous.symbols - symbols) / max(1, len(previous.symbols)),

@@ -11,6 +11,7 @@ import pandas as pd
 from spine import lake
 from spine import calendar as cal
 from spine.gates import PASS
+from spine.gates import plain as _plain
 from spine.registry import TREND_WEEKS
 
 COUNT, SHARES, PCT, RATIO = "{:,.0f}", "{:,.0f}", "{:.1%}", "{:,.1f}"
@@ -437,21 +438,6 @@ class Week:
                 "tier_hhi_of_venues": float(c["tier_summary"]["venue_hhi"].iloc[0]),
             })
         return pd.DataFrame(rows).set_index("tier") if rows else pd.DataFrame()
-
-
-def _plain(value) -> str:
-    """A gate measurement as text: numbers with thousands separators, lists joined."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.4g}"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_plain(v) for v in value)
-    return str(value)
 
 
 def week_view(root: str, week_start: dt.date | str, tiers: list[str]) -> dict[str, dict]:

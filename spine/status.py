@@ -15,7 +15,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from spine import calendar as cal
-from spine import lake, ledger, plan
+from spine import gates, lake, ledger, plan
 
 GRACE_DAYS = 3  # a week still missing this long after its publication date is stale
 
@@ -56,7 +56,8 @@ def _held_by(root: str, tier: str, week: dt.date, event: plan.Event, e: Entry) -
     report = ledger.read_event(plan.ledger_dir(root, tier, week) / event.file)["report"]
     failed = [c for c in report["checks"] if c["status"] == "FAIL"]
     e.checks = [c["check"] for c in failed]
-    return "; ".join(f"{c['check']} (measured {c['measured']}, limit {c['limit']}): "
+    return "; ".join(f"{c['check']} (measured {gates.plain(c['measured'])}, limit "
+                     f"{gates.plain(c['limit'])}): "
                      f"{c['message']}" for c in failed)
 
 

@@ -43,6 +43,8 @@ def test_an_override_lets_the_refused_capture_through_on_record_and_is_reversibl
     done = spine("override", "--tier", TIER, "--week-start", str(WEEK), "--check",
                  "symbols_vs_previous", "--reason", "FINRA confirmed the restatement", root=root)
     assert done.returncode == 0, done.stderr
+    # the next command it prints is for this lake, not the default one
+    assert f"then: snakemake --cores 2 reports --config lake_root={root}" in done.stdout
     state = pipeline.partition_state(root, TIER, WEEK)
     assert state.held == second and second in state.overrides
     event = ledger.read_event(plan.ledger_dir(root, TIER, WEEK) / state.overrides[second].file)
