@@ -31,6 +31,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import platform
 import re
 import shutil
 import statistics
@@ -238,6 +239,14 @@ def main() -> int:
     commit = subprocess.run(["git", "log", "-1", "--format=%h %s"], cwd=REPO,
                             capture_output=True, text=True).stdout.strip()
     print(f"Checkout: {REPO} ({commit[:80]})")
+    # when and on what: the README's figures say both
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor() or "?") if Path("/proc/cpuinfo").exists() else "?"
+    print(f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.node()}: "
+          f"{len(os.sched_getaffinity(0))} cores ({cpu}), "
+          f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.1f} GiB, "
+          f"Python {platform.python_version()}")
     synth = {"seed": 7, "size": args.size, "revisions": []}
     table: list[tuple[str, str, str, str]] = []  # figure, measured, target, met
 
