@@ -19,10 +19,11 @@ rule retract:
     log:
         L("log", step="retract", job="{fingerprint}"),
     params:
+        root=ROOT,
         regsho="" if CFG["regsho"]["enabled"] else "--no-regsho",
     shell:
-        "python -m spine.cli retract --lake-root {ROOT:q} --fingerprint {wildcards.fingerprint} "
-        "{params.regsho} > {log:q} 2>&1"
+        "python -m spine.cli retract --lake-root {params.root:q} --fingerprint "
+        "{wildcards.fingerprint} {params.regsho} > {log:q} 2>&1"
 
 
 rule gate_report:
