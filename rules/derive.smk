@@ -19,7 +19,7 @@ rule retract:
     log:
         L("log", step="retract", job="{fingerprint}"),
     params:
-        root=ROOT,
+        root=lambda wc, output: str(Path(output.record).parents[2]),  # <root>/quarantine/sweeps
         regsho="" if CFG["regsho"]["enabled"] else "--no-regsho",
     shell:
         "python -m spine.cli retract --lake-root {params.root:q} --fingerprint "
