@@ -14,6 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -21,6 +22,11 @@ from tests.helpers import REPO
 
 pytestmark = pytest.mark.e2e
 RUNBOOKS = REPO / "workflows"
+
+
+def runbooks() -> list[Path]:
+    """The runbooks: workflows/<kind>/*.md (workflows/examples/ holds the files they use)."""
+    return sorted(p for p in RUNBOOKS.glob("*/*.md") if p.parent.name != "examples")
 
 
 def bash_blocks(markdown: Path) -> list[str]:
@@ -70,7 +76,7 @@ def test_every_runbook_is_tested():
     tested = {"WEEKLY_DATA_UPDATE.md", "BACKFILL_HISTORICAL.md", "HANDLE_REVISION.md",
               "ADD_DATASOURCE.md", "ADD_CALCULATION.md", "DATABASE_RECOVERY.md",
               "RESOLVE_QUALITY_GATE.md", "DEBUG_MISSING_DATA.md"}
-    have = {p.name for p in RUNBOOKS.glob("*/*.md")}
+    have = {p.name for p in runbooks()}
     assert have == tested, "a runbook without a test (add it here and below)"
 
 
@@ -89,11 +95,65 @@ def test_backfill_runbook(tmp_path):
 
 
 def test_handle_revision_runbook(tmp_path):
+    """The demonstration: a restatement re-fetched, then the restated download files of
+    workflows/examples/ imported (gated, accepted, derived); afterwards neither the weekly update
+    nor `reports` has anything to do; the rollback pins the version before the import."""
     out = run_runbook(RUNBOOKS / "operational" / "HANDLE_REVISION.md", tmp_path)
-    assert re.search(r"^\d+ added, \d+ removed, \d+ changed$", out, re.M)
-    assert "revision_report" in out and "_to_" in out
-    assert "Nothing to be done" in out
+    # (out is the script's stdout, then its stderr: the `set -x` trace and Snakemake's log)
+    assert re.search(r"^[\d,]+ added, [\d,]+ removed, [\d,]+ changed$", out, re.M)
+    assert re.search(r"^[0-9a-f]{16}_to_[0-9a-f]{16}\.html$", out, re.M)  # ls: the report
+    assert re.search(r"^captured 1,474 rows of T2 week 2025-07-07 as \w+ \(new capture\)", out,
+                     re.M)
+    assert re.search(r"^gate: PASS$", out, re.M) and "recorded as accepted" in out
+    assert "FAIL" not in out.split("gate: PASS", 1)[1].split("recorded as accepted")[0]
+    derived = out.split("+ spine import-file", 1)[1].split("+ python")[0]
+    assert "(Rule: revision_report)" in derived and "(Rule: clean)" in derived
+    assert "(Rule: fetch)" not in derived  # reports never fetches
+    assert out.count("Nothing to be done") == 2  # the weekly update's and reports' dry runs
     assert "clean pinned to" in out
+    assert not (tmp_path / "repo" / "data").exists(), "the demonstration never writes data/"
+
+
+def test_example_download_files_are_finras_layout():
+    """workflows/examples/T2_2025-07-07_*.txt: FINRA's download layout exactly (8 columns, no
+    week, LF, unquoted), with what real files hold: fractional quantities, non-ATS firms
+    without an MPID, issue names with two spaces; each file one kind, told apart by its
+    venues."""
+    from spine.sources import finra_files
+
+    examples = REPO / "workflows" / "examples"
+    kinds = {}
+    for kind in ("ats", "otc"):
+        path = examples / f"T2_2025-07-07_{kind}.txt"
+        data = path.read_bytes()
+        assert b"\r" not in data and b'"' not in data and data.endswith(b"\n")
+        lines = data.decode().splitlines()
+        assert lines[0] == "|".join(finra_files.DOWNLOAD_COLUMNS)
+        assert all(line.count("|") == 7 for line in lines)
+        df = finra_files.parse(data, path.name, tier="T2", week_start="2025-07-07")
+        assert len(df) == len(lines) - 1 and set(df["tierIdentifier"]) == {"T2"}
+        kinds[kind] = df
+    assert set(kinds["ats"]["summaryTypeCode"]) == {"ATS_W_SMBL_FIRM"}
+    assert set(kinds["otc"]["summaryTypeCode"]) == {"OTC_W_SMBL_FIRM"}
+    both = pd.concat(kinds.values())
+    shares = both["totalWeeklyShareQuantity"]
+    assert (shares != shares.round()).sum() > 100  # fractional quantities
+    no_mpid = kinds["otc"][kinds["otc"]["MPID"].isna()]
+    assert len(no_mpid) > 10 and no_mpid["marketParticipantName"].str.len().gt(0).all()
+    assert both["issueName"].str.contains("  ").any()
+    assert set(both["lastUpdateDate"]) == {"2025-08-11", "2025-08-21", "2025-09-02"}
+
+
+def test_every_file_a_runbook_names_ships_in_the_repo():
+    """Every repository path a runbook command names (workflows/..., tests/data/...) exists."""
+    named = set()
+    for path in runbooks():
+        for block in bash_blocks(path):
+            named |= set(re.findall(r"(?<![\w/.])((?:workflows|tests/data)/[\w./-]+)", block))
+    assert "workflows/examples/T2_2025-07-07_ats.txt" in named
+    assert "workflows/examples/held-back.yaml" in named
+    missing = sorted(p for p in named if not (REPO / p).exists())
+    assert not missing, f"runbook commands name files the repository does not have: {missing}"
 
 
 def test_add_datasource_runbook(tmp_path):
@@ -210,44 +270,50 @@ def test_database_recovery_runbook(tmp_path):
     assert after == before, "clean and every calculation hold the same rows as before the damage"
 
 
-LATEST = ("python -c \"from spine import calendar as c; "
-          "print(c.latest_published_week('OTCE', c.today_eastern()))\"")
-STRICT = ("python -c \"import yaml; p = 'config/config.yaml'; c = yaml.safe_load(open(p)); "
-          "c['gates']['max_row_shares'] = {value}; yaml.safe_dump(c, open(p, 'w'), "
-          "sort_keys=False)\"")
+# After the runbook's last step, in the same shell: the held-back week's weekly report in the
+# demonstration lake (removed when the script ends).
+GATE_REPORT = ('for f in "$LAKE"/reports/weekly/*.html; do '
+               'grep -q "Refused by a gate" "$f" && echo "refused in $f" || echo "accepted in $f"; '
+               'done')
 
 
 def test_resolve_quality_gate_runbook(tmp_path):
-    """The latest week held back by values_finite (a limit no week can meet, set in the
-    config); the runbook overrides it, revokes that, then (the config fixed, as its third case
-    says) decides it again."""
-    blocks = bash_blocks(RUNBOOKS / "incident" / "RESOLVE_QUALITY_GATE.md")
-    assert len(blocks) == 6
-    script = [STRICT.format(value=1.0), "snakemake --cores 2 > /dev/null 2>&1 || true",
-              *blocks[:4], STRICT.format(value=1e12), *blocks[4:]]
-    out = run_runbook(RUNBOOKS / "incident" / "RESOLVE_QUALITY_GATE.md", tmp_path, script)
+    """The practice (a gate setting wrong on purpose, from workflows/examples/held-back.yaml)
+    holds the latest OTCE week back by values_finite on a demonstration lake; the runbook
+    overrides it, revokes that, then decides it again under config/config.yaml."""
+    path = RUNBOOKS / "incident" / "RESOLVE_QUALITY_GATE.md"
+    blocks = bash_blocks(path)
+    assert len(blocks) == 7
+    assert "LAKE=/tmp/market-spine-gate-demo" in blocks[0]
+    out = run_runbook(path, tmp_path, blocks + [GATE_REPORT])
+    assert "held back on purpose (exit status 1)" in out
+    assert "Gate summary: 0 passed, 1 failed" in out
     assert "something needs an operator (exit status 1)" in out
     assert re.search(r"^OTCE \d{4}-\d\d-\d\d: held back by values_finite$", out, re.M)
     assert "overridden; clean holds" in out and "override revoked; clean holds nothing" in out
     assert re.search(r"^PASS  OTCE  .*-> clean now holds", out, re.M)
-    assert "Nothing needs an operator." in out and "Nothing to be done" in out
-    report = next((tmp_path / "repo" / "data" / "reports" / "weekly").glob("*.html")).read_text()
-    assert "Refused by a gate" not in report  # decided again: accepted
+    assert "Nothing needs an operator." in out
+    assert "Nothing to be done" in out, "after `reports`, `reports -n` plans a job again"
+    assert re.search(r"^accepted in /tmp/market-spine-gate-demo/reports/weekly/", out, re.M)
+    assert "refused in " not in out  # decided again: accepted
+    assert not (tmp_path / "repo" / "data").exists(), "the practice never writes data/"
 
 
 def test_debug_missing_data_runbook(tmp_path):
-    """A week backfilled four weeks before the latest, then the weekly update: the weeks
-    between are missing (stale); status names them and its fix fetches them."""
-    blocks = bash_blocks(RUNBOOKS / "incident" / "DEBUG_MISSING_DATA.md")
-    assert len(blocks) == 5
-    old = ("OLD=$(python -c \"import datetime as d; from spine import calendar as c; "
-           "print(c.latest_published_week('OTCE', c.today_eastern()) - d.timedelta(weeks=4))\")")
-    script = [old, 'snakemake --cores 2 backfill --config start="$OLD" end="$OLD" > /dev/null 2>&1',
-              "snakemake --cores 2 > /dev/null 2>&1", *blocks]
-    out = run_runbook(RUNBOOKS / "incident" / "DEBUG_MISSING_DATA.md", tmp_path, script)
+    """The practice: a weekly update as of three weeks ago on a demonstration lake, so the
+    weeks published since are missing (stale); status names them and its fix, naming the lake,
+    fetches them."""
+    path = RUNBOOKS / "incident" / "DEBUG_MISSING_DATA.md"
+    blocks = bash_blocks(path)
+    assert len(blocks) == 6
+    assert "LAKE=/tmp/market-spine-missing-demo" in blocks[0]
+    out = run_runbook(path, tmp_path)
     assert "something needs an operator (exit status 1)" in out
-    assert re.search(r"^  \d{4}-\d\d-\d\d  stale +published", out, re.M)
-    assert re.search(r"^OTCE \d{4}-\d\d-\d\d is stale; fix: snakemake --cores 2 backfill", out,
-                     re.M)
-    assert "Gate summary: " in out and " 0 failed" in out
+    assert re.search(r"^  \d{4}-\d\d-\d\d  stale +(to \d{4}-\d\d-\d\d \(\d+ weeks\): )?"
+                     r"published", out, re.M)
+    assert re.search(r"^OTCE \d{4}-\d\d-\d\d is stale; fix: snakemake --cores 2 backfill .*"
+                     r"lake_root=/tmp/market-spine-missing-demo", out, re.M)
+    fixed = out.split("+ eval 'snakemake", 1)[1]
+    assert "Gate summary: " in fixed and " 0 failed" in fixed
     assert "Nothing needs an operator." in out and "Nothing to be done" in out
+    assert not (tmp_path / "repo" / "data").exists(), "the practice never writes data/"
