@@ -270,8 +270,12 @@ def test_database_recovery_runbook(tmp_path):
     assert after == before, "clean and every calculation hold the same rows as before the damage"
 
 
-# After the runbook's last step, in the same shell: the held-back week's weekly report in the
-# demonstration lake (removed when the script ends).
+# After the revoke and its `reports` (the runbook's fifth block), in the same shell: the lake
+# equals its ledger (clean and the calculations of the week no longer held are gone).
+REVOKED = ('spine verify --lake-root "$LAKE" && echo "after the revoke: verified" '
+           '|| echo "after the revoke: spine verify exit status $?"')
+# After the runbook's last step: the held-back week's weekly report in the demonstration lake
+# (removed when the script ends).
 GATE_REPORT = ('for f in "$LAKE"/reports/weekly/*.html; do '
                'grep -q "Refused by a gate" "$f" && echo "refused in $f" || echo "accepted in $f"; '
                'done')
@@ -284,8 +288,8 @@ def test_resolve_quality_gate_runbook(tmp_path):
     path = RUNBOOKS / "incident" / "RESOLVE_QUALITY_GATE.md"
     blocks = bash_blocks(path)
     assert len(blocks) == 7
-    assert "LAKE=/tmp/market-spine-gate-demo" in blocks[0]
-    out = run_runbook(path, tmp_path, blocks + [GATE_REPORT])
+    assert "LAKE=/tmp/market-spine-gate-demo" in blocks[0] and "--revoke" in blocks[4]
+    out = run_runbook(path, tmp_path, [*blocks[:5], REVOKED, *blocks[5:], GATE_REPORT])
     assert "held back on purpose (exit status 1)" in out
     assert "Gate summary: 0 passed, 1 failed" in out
     assert "something needs an operator (exit status 1)" in out
@@ -293,6 +297,7 @@ def test_resolve_quality_gate_runbook(tmp_path):
     assert "overridden; clean holds" in out and "override revoked; clean holds nothing" in out
     assert re.search(r"^PASS  OTCE  .*-> clean now holds", out, re.M)
     assert "Nothing needs an operator." in out
+    assert "after the revoke: verified" in out, "derived files of a week the ledger let go stay"
     assert "Nothing to be done" in out, "after `reports`, `reports -n` plans a job again"
     assert re.search(r"^accepted in /tmp/market-spine-gate-demo/reports/weekly/", out, re.M)
     assert "refused in " not in out  # decided again: accepted
