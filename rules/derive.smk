@@ -152,10 +152,10 @@ use rule notebook as symbol_report with:
 
 
 rule report_index:
-    """reports/index.html: every weekly, revision and symbol report. `ancient`: the index
-    depends on which reports exist (their paths), not on when one was last rebuilt."""
+    """reports/index.html: every weekly, revision and symbol report, and each week's status per
+    tier (a param): rebuilt when a report or a status changes."""
     input:
-        ancient(lambda wc: index_reports()),
+        lambda wc: index_reports(),
     output:
         html=L("report_index"),
     log:

@@ -216,12 +216,15 @@ def unaccounted(root: str | Path, regsho: bool, state: plan.LakeState | None = N
 
 def held_fingerprint(state: plan.LakeState, regsho: bool) -> str:
     """What decides which derived files the ledger accounts for (`unaccounted_why`): per
-    partition the capture clean holds, the captures with a verdict and the revisions; the
+    partition the capture clean holds and the event that decided it (so holding nothing again
+    after an override is revoked is a new state, not the one before the override), the
+    captures with a verdict and the revisions; the
     registry's calculations per tier (with Reg SHO on or off). It names a run's sweep record,
     so a sweep is due when it changes, and only then (an identical re-fetch changes nothing)."""
     from spine import registry
 
-    parts = [[t, w.isoformat(), s.held, sorted(s.verdicts), [[o, n] for o, n, _ in s.revisions]]
+    parts = [[t, w.isoformat(), s.held, s.decided_by.file if s.decided_by else None,
+              sorted(s.verdicts), [[o, n] for o, n, _ in s.revisions]]
              for (t, w), s in sorted(state.parts.items())]
     text = json.dumps([parts, {t: [c.name for c in registry.for_tier(t, regsho)]
                                for t in plan.TIERS}])

@@ -116,3 +116,19 @@ def test_a_ledger_changed_since_the_plan_is_an_error_not_a_sweep(tmp_path):
     with pytest.raises(RuntimeError, match="changed while this run held its lock"):
         integrity.retract(root, regsho=True, fingerprint=planned)
     assert derived_of(root, WEEKS[1])  # nothing moved
+
+
+def test_held_nothing_again_after_a_revoke_is_a_new_state_for_the_sweep(tmp_path):
+    """refused (nothing held) -> overridden -> revoked (nothing held again): the sweep's
+    fingerprint differs from the first one, so the next run sweeps again."""
+    cfg = config_.load(lake_root=str(tmp_path / "lake"), as_of=AS_OF, synthetic={"size": "small"})
+    root, week = cfg["lake_root"], WEEKS[0]
+    capture = pipeline.fetch(cfg, TIER, week, f"asof-{AS_OF}")["capture_id"]
+    strict = dict(cfg, gates={**cfg["gates"], "max_row_shares": 1.0})
+    pipeline.gate(strict, TIER, week, capture)
+    refused = integrity.held_fingerprint(plan.LakeState.read(root), True)
+    pipeline.override(cfg, TIER, week, ["values_finite"], "checked by hand")
+    overridden = integrity.held_fingerprint(plan.LakeState.read(root), True)
+    pipeline.override(cfg, TIER, week, [], "taken back", revoke=True)
+    revoked = integrity.held_fingerprint(plan.LakeState.read(root), True)
+    assert len({refused, overridden, revoked}) == 3
