@@ -109,11 +109,12 @@ onsuccess:
 
         with open(summary) as handle:
             verdicts = handle.readline().strip().removeprefix("Gate summary: ")
+        refused = int(verdicts.split(", ")[1].split()[0])
+        failing = refused and os.path.getmtime(summary) >= START
+        if failing:
+            print(f"{refused} capture(s) refused by a gate were not advanced to clean (the "
+                  f"verdicts: {summary}).", file=sys.stderr)
         print(report.run_summary(ROOT, RUN, CFG["as_of"], ingest_record(), state(), verdicts),
               file=sys.stderr)
-        refused = int(verdicts.split(", ")[1].split()[0])
-        if refused and os.path.getmtime(summary) >= START:
-            print(f"{refused} capture(s) refused by a gate were not advanced to clean; see "
-                  f"{summary} and workflows/operational/WEEKLY_DATA_UPDATE.md (Rollback).",
-                  file=sys.stderr)
+        if failing:
             raise SystemExit(1)

@@ -33,7 +33,7 @@ def import_file(args: argparse.Namespace) -> int:
         print(f"  {check.status:4}  {check.check}: {check.message}")
     if report.status != "PASS":
         print("The week was not advanced to clean; see "
-              "workflows/operational/WEEKLY_DATA_UPDATE.md (Rollback).", file=sys.stderr)
+              "workflows/incident/RESOLVE_QUALITY_GATE.md.", file=sys.stderr)
         return 1
     print("recorded as accepted; to update clean, calculations and reports: "
           f"{_reports(cfg['lake_root'])}")
