@@ -108,8 +108,8 @@ onsuccess:
         from spine import report
 
         with open(summary) as handle:
-            verdicts = handle.readline().strip().removeprefix("Gate summary: ")
-        refused = int(verdicts.split(", ")[1].split()[0])
+            verdicts = handle.read()
+        refused = int(verdicts.splitlines()[0].split(", ")[1].split()[0])
         failing = refused and os.path.getmtime(summary) >= START
         if failing:
             print(f"{refused} capture(s) refused by a gate were not advanced to clean (the "

@@ -800,8 +800,16 @@ def gate_summary(gate_files: list[str], output: str) -> int:
 
 def run_summary(root: str, run: str, as_of: str, record: dict, state, summary: str) -> str:
     """The last lines of a run that ingested: what it fetched, what the gates decided of the new
-    captures (accepted, restated, held back), where the reports are, and the one next command.
-    `record` is the run's ingest record, `state` the ledger after it (spine.plan.LakeState)."""
+    captures (accepted, restated, held back, with the failed checks), where the reports are,
+    and the one next command. `record` is the run's ingest record, `state` the ledger after it
+    (spine.plan.LakeState), `summary` the run's gate summary (`gate_summary`'s file)."""
+    head, *rows = summary.splitlines()
+    summary = head.removeprefix("Gate summary: ")
+    failed_checks = {}  # capture -> "FAIL rows_in_band: measured ..., limit ... (...)"
+    for row in rows:
+        if "  capture " in row:
+            capture, _, detail = row.split("  capture ", 1)[1].partition("  ")
+            failed_checks[capture] = detail
     parts = record["partitions"]
     new = [p for p in parts if p["new_capture"]]
     refused = [p for p in new if p["status"] == "FAIL"]
@@ -817,9 +825,12 @@ def run_summary(root: str, run: str, as_of: str, record: dict, state, summary: s
                      f"{p['capture_id']}")
     for p in refused:
         lines.append(f"  held back  {p['tier']:4}  {p['week_start']}  capture {p['capture_id']} "
-                     f"(clean keeps {p['clean_holds'] or 'nothing'})")
+                     f"(clean keeps {p['clean_holds'] or 'nothing'}): "
+                     f"{failed_checks.get(p['capture_id'], 'see its gate report')}")
     lines.append(f"Gate summary: {summary}; reports: {Path(root) / 'reports' / 'index.html'}")
-    flag = "" if Path(root) == Path("data") else f" --lake-root {root}"
+    from spine.status import commands
+
+    flag = commands(root)[1]
     lines.append("Next: " + (f"spine status --first{flag}, then "
                              "workflows/incident/RESOLVE_QUALITY_GATE.md" if refused else
                              "nothing to do"))

@@ -46,7 +46,7 @@ def test_a_refused_import_is_recorded_and_reported(revision_runs, tmp_path):
     assert len(refused) == 1
     jobs = planned(revision_runs.snake("reports", "-n", root=root))
     assert jobs == {"gate_report": 1, "report": 1, "revision_report": 1, "revision_index": 1,
-                    "report_index": 1, "reports": 1}
+                    "report_index": 1, "reports": 1, "retract": 1}  # a new verdict: a new sweep
     assert executed(revision_runs.snake("reports", root=root)) == jobs
     assert lake.path(root, "clean", tier="T2", week_start=week).read_bytes() == clean_before
     html = lake.path(root, "revision", tier="T2", week_start=week,

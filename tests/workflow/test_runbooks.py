@@ -159,7 +159,8 @@ def test_every_file_a_runbook_names_ships_in_the_repo():
 def test_add_datasource_runbook(tmp_path):
     out = run_runbook(RUNBOOKS / "development" / "ADD_DATASOURCE.md", tmp_path)
     assert "passed" in out and "Gate summary: 1 passed, 0 failed" in out
-    assert "fetch_regsho" in out and "short_volume" in out
+    assert "(Rule: fetch_regsho)" in out
+    assert re.search(r"^week_start=2025-06-02$", out, re.M)  # ls: its short_volume_weekly
     for day in ("2025-06-02", "2025-06-03", "2025-06-04", "2025-06-05", "2025-06-06"):
         assert day in out
     assert not (tmp_path / "repo" / "data").exists(), "the demonstration never writes data/"
@@ -190,7 +191,8 @@ def test_add_calculation_runbook(tmp_path):
     path = RUNBOOKS / "development" / "ADD_CALCULATION.md"
     out = run_runbook(path, tmp_path, bash_blocks(path) + [CALC_CHECK])
     assert re.search(r"^\d+ passed", out, re.M)
-    assert "calc=trade_size_buckets" in out and "Gate summary: 2 passed, 0 failed" in out
+    assert re.search(r"^trade_size_buckets rows \d+ weeks 2 ", out, re.M)
+    assert "Gate summary: 2 passed, 0 failed" in out
     bump = out.split("sed -i")[1]
     assert re.search(r"^calc\s+2$", bump, re.M) and re.search(r"^report\s+2$", bump, re.M)
     assert not re.search(r"^(clean|fetch|ingest)\s+\d", bump, re.M)
