@@ -179,7 +179,8 @@ def index_listing():
     INDEX_STATUS says what each means), every revision and every symbol report. It is passed
     on a command line: facts, never file paths."""
     st = state()
-    return {"weekly": st.week_statuses(), "revisions": st.revision_list(), "symbols": [list(s) for s in symbol_reports()]}
+    return {"weekly": st.week_statuses(), "revisions": st.revision_list(),
+            "symbols": [list(s) for s in symbol_reports()]}
 
 
 def index_reports():

@@ -104,8 +104,8 @@ def diff(args: argparse.Namespace) -> int:
 def pin(args: argparse.Namespace) -> int:
     """Pin clean to a stored capture that passed its gates (recorded, reversible)."""
     from spine import pipeline
-
     from spine.integrity import LakeBusy, lake_lock
+    from spine.status import commands as status_commands
 
     cfg = _config(args.lake_root)
     try:
@@ -117,7 +117,7 @@ def pin(args: argparse.Namespace) -> int:
     print(f"{args.tier} week {args.week_start}: clean pinned to {args.capture} (was "
           f"{previous or 'empty'}). Undo: spine pin --tier {args.tier} --week-start "
           f"{args.week_start} --capture {previous} --reason '...'"
-          f"{_status().commands(cfg['lake_root'])[1]}. Then run {_reports(cfg['lake_root'])} "
+          f"{status_commands(cfg['lake_root'])[1]}. Then run {_reports(cfg['lake_root'])} "
           "to recompute what depends on it.")
     return 0
 
@@ -132,15 +132,11 @@ def _root(args: argparse.Namespace) -> str:
     return config_.load(path)["lake_root"]
 
 
-def _status():
-    from spine import status
-
-    return status
-
-
 def _reports(root: str) -> str:
     """The command that derives what the ledger now holds, for this lake."""
-    snake = _status().commands(root)[0]
+    from spine.status import commands
+
+    snake = commands(root)[0]
     return "snakemake --cores 2 reports" + (f" --config{snake}" if snake else "")
 
 

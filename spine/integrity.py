@@ -117,21 +117,24 @@ def _sound(root: Path, rel: str) -> str | None:
     return None
 
 
-def _layout_patterns() -> list:
+@functools.lru_cache(maxsize=1)
+def _layout_patterns() -> dict[str, object]:
+    """LAYOUT kind -> a regex of its paths, each key a named group (`{partition}` may span
+    folders)."""
     import re
 
-    out = []
-    for template in lake.LAYOUT.values():
-        parts = re.split(r"(\{\w+\})", template)
-        rx = "".join(("[^/]+" if p != "{partition}" else ".+") if p.startswith("{")
-                     else re.escape(p) for p in parts)
-        out.append(re.compile(rx + "$"))
+    out = {}
+    for kind, template in lake.LAYOUT.items():
+        parts = re.split(r"\{(\w+)\}", template)
+        rx = "".join((f"(?P<{p}>.+)" if p == "partition" else f"(?P<{p}>[^/]+)") if i % 2
+                     else re.escape(p) for i, p in enumerate(parts))
+        out[kind] = re.compile(rx + "$")
     return out
 
 
 def expected_path(rel: str) -> bool:
     """Whether a lake-relative path is one the project writes (spine.lake.LAYOUT)."""
-    return any(p.match(rel) for p in _layout_patterns())
+    return any(p.match(rel) for p in _layout_patterns().values())
 
 
 # -- what the ledger accounts for -----------------------------------------------------------------
@@ -142,22 +145,10 @@ DERIVED = ("clean", "calc", "gate", "report", "revision", "revision_index", "sym
            "report_index")
 
 
-@functools.lru_cache(maxsize=1)
-def _derived_patterns() -> dict[str, object]:
-    import re
-
-    out = {}
-    for kind in DERIVED:
-        parts = re.split(r"\{(\w+)\}", lake.LAYOUT[kind])
-        rx = "".join(f"(?P<{p}>[^/]+)" if i % 2 else re.escape(p) for i, p in enumerate(parts))
-        out[kind] = re.compile(rx + "$")
-    return out
-
-
 def derived_kind(rel: str) -> tuple[str, dict[str, str]] | None:
     """The LAYOUT kind and keys of a lake-relative path in a derived layer, or None."""
-    for kind, rx in _derived_patterns().items():
-        m = rx.match(rel)
+    for kind in DERIVED:
+        m = _layout_patterns()[kind].match(rel)
         if m:
             return kind, m.groupdict()
     return None
@@ -218,9 +209,9 @@ def held_fingerprint(state: plan.LakeState, regsho: bool) -> str:
     """What decides which derived files the ledger accounts for (`unaccounted_why`): per
     partition the capture clean holds and the event that decided it (so holding nothing again
     after an override is revoked is a new state, not the one before the override), the
-    captures with a verdict and the revisions; the
-    registry's calculations per tier (with Reg SHO on or off). It names a run's sweep record,
-    so a sweep is due when it changes, and only then (an identical re-fetch changes nothing)."""
+    captures with a verdict and the revisions; the registry's calculations per tier (with Reg
+    SHO on or off). It names a run's sweep record, so a sweep is due when it changes, and only
+    then (an identical re-fetch changes nothing)."""
     from spine import registry
 
     parts = [[t, w.isoformat(), s.held, s.decided_by.file if s.decided_by else None,
@@ -234,9 +225,10 @@ def held_fingerprint(state: plan.LakeState, regsho: bool) -> str:
 def retract(root: str | Path, regsho: bool, fingerprint: str | None = None,
             out=sys.stdout) -> dict[str, str]:
     """Move every derived file the ledger does not account for to quarantine (kept, with its
-    reason in the manifest) and record the sweep (LAYOUT `retracted`, named by the fingerprint). Run by every snakemake run (rule
-    `retract`, under the run's lake lock) and by `spine repair`. `fingerprint`: the state the
-    run planned from; a ledger that changed since is an error, never a silent sweep."""
+    reason in the manifest) and record the sweep (LAYOUT `retracted`, named by the
+    fingerprint). Run by every snakemake run (rule `retract`, under the run's lake lock);
+    `spine repair` moves the same files (verify's `orphan`). `fingerprint`: the state the run
+    planned from; a ledger that changed since is an error, never a silent sweep."""
     root = Path(root).absolute()
     state = plan.LakeState.read(root)
     now = held_fingerprint(state, regsho)
