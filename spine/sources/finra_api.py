@@ -20,6 +20,7 @@ import time
 
 import pandas as pd
 
+from spine.reconcile import AGGREGATE_SUMMARY_TYPES
 from spine.schemas import DETAIL_SUMMARY_TYPES, ParseError, normalise_weekly
 from spine.sources import WEEKLY, Capture, Source, SourceError, register
 from spine.sources.http import Client, HttpSettings
@@ -176,8 +177,10 @@ class FinraApiSource(Source):
         ]
         query: dict = {"compareFilters": filters, "limit": self.page_limit}
         if name == LIVE:  # the historic dataset filters only by week and tier
+            # the detail rows and FINRA's aggregates of them, which the gates reconcile the
+            # detail with (spine.reconcile); both are one capture, so a revision of either is one
             query["domainFilters"] = [{"fieldName": "summaryTypeCode",
-                                       "values": DETAIL_SUMMARY_TYPES}]
+                                       "values": DETAIL_SUMMARY_TYPES + AGGREGATE_SUMMARY_TYPES}]
         # `counted`: FINRA sent Record-Total, so the capture must hold exactly that many rows
         pages, frames, offset, total, counted = [], [], 0, None, False
         while total is None or offset < total:
