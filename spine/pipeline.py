@@ -201,7 +201,7 @@ def _decide(config: dict, tier: str, week_start: dt.date, capture_id: str,
     report = evaluate(clean, dataset=lake.DATASET, tier=tier, week_start=week_start,
                       capture_id=capture_id, trailing=trailing, aggregate_rows=aggregates,
                       cfg=gcfg, previous=_version(root, tier, week_start, previous),
-                      as_of=config.get("as_of"), ats_mpids=ats.mpids())
+                      as_of=config.get("as_of"), ats_mpids=ats.mpids(), raw=raw)
     accepted = report.status == PASS
     payload = report.to_dict() | {
         "trailing_weeks": [w.isoformat() for w in trailing["week_start"]],

@@ -11,9 +11,11 @@ FINRA publishes, in the same `weeklySummary` dataset as the detail rows (`ATS_W_
 `aggregate` computes them from detail rows the way FINRA does (the synthetic source and the
 emulator publish them with it); `reconcile` holds a capture's detail to the aggregates it came
 with: the same keys on both sides, per key the same shares, trades and notional, and per side
-one total whichever way it is summed. Shares are compared exactly unless the key has fractional
-quantities (then within half a share per fractional detail row); notional within a cent per
-detail row plus one part in 10^7 (FINRA sends large sums in E-notation). Trades are exact.
+one total whichever way it is summed. Trades are exact. Shares are exact where the key's
+quantities are whole; where they are fractional (on either side) within half a share, since
+FINRA does not document how it rounds fractional quantities (a side's total: half a share per
+fractional key). Notional within a cent per detail row plus one part in 10^7 (FINRA sends large
+sums in E-notation).
 """
 
 from __future__ import annotations
@@ -130,6 +132,11 @@ def _num(x: float) -> str:
     return plain(float(x)) if pd.notna(x) else "none"
 
 
+def _fractional(ours: pd.DataFrame, theirs: pd.DataFrame) -> pd.Series:
+    """Keys whose quantities are fractional on either side (1) or whole (0)."""
+    return ((ours["fractional"] > 0) | (theirs[SHARES] != np.floor(theirs[SHARES]))).astype(int)
+
+
 def _compare(ours: pd.DataFrame, theirs: pd.DataFrame, what: str, side: str
              ) -> tuple[int, list[str]]:
     """Keys on one side only, and per key value differences beyond the tolerance."""
@@ -149,7 +156,7 @@ def _compare(ours: pd.DataFrame, theirs: pd.DataFrame, what: str, side: str
     both = ours.index.intersection(theirs.index)
     a, b = ours.loc[both], theirs.loc[both]
     tolerance = {
-        SHARES: 0.5 * a["fractional"] + 1e-9 * np.maximum(a[SHARES].abs(), b[SHARES].abs()),
+        SHARES: 0.5 * _fractional(a, b) + 1e-9 * np.maximum(a[SHARES].abs(), b[SHARES].abs()),
         TRADES: pd.Series(0.0, index=both),
         NOTIONAL: 0.01 * a["rows"] + 1e-7 * np.maximum(a[NOTIONAL].abs(), b[NOTIONAL].abs()),
     }
@@ -201,7 +208,9 @@ def reconcile(raw: pd.DataFrame) -> dict[str, Outcome]:
             count += n
             problems += found
             d_total, a_total = ours[SHARES].sum(), theirs[SHARES].sum()
-            limit = 0.5 * ours["fractional"].sum() + 1e-9 * max(abs(d_total), abs(a_total))
+            both = ours.index.intersection(theirs.index)
+            limit = (0.5 * _fractional(ours.loc[both], theirs.loc[both]).sum()
+                     + 1e-9 * max(abs(d_total), abs(a_total)))
             if abs(d_total - a_total) > limit:
                 count += 1
                 problems.append(f"{side} total shares: detail {_num(d_total)}, {t[kind]} "
