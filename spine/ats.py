@@ -7,6 +7,12 @@ an MPID FINRA never listed, is wrong data. The list is data in the repository,
 where and when it came from in `ats_mpids.source.json`. `spine ats-list --refresh` re-reads
 FINRA's "ATS equity firms" page (every ATS that has reported, ceased ones included: old weeks
 carry their MPIDs) and replaces the page's rows, keeping rows listed by other sources.
+
+In FINRA's API data the summary type is FINRA's own word, and its `ATS_W_FIRM` rows list every
+ATS of the week: the gates judge a capture's venues by them, and record an ATS the list lacks
+in the week's gate report (`new_ats`); `learned(lake_root)` collects those, each with the first
+week it was seen (`spine ats-list --learned`). Download files carry no summary type, so their
+type is inferred from this list.
 """
 
 from __future__ import annotations
@@ -93,3 +99,20 @@ def refresh(url: str = URL, path: str | Path = LIST, client=None) -> dict:
     before = {r["mpid"] for r in old}
     return {"rows": len(merged), "from_page": len(page), "added": sorted(set(merged) - before),
             "kept": len(kept)}
+
+
+def learned(root: str | Path) -> list[dict]:
+    """The ATSs FINRA listed in a lake's captures (`ATS_W_FIRM`) that the reference list lacked
+    when they were gated: mpid, name, the first (tier, week) it was seen, and how many weeks."""
+    from spine import ledger, plan
+
+    seen: dict[str, dict] = {}
+    state = plan.LakeState.read(root)
+    for tier, week in sorted(state.parts, key=lambda p: (p[1], p[0])):
+        for event in state.get(tier, week).verdicts.values():
+            report = ledger.read_event(plan.ledger_dir(root, tier, week) / event.file)["report"]
+            for mpid, name in (report.get("new_ats") or {}).items():
+                row = seen.setdefault(mpid, {"mpid": mpid, "name": name, "tier": tier,
+                                             "first_week": week.isoformat(), "weeks": set()})
+                row["weeks"].add((tier, week))
+    return [r | {"weeks": len(r["weeks"])} for r in seen.values()]

@@ -310,6 +310,16 @@ def ats_list(args: argparse.Namespace) -> int:
     from spine.sources import SourceError
 
     path = Path(args.list) if args.list else ats.LIST
+    if args.learned:
+        found = ats.learned(_config(args.lake_root)["lake_root"])
+        listed = ats.mpids(path) if path.is_file() else frozenset()
+        print(f"{len(found)} ATS(s) FINRA listed in this lake's captures (ATS_W_FIRM) that the "
+              "reference list lacked when gated" + (":" if found else ""))
+        for r in found:
+            now = "in the list now" if r["mpid"] in listed else "not in the list yet"
+            print(f"  {r['mpid']:<5} {r['name']:<36} first seen {r['tier']} week "
+                  f"{r['first_week']} ({r['weeks']} week(s)); {now}")
+        return 0
     if args.refresh:
         try:
             done = ats.refresh(args.url, path)
@@ -449,6 +459,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default="https://www.finra.org/filing-reporting/otc-transparency/"
                    "ats-equity-firms", help="FINRA's ATS page (default: %(default)s)")
     p.add_argument("--list", help="the list file (default: spine/reference/ats_mpids.csv)")
+    p.add_argument("--learned", action="store_true", help="the ATSs FINRA listed in this lake's "
+                   "captures that the list lacked, with the week each was first seen")
+    p.add_argument("--lake-root", help=lake)
     p = sub.add_parser("verify", help="check the lake against its manifest and ledger")
     p = sub.add_parser("repair", help="rebuild damaged files from raw and the ledger")
     p.add_argument("--backup", help="a backup (folder or URL) to take damaged records from")
