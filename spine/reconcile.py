@@ -44,37 +44,37 @@ SHOWN = 3  # differences named per kind in a message
 def firm_key(rows: pd.DataFrame) -> pd.Series:
     """A firm as FINRA aggregates it: its MPID, else `CRD <number>`, else its name (the pooled
     De Minimis row has neither MPID nor CRD)."""
-    mpid = rows["MPID"].astype("string")
-    mpid = mpid.where(mpid.str.len() > 0)
-    if not mpid.isna().any():
+    mpid = rows["MPID"]
+    blank = (mpid.isna() | (mpid == "")).to_numpy(dtype=bool)
+    if not blank.any():
         return mpid
+    mpid = mpid.astype("string").where(~blank)
     crd = "CRD " + rows["firmCRDNumber"].astype("Int64").astype("string")
     return mpid.fillna(crd).fillna(rows["marketParticipantName"].astype("string")).fillna("")
 
 
-def symbol_key(rows: pd.DataFrame) -> list[pd.Series]:
-    """A security line: symbol, issue name, product type (a tape move or a reused ticker is
-    two lines)."""
-    return [rows[c].astype("string").fillna("") for c in SYMBOL_KEY]
+def _codes(raw: pd.DataFrame, kind: str) -> tuple[np.ndarray, object]:
+    """Every row's key as one integer (a security line for SMBL, a firm for FIRM), and a
+    function from a code to the key as an operator reads it."""
+    columns = ([raw[c] for c in SYMBOL_KEY] if kind == SMBL else [firm_key(raw)])
+    codes, uniques = [], []
+    for col in columns:
+        c, u = pd.factorize(col, sort=False, use_na_sentinel=False)
+        codes.append(c.astype(np.int64))
+        uniques.append(np.asarray(u, dtype=object))
+    sizes = [max(1, len(u)) for u in uniques]
+    key = codes[0]
+    for c, size in zip(codes[1:], sizes[1:]):
+        key = key * size + c
+    dense, combined = pd.factorize(key)  # 0..n-1 over the keys that occur
 
-
-def _label(key) -> str:
-    return " | ".join(key) if isinstance(key, tuple) else str(key)
-
-
-def _sums(rows: pd.DataFrame, key) -> pd.DataFrame:
-    """Per key: shares, trades, notional (null when every row's is), rows, fractional rows."""
-    shares = rows[SHARES].to_numpy(dtype=float, na_value=np.nan)
-    frame = pd.DataFrame({
-        SHARES: shares,
-        TRADES: rows[TRADES].to_numpy(dtype=float, na_value=np.nan),
-        NOTIONAL: rows[NOTIONAL].to_numpy(dtype=float, na_value=np.nan),
-        "rows": 1,
-        "fractional": (shares != np.floor(shares)).astype(int),
-    })
-    keys = [k.to_numpy() for k in key] if isinstance(key, list) else [key.to_numpy()]
-    out = frame.groupby(keys, sort=True).sum(min_count=1)
-    return out.assign(rows=out["rows"].fillna(0), fractional=out["fractional"].fillna(0))
+    def label(code: int) -> str:
+        code, parts = int(combined[code]), []
+        for u, size in zip(reversed(uniques), reversed(sizes)):
+            code, i = divmod(code, size)
+            parts.append(str(u[i]))
+        return " | ".join(reversed(parts))
+    return dense, label
 
 
 def aggregate(detail: pd.DataFrame) -> pd.DataFrame:
@@ -129,98 +129,121 @@ class Outcome:
 def _num(x: float) -> str:
     from spine.gates import plain
 
-    return plain(float(x)) if pd.notna(x) else "none"
+    return plain(float(x)) if np.isfinite(x) else "none"
 
 
-def _fractional(ours: pd.DataFrame, theirs: pd.DataFrame) -> pd.Series:
-    """Keys whose quantities are fractional on either side (1) or whole (0)."""
-    return ((ours["fractional"] > 0) | (theirs[SHARES] != np.floor(theirs[SHARES]))).astype(int)
+@dataclass
+class _Side:
+    """Per key of one side (detail or an aggregate): rows, fractional rows, sums."""
+
+    rows: np.ndarray
+    fractional: np.ndarray
+    sums: dict[str, np.ndarray]  # value column -> per-key sum (NaN where no row has one)
 
 
-def _compare(ours: pd.DataFrame, theirs: pd.DataFrame, what: str, side: str
-             ) -> tuple[int, list[str]]:
-    """Keys on one side only, and per key value differences beyond the tolerance."""
-    problems, count = [], 0
-    only_ours = ours.index.difference(theirs.index)
-    only_theirs = theirs.index.difference(ours.index)
-    if len(only_ours):
-        count += len(only_ours)
-        problems.append(f"{side}: {len(only_ours):,} {what} key(s) with detail rows and no FINRA "
-                        f"aggregate row, e.g. {', '.join(map(_label, only_ours[:SHOWN]))}")
-    if len(only_theirs):
-        count += len(only_theirs)
-        problems.append(f"{side}: {len(only_theirs):,} {what} key(s) in FINRA's aggregate with "
-                        f"no detail rows (a detail row missing?), e.g. "
-                        + ", ".join(f"{_label(k)} ({_num(theirs.at[k, SHARES])} shares)"
-                                    for k in only_theirs[:SHOWN]))
-    both = ours.index.intersection(theirs.index)
-    a, b = ours.loc[both], theirs.loc[both]
-    tolerance = {
-        SHARES: 0.5 * _fractional(a, b) + 1e-9 * np.maximum(a[SHARES].abs(), b[SHARES].abs()),
-        TRADES: pd.Series(0.0, index=both),
-        NOTIONAL: 0.01 * a["rows"] + 1e-7 * np.maximum(a[NOTIONAL].abs(), b[NOTIONAL].abs()),
-    }
-    labels = {SHARES: "shares", TRADES: "trades", NOTIONAL: "notional"}
-    for col in VALUES:
-        diff = a[col] - b[col]
-        off = diff.abs() > tolerance[col]  # a null on either side is not compared
-        if off.any():
-            keys = off[off].index
-            count += len(keys)
-            problems.append(
-                f"{side}: {len(keys):,} {what} key(s) whose {labels[col]} differ, e.g. "
-                + "; ".join(f"{_label(k)}: our sum {_num(a.at[k, col])}, FINRA {_num(b.at[k, col])}, "
-                            f"difference {_num(diff.at[k])}" for k in keys[:SHOWN]))
-    return count, problems
+def _per_key(index: np.ndarray, n: int, values: dict[str, np.ndarray]) -> _Side:
+    shares = values[SHARES]
+    sums = {}
+    for col, v in values.items():
+        known = ~np.isnan(v)
+        total = np.bincount(index, weights=np.where(known, v, 0.0), minlength=n)
+        sums[col] = np.where(np.bincount(index, weights=known, minlength=n) > 0, total, np.nan)
+    frac = np.bincount(index, weights=(shares != np.floor(shares)) & ~np.isnan(shares),
+                       minlength=n)
+    return _Side(np.bincount(index, minlength=n), frac, sums)
+
+
+def _examples(keys: np.ndarray, label) -> str:
+    return ", ".join(label(k) for k in keys[:SHOWN])
 
 
 def reconcile(raw: pd.DataFrame) -> dict[str, Outcome]:
     """Hold a capture's detail rows (raw, API layout) to FINRA's aggregates in the same
     capture. Returns one Outcome per check (`reconciles_by_symbol`, `reconciles_by_firm`)."""
-    types = raw["summaryTypeCode"].astype("string")
+    codes, names = pd.factorize(raw["summaryTypeCode"])
+    code_of = {str(name): i for i, name in enumerate(names)}
+    masks = {side: {part: codes == code_of.get(t, -2) for part, t in types.items()}
+             for side, types in SIDES.items()}
+    values = {c: raw[c].to_numpy(dtype=float, na_value=np.nan) for c in VALUES}
     results = {}
-    for kind, key_of in ((SMBL, symbol_key), (FIRM, firm_key)):
-        check = CHECKS[kind]
-        present = {s for s, t in SIDES.items() if (types == t[kind]).any()}
-        if not present:
+    for kind in (SMBL, FIRM):
+        check, what = CHECKS[kind], "symbol" if kind == SMBL else "firm"
+        if not any(m[kind].any() for m in masks.values()):
             names = " or ".join(t[kind] for t in SIDES.values())
             results[check] = Outcome(check, 0, "", [], skip=(
                 f"the capture holds no FINRA {names} rows (a download file or an older capture "
                 "carries none), so there is nothing to reconcile with"))
             continue
+        key, label = _codes(raw, kind)
         count, problems, totals = 0, [], []
         for side, t in SIDES.items():
-            detail = raw[(types == t[DETAIL]).to_numpy()]
-            agg = raw[(types == t[kind]).to_numpy()]
-            if not len(detail) and not len(agg):
+            d_mask, a_mask = masks[side][DETAIL], masks[side][kind]
+            if not d_mask.any() and not a_mask.any():
                 continue
-            if not len(agg):  # the other side has its aggregate: a whole type is missing
+            if not a_mask.any():  # the other side has its aggregate: a whole type is missing
                 count += 1
-                problems.append(f"{side}: {len(detail):,} detail rows and no {t[kind]} rows")
+                problems.append(f"{side}: {int(d_mask.sum()):,} detail rows and no {t[kind]} rows")
                 continue
-            ours, theirs = _sums(detail, key_of(detail)), _sums(agg, key_of(agg))
-            dup = theirs["rows"] > 1
-            if dup.any():
-                count += int(dup.sum())
-                problems.append(f"{side}: {int(dup.sum())} key(s) with more than one {t[kind]} "
-                                f"row, e.g. {', '.join(map(_label, theirs.index[dup][:SHOWN]))}")
-            n, found = _compare(ours, theirs, "symbol" if kind == SMBL else "firm", side)
-            count += n
-            problems += found
-            d_total, a_total = ours[SHARES].sum(), theirs[SHARES].sum()
-            both = ours.index.intersection(theirs.index)
-            limit = (0.5 * _fractional(ours.loc[both], theirs.loc[both]).sum()
-                     + 1e-9 * max(abs(d_total), abs(a_total)))
-            if abs(d_total - a_total) > limit:
-                count += 1
-                problems.append(f"{side} total shares: detail {_num(d_total)}, {t[kind]} "
-                                f"{_num(a_total)}, difference {_num(d_total - a_total)}")
-            totals.append(f"{side} {_num(d_total)} shares / {_num(ours[TRADES].sum())} trades "
-                          f"in {len(theirs):,} {t[kind]} rows")
+            n = int(key.max()) + 1  # per key of the whole capture; keys of neither side: 0 rows
+            keys = np.arange(n)
+            ours = _per_key(key[d_mask], n, {c: v[d_mask] for c, v in values.items()})
+            theirs = _per_key(key[a_mask], n, {c: v[a_mask] for c, v in values.items()})
+            found = _compare(keys, ours, theirs, label, what, side, t[kind])
+            count += sum(k for k, _ in found)
+            problems += [p for _, p in found]
+            totals.append(f"{side} {_num(np.nansum(ours.sums[SHARES]))} shares / "
+                          f"{_num(np.nansum(ours.sums[TRADES]))} trades in "
+                          f"{int((theirs.rows > 0).sum()):,} {t[kind]} rows")
         message = ("; ".join(problems) if problems else
                    "detail rows sum to FINRA's aggregates, key by key: " + "; ".join(totals))
         results[check] = Outcome(check, count, message, problems)
     return results
+
+
+def _compare(keys: np.ndarray, ours: _Side, theirs: _Side, label, what: str, side: str,
+             aggregate_type: str) -> list[tuple[int, str]]:
+    """(how many, what) per kind of difference: keys on one side only, a key FINRA aggregates
+    twice, a value beyond its tolerance per key, the side's total."""
+    found = []
+    only_ours = keys[(ours.rows > 0) & (theirs.rows == 0)]
+    if len(only_ours):
+        found.append((len(only_ours), f"{side}: {len(only_ours):,} {what} key(s) with detail rows "
+                      f"and no FINRA {aggregate_type} row, e.g. {_examples(only_ours, label)}"))
+    lonely = (theirs.rows > 0) & (ours.rows == 0)
+    if lonely.any():
+        shown = [f"{label(k)} ({_num(s)} shares)"
+                 for k, s in zip(keys[lonely][:SHOWN], theirs.sums[SHARES][lonely][:SHOWN])]
+        found.append((int(lonely.sum()), f"{side}: {int(lonely.sum()):,} {what} key(s) in "
+                      f"FINRA's {aggregate_type} with no detail rows (a detail row missing?), "
+                      f"e.g. {', '.join(shown)}"))
+    dup = theirs.rows > 1
+    if dup.any():
+        found.append((int(dup.sum()), f"{side}: {int(dup.sum()):,} key(s) with more than one "
+                      f"{aggregate_type} row, e.g. {_examples(keys[dup], label)}"))
+    both = (ours.rows > 0) & (theirs.rows > 0)
+    fractional = both & ((ours.fractional > 0)
+                         | (theirs.sums[SHARES] != np.floor(theirs.sums[SHARES])))
+    scale = {c: np.fmax(np.abs(ours.sums[c]), np.abs(theirs.sums[c])) for c in VALUES}
+    tolerance = {
+        SHARES: 0.5 * fractional + 1e-9 * scale[SHARES],
+        TRADES: np.zeros(len(keys)),
+        NOTIONAL: 0.01 * ours.rows + 1e-7 * scale[NOTIONAL],
+    }
+    for col, name in ((SHARES, "shares"), (TRADES, "trades"), (NOTIONAL, "notional")):
+        diff = ours.sums[col] - theirs.sums[col]
+        off = both & (np.abs(diff) > tolerance[col])  # NaN on either side: not compared
+        if off.any():
+            shown = [f"{label(k)}: our sum {_num(a)}, FINRA {_num(b)}, difference {_num(d)}"
+                     for k, a, b, d in zip(keys[off][:SHOWN], ours.sums[col][off][:SHOWN],
+                                           theirs.sums[col][off][:SHOWN], diff[off][:SHOWN])]
+            found.append((int(off.sum()), f"{side}: {int(off.sum()):,} {what} key(s) whose "
+                          f"{name} differ, e.g. " + "; ".join(shown)))
+    d_total, a_total = np.nansum(ours.sums[SHARES]), np.nansum(theirs.sums[SHARES])
+    limit = 0.5 * fractional.sum() + 1e-9 * max(abs(d_total), abs(a_total))
+    if abs(d_total - a_total) > limit:
+        found.append((1, f"{side} total shares: detail {_num(d_total)}, {aggregate_type} "
+                      f"{_num(a_total)}, difference {_num(d_total - a_total)}"))
+    return found
 
 
 def ats_firms(raw: pd.DataFrame) -> dict[str, str] | None:
