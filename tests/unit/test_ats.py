@@ -1,7 +1,10 @@
 """FINRA's ATS MPIDs: the list in the repository, and `spine ats-list --refresh` against a page
 in FINRA's layout served on loopback."""
 
+import html
 import http.server
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -10,6 +13,8 @@ import threading
 import pytest
 
 from spine import ats
+
+SHIPPED = 65  # rows of spine/reference/ats_mpids.csv as compiled on 2026-12-03
 
 PAGE = """<html><body><h1>ATS Equity Firms</h1>
 <table><thead><tr><th>ATS Name</th><th>MPID</th><th>Firm Name</th><th>Notes</th></tr></thead>
@@ -52,6 +57,49 @@ def test_the_list_has_its_source_and_the_real_mpids_the_domain_notes_name():
         assert mpid in known
     assert "GSCO" not in known and "CDRG" not in known  # broker-dealers, not ATSs
     assert {r["listed_by"] for r in ats.read()} >= {"finra.org ATS equity firms page"}
+
+
+def test_level_ats_is_listed_under_its_mpid():
+    """LeveL ATS reports under EBXL (FINRA's download files, levelats.com's FAQ); LEVL, which
+    FINRA_FACTS.md names, is LeveL ATS's MIC, not an MPID, so it is not a row of its own."""
+    rows = {r["mpid"]: r for r in ats.read()}
+    assert rows["EBXL"]["ats_name"] == "LEVEL ATS"
+    assert "LEVL" in rows["EBXL"]["note"] and "LEVL" not in rows
+
+
+def test_every_row_names_its_source_and_each_mpid_is_one_row():
+    rows = ats.read()
+    assert all(r["listed_by"].strip() for r in rows)
+    mpids = [r["mpid"] for r in rows]
+    assert len(mpids) == len(set(mpids)), "one row per MPID"
+    assert mpids == sorted(mpids)
+    assert all(re.fullmatch(r"[A-Z]{4}", m) for m in mpids)
+
+
+def test_the_count_shipped_and_the_page_rows_the_source_file_records():
+    rows = ats.read()
+    assert len(rows) == SHIPPED
+    source = json.loads(ats.LIST.with_name(ats.LIST.stem + ".source.json").read_text())
+    assert source["rows_from_page"] == sum(r["listed_by"] == ats.PAGE for r in rows)
+    assert source["retrieved_at"] and source["how"]
+
+
+def test_every_ats_mpid_the_synthetic_source_uses_is_listed():
+    from spine.sources.synthetic import ATS_MPIDS
+
+    used = {entry[0] for pool in ATS_MPIDS.values() for entry in pool}
+    assert used <= ats.mpids()
+
+
+def test_parse_page_reads_the_shipped_list_back():
+    rows = ats.read()
+    cols = ("ats_name", "mpid", "operator", "note")
+    body = PAGE.format(rows="\n".join(
+        "<tr>" + "".join(f"<td>{html.escape(r[k])}</td>" for k in cols) + "</tr>" for r in rows))
+    parsed = ats.parse_page(body, "loopback")
+    assert [(p["mpid"], p["ats_name"], p["operator"], p["note"]) for p in parsed] == [
+        (r["mpid"], r["ats_name"], r["operator"], r["note"]) for r in rows]
+    assert {p["listed_by"] for p in parsed} == {ats.PAGE}
 
 
 def test_refresh_reads_the_page_and_keeps_other_rows(page_server, tmp_path):
