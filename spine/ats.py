@@ -69,6 +69,10 @@ def parse_page(html: str, url: str) -> list[dict]:
     return rows
 
 
+def _ceased(row: dict) -> bool:
+    return "ceased" in (row.get("note") or "").lower()
+
+
 def refresh(url: str = URL, path: str | Path = LIST, client=None) -> dict:
     """Replace the page's rows of the list with the page as it is now; returns a summary."""
     from spine.sources.http import Client
@@ -84,7 +88,12 @@ def refresh(url: str = URL, path: str | Path = LIST, client=None) -> dict:
     kept = [r for r in old if r["listed_by"] != PAGE and r["mpid"] not in {p["mpid"] for p in page}]
     merged = {}
     for r in page + kept:
-        merged.setdefault(r["mpid"], r)  # the page's first row of an MPID (its current operator)
+        # one row per MPID: its current operator, i.e. a row not marked ceased if the page has
+        # one (it lists a ceased operator of the same MPID first at times: MLIX, Merrill Lynch
+        # before BofA), else the page's first row
+        old_row = merged.get(r["mpid"])
+        if old_row is None or (_ceased(old_row) and not _ceased(r)):
+            merged[r["mpid"]] = r
     out = io.StringIO()
     writer = csv.DictWriter(out, FIELDS, lineterminator="\n")
     writer.writeheader()

@@ -25,6 +25,9 @@ ROWS = [("ABE ATS", "ABEX", "303 ALTERNATIVES LLC", ""),
         ("APOGEE", "APOG", "CITADEL SECURITIES LLC", "Ceased on April 2, 2015"),
         ("GCX", "MLCX", "BOFA SECURITIES, INC", ""),
         ("GCX", "MLCX", "MERRILL LYNCH, PIERCE, FENNER &amp; SMITH INCORPORATED", "Ceased on May 10, 2019"),
+        ("INSTINCT X", "MLIX", "MERRILL LYNCH, PIERCE, FENNER &amp; SMITH INCORPORATED",
+         "Ceased on May 10, 2019"),  # FINRA's page lists this ceased operator first
+        ("INSTINCT X", "MLIX", "BOFA SECURITIES, INC", ""),
         ("NEW ATS", "NEWX", "NEW FIRM LLC", "")] + [
         (f"ATS {i}", f"AT{i:02d}", f"FIRM {i}", "") for i in range(10)]
 
@@ -112,6 +115,8 @@ def test_refresh_reads_the_page_and_keeps_other_rows(page_server, tmp_path):
     assert "new: AT00, AT01" in proc.stdout and "NEWX" in proc.stdout
     rows = {r["mpid"]: r for r in ats.read(path)}
     assert rows["MLCX"]["operator"] == "BOFA SECURITIES, INC"  # the current operator first
+    assert rows["MLIX"]["operator"] == "BOFA SECURITIES, INC"  # ... or listed after a ceased one
+    assert rows["MLIX"]["note"] == ""
     assert rows["APOG"]["note"] == "Ceased on April 2, 2015"
     assert "SGMT" in rows and rows["SGMT"]["listed_by"] != "finra.org ATS equity firms page"
     assert (tmp_path / "ats_mpids.source.json").exists()
