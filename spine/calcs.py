@@ -19,23 +19,55 @@ from pandera.typing import DataFrame
 from spine import registry, schemas
 from spine.schemas import ATS, NON_ATS, CleanWeekly, SymbolHHI, SymbolWeek, VenueShare
 
+# A security line: symbol and issue name, not product type. A symbol that moved tape within a
+# week (CTS and UTP rows, same issue name) is one security, and one line; a reused ticker (two
+# issue names) is two securities, two lines. Download files carry no product type at all.
 SECURITY = ["week_start", "tier", "symbol", "issue_name"]
 
 
+# Before the week of 2019-11-11 (FINRA Regulatory Notice 19-29) FINRA pooled the small non-ATS
+# firms of each symbol into one row without MPID or CRD number, named "De Minimis Firms". The
+# calculations count it as one venue (docs/data-contract.md, "How each calculation treats
+# FINRA's special rows"), labelled so that no ranking shows it as a firm.
+DE_MINIMIS_NAME = "De Minimis Firms"
+DE_MINIMIS_LABEL = "De Minimis Firms (pooled)"
+
+
+def _mpid(rows: pd.DataFrame) -> pd.Series:
+    """The MPID, null where it is missing or blank (a firm that reports only a CRD number)."""
+    mpid = rows["mpid"].astype("string")
+    return mpid.mask((mpid.str.strip().fillna("") == "").to_numpy(dtype=bool))
+
+
+def de_minimis(rows: pd.DataFrame) -> pd.Series:
+    """Whether each row is FINRA's pooled "De Minimis Firms" row: non-ATS, no MPID, no CRD
+    number, that name (any case or spacing). A firm without MPID whose own name merely starts
+    with "De Minimis" is a firm, not the pool."""
+    name = rows["participant_name"].astype("string").str.split().str.join(" ").str.casefold()
+    pooled = ((rows["summary_type"] == NON_ATS).to_numpy(dtype=bool)
+              & _mpid(rows).isna().to_numpy(dtype=bool)
+              & rows["firm_crd"].isna().to_numpy(dtype=bool)
+              & (name == DE_MINIMIS_NAME.casefold()).fillna(False).to_numpy(dtype=bool))
+    return pd.Series(pooled, index=rows.index)
+
+
 def venue_label(clean: pd.DataFrame) -> pd.Series:
-    """A venue is one reporting MPID (or `CRD <number>` for a firm that reports without one)
-    within one summary type, so a firm that runs an ATS and also trades as a non-ATS dealer
-    counts as two venues: `GSCO ATS` and `GSCO non-ATS`."""
+    """A venue is one reporting MPID (or `CRD <number>` for a firm that reports without one,
+    a blank MPID counting as none; or its name when neither is known) within one summary type,
+    so a firm that runs an ATS and also trades as a non-ATS dealer counts as two venues:
+    `GSCO ATS` and `GSCO non-ATS`. FINRA's pooled De Minimis row is one venue, labelled
+    `De Minimis Firms (pooled) non-ATS`."""
     crd = "CRD " + clean["firm_crd"].astype("string")
-    ident = clean["mpid"].astype("string").fillna(crd).fillna(clean["participant_name"])
+    ident = _mpid(clean).fillna(crd).fillna(clean["participant_name"].astype("string"))
+    ident = ident.mask(de_minimis(clean).to_numpy(), DE_MINIMIS_LABEL)
     return ident + np.where(clean["summary_type"] == ATS, " ATS", " non-ATS")
 
 
 def symbol_week(clean: DataFrame[CleanWeekly]) -> DataFrame[SymbolWeek]:
-    """Per security line (symbol and issue name): ATS and non-ATS shares and trades summed,
-    their totals, `ats_share` = ATS / (ATS + non-ATS) shares (null without shares),
-    `venue_count` (distinct venues) and `avg_trade_size` = shares / trades (null without
-    trades)."""
+    """Per security line (symbol and issue name: a tape move's CTS and UTP rows are one line,
+    a reused ticker's issue names two): ATS and non-ATS shares and trades summed, their
+    totals, `ats_share` = ATS / (ATS + non-ATS) shares (null without shares), `venue_count`
+    (distinct venues) and `avg_trade_size` = shares / trades (null without trades)."""
     df = clean.assign(
         ats_shares=clean["shares"].where(clean["summary_type"] == ATS, 0.0),
         ats_trades=clean["trades"].where(clean["summary_type"] == ATS, 0),
@@ -62,15 +94,22 @@ def symbol_week(clean: DataFrame[CleanWeekly]) -> DataFrame[SymbolWeek]:
 
 
 def venue_share(clean: DataFrame[CleanWeekly]) -> DataFrame[VenueShare]:
-    """Per venue (summary type, MPID, CRD, name): shares, trades, distinct symbols,
-    `tier_share` (its share of the tier's shares that week, ATS and non-ATS together; sums to
-    1 over a tier-week) and `rank` (1 = most shares; ties share the lower rank)."""
-    keys = ["week_start", "tier", "summary_type", "mpid", "firm_crd", "participant_name"]
-    out = clean.groupby(keys, dropna=False, sort=True).agg(
+    """Per venue (`venue_label`: its MPID, else its CRD number, else its name, within its
+    summary type; FINRA's pooled De Minimis row is one venue): its MPID, CRD and name (the
+    first given), shares, trades, distinct symbols, `tier_share` (its share of the tier's
+    shares that week, ATS and non-ATS together; sums to 1 over a tier-week) and `rank`
+    (1 = most shares; ties share the lower rank)."""
+    df = clean.assign(venue=venue_label(clean), mpid=_mpid(clean))
+    keys = ["week_start", "tier", "summary_type", "venue"]
+    out = df.groupby(keys, sort=True).agg(
+        mpid=("mpid", "first"),
+        firm_crd=("firm_crd", "first"),
+        participant_name=("participant_name", "first"),
         shares=("shares", "sum"),
         trades=("trades", "sum"),
         symbols=("symbol", "nunique"),
     ).reset_index()
+    out["mpid"] = out["mpid"].astype(clean["mpid"].dtype)
     tier_total = out.groupby(["week_start", "tier"])["shares"].transform("sum")
     out["tier_share"] = (out["shares"] / tier_total.where(tier_total > 0)).fillna(0.0)
     out["rank"] = out.groupby(["week_start", "tier"])["shares"].rank(
@@ -82,7 +121,10 @@ def venue_share(clean: DataFrame[CleanWeekly]) -> DataFrame[VenueShare]:
 
 
 def symbol_hhi(clean: DataFrame[CleanWeekly]) -> DataFrame[SymbolHHI]:
-    """HHI of each security's venue shares on the 0-10,000 scale (10,000 = a single venue)."""
+    """HHI of each security line's venue shares on the 0-10,000 scale (10,000 = a single
+    venue), with its venue count, top venue and top venue's share: the lines and venues of
+    `symbol_week` (a venue on both tapes of a tape move is one venue; the pooled De Minimis
+    row is one venue)."""
     df = clean.assign(venue=venue_label(clean))
     per_venue = df.groupby(SECURITY + ["venue"], dropna=False, sort=False)["shares"].sum()
     per_venue = per_venue.reset_index()
@@ -139,13 +181,14 @@ Z_SPREAD_FLOOR = 0.1  # ... and its spread is at least this fraction of their me
 
 def symbol_trend(symbol_week: pd.DataFrame, week_start: pd.Timestamp,
                  trading_days: dict) -> pd.DataFrame:
-    """Per symbol traded this week: shares and trades per trading day, the mean of its weekly
-    shares per trading day over the last 4 and 13 weeks (FINRA lists a security only in weeks
-    it was traded off-exchange, so a week without it is not in its window; `weeks_in_window`
-    counts the weeks the 13-week mean holds, this one included), the z-score of this week
-    against its earlier weeks of the window (`weeks_in_window` - 1 of them; null with fewer
-    than Z_MIN_PRIOR_WEEKS = 3), and the change against last week (null if it did not
-    trade)."""
+    """Per symbol traded this week (its security lines summed: both issue names of a reused
+    ticker are one series, which does not break when an issuer renames): shares and trades per
+    trading day, the mean of its weekly shares per trading day over the last 4 and 13 weeks
+    (FINRA lists a security only in weeks it was traded off-exchange, so a week without it is
+    not in its window; `weeks_in_window` counts the weeks the 13-week mean holds, this one
+    included), the z-score of this week against its earlier weeks of the window
+    (`weeks_in_window` - 1 of them; null with fewer than Z_MIN_PRIOR_WEEKS = 3), and the
+    change against last week (null if it did not trade)."""
     per = symbol_week.groupby(["week_start", "tier", "symbol"], sort=False, observed=True).agg(
         shares=("total_shares", "sum"), trades=("total_trades", "sum"),
         ats=("ats_shares", "sum")).reset_index()
