@@ -56,13 +56,14 @@ class Calc:
 
 
 CALCS: tuple[Calc, ...] = (
-    Calc("symbol_week", 1, "SymbolWeek", (Input("clean"),),
+    Calc("symbol_week", 2, "SymbolWeek", (Input("clean"),),
          "Per security line: ATS and non-ATS shares and trades, venue count, ATS share, "
          "average trade size."),
-    Calc("venue_share", 1, "VenueShare", (Input("clean"),),
-         "Per venue (MPID within summary type): shares, trades, symbols, share of the tier's "
+    Calc("venue_share", 2, "VenueShare", (Input("clean"),),
+         "Per venue (MPID, else CRD number, else name, within summary type; the pooled De "
+         "Minimis row is one venue): shares, trades, symbols, share of the tier's "
          "shares and rank."),
-    Calc("symbol_hhi", 1, "SymbolHHI", (Input("clean"),),
+    Calc("symbol_hhi", 2, "SymbolHHI", (Input("clean"),),
          "Per security line: HHI of its venues' shares (0-10,000), top venue and its share."),
     Calc("tier_summary", 1, "TierSummary", (Input("venue_share"), Input("symbol_week")),
          "Per tier and week: ATS vs non-ATS share, venue counts, HHI of venue shares, symbols "
@@ -73,7 +74,7 @@ CALCS: tuple[Calc, ...] = (
     Calc("movers", 1, "Movers", (Input("symbol_trend"),),
          "Per tier and week: the symbols with the largest rises and falls against their own "
          "trailing window, by shares per day and by z-score, above minimum-volume floors."),
-    Calc("venue_trend", 1, "VenueTrend", (Input("venue_share", weeks=TREND_WEEKS),),
+    Calc("venue_trend", 2, "VenueTrend", (Input("venue_share", weeks=TREND_WEEKS),),
          "Per venue: share of the tier over time, 4- and 13-week mean share, rank change, "
          "entries and exits."),
     Calc("short_volume_weekly", 1, "ShortVolumeWeekly", (Input("symbol_week"), Input("regsho")),
