@@ -5,12 +5,18 @@ should exist as of a date, and fetches one partition into a `Capture`: the paylo
 received, the parsed table, and metadata. The pipeline stores captures; it never needs to know
 which source produced one, so switching `source:` in the config changes no rule.
 
+A source also says which weeks of the weekly dataset it can serve (`Source.serves`: FINRA's API
+holds about 4 years, download files what was downloaded). `source:` names one source or several
+in preference order, and `for_partition` picks, for a (tier, week), the first that serves it:
+the plan (`spine.plan.coverage`) and the fetch ask it the same question.
+
 To add a source, see workflows/development/ADD_DATASOURCE.md.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -18,6 +24,10 @@ import pandas as pd
 import pandera.pandas as pa
 
 from spine.schemas import RawRegSho, RawWeekly
+
+
+# How to backfill the weeks a source cannot serve (FINRA's API keeps about 4 years)
+HISTORY_RUNBOOK = "workflows/operational/BACKFILL_HISTORICAL.md"
 
 
 class SourceError(RuntimeError):
@@ -88,6 +98,12 @@ class Source:
     def fetch(self, dataset: str, partition: dict[str, str]) -> Capture:
         raise NotImplementedError
 
+    def serves(self, tier: str, week_start, as_of) -> str | None:
+        """Whether this source can serve the weekly dataset's (tier, week_start) as of `as_of`:
+        None if it can, else one line naming the source, why not and what would serve it.
+        By default a source serves every week."""
+        return None
+
     def dataset(self, name: str) -> Dataset:
         if name not in self.datasets:
             raise SourceError(f"source {self.name!r} has no dataset {name!r}; "
@@ -101,6 +117,39 @@ SOURCES: dict[str, type[Source]] = {}
 def register(cls: type[Source]) -> type[Source]:
     SOURCES[cls.name] = cls
     return cls
+
+
+def configured(config: dict) -> list[str]:
+    """The sources of the weekly dataset, in preference order: `source:` is one name or a list."""
+    names = config["source"]
+    return [names] if isinstance(names, str) else list(names)
+
+
+def for_partition(config: dict, tier: str, week_start, as_of=None
+                  ) -> tuple[Source | None, list[str]]:
+    """The first configured source that serves (tier, week_start) as of `as_of` (default: the
+    config's), with the reasons of the sources before it that do not; (None, every configured
+    source's reason) when none does. What the plan (spine.plan.coverage) and the fetch ask."""
+    as_of = as_of or config["as_of"]
+    reasons = []
+    for name in configured(config):
+        source = _configured_source(name, config)
+        why = source.serves(tier, week_start, as_of)
+        if why is None:
+            return source, reasons
+        reasons.append(why)
+    return None, reasons
+
+
+_BUILT: dict[tuple[str, str], Source] = {}
+
+
+def _configured_source(name: str, config: dict) -> Source:
+    """One instance per source and config content (a plan asks about every week of a run)."""
+    key = (name, json.dumps(config, sort_keys=True, default=str))
+    if key not in _BUILT:
+        _BUILT[key] = get(name, config)
+    return _BUILT[key]
 
 
 def get(name: str, config: dict) -> Source:

@@ -4,7 +4,8 @@ One capture per (tier, week): every page of a POST query filtered on weekStartDa
 tierIdentifier, `limit` 5000 and `offset` until `Record-Total` rows have arrived (a page may hold
 fewer rows than asked when it reaches the 3 MB cap; the offset advances by what arrived).
 HTTP 204 or an empty body means no rows. The partitions endpoint says whether a week is in the
-live dataset or only in weeklySummaryHistoric.
+live dataset or only in weeklySummaryHistoric. Older weeks are in neither: `serves` says which
+weeks FINRA keeps (`finra_api.history_weeks` back from the latest published week of the tier).
 
 Credentials are optional: with FINRA_CLIENT_ID and FINRA_CLIENT_SECRET in the environment the
 client gets an OAuth2 client-credentials token, caches it and refreshes it on expiry or on a
@@ -14,21 +15,26 @@ a log line or an error message.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import time
 
 import pandas as pd
 
+from spine import calendar as cal
 from spine.reconcile import AGGREGATE_SUMMARY_TYPES
 from spine.schemas import DETAIL_SUMMARY_TYPES, ParseError, normalise_weekly
-from spine.sources import WEEKLY, Capture, Source, SourceError, register
+from spine.sources import HISTORY_RUNBOOK, WEEKLY, Capture, Source, SourceError, register
 from spine.sources.http import Client, HttpSettings
 
 LIVE, HISTORIC = "weeklySummary", "weeklySummaryHistoric"
 PAGE_LIMIT = 5000  # FINRA's maximum
 DEFAULT_BASE_URL = "https://api.finra.org"
 DEFAULT_TOKEN_URL = "https://ews.fip.finra.org/fip/rest/ews/oauth2/access_token"
+# weeklySummaryHistoric holds about 4 years (weeklySummary about 12 months); older weeks exist
+# only as download files (FINRA technical notice, 2021)
+HISTORY_WEEKS = 208
 
 
 class OAuth:
@@ -86,6 +92,17 @@ class FinraApiSource(Source):
         self.auth = (OAuth(self.client, cfg.get("token_url") or DEFAULT_TOKEN_URL, *creds)
                      if creds else None)
         self._partitions: dict[str, set[tuple[str, str]]] = {}
+
+    def serves(self, tier: str, week_start, as_of) -> str | None:
+        """The weeks FINRA's datasets hold: the `finra_api.history_weeks` weeks up to the latest
+        week of the tier published by `as_of` (and any later one, once published)."""
+        weeks = int((self.config.get("finra_api") or {}).get("history_weeks") or HISTORY_WEEKS)
+        oldest = cal.latest_published_week(tier, as_of) - dt.timedelta(weeks=weeks - 1)
+        if cal.check_week_start(week_start) >= oldest:
+            return None
+        return (f"{self.name}: older than FINRA's {HISTORIC} (~4 years; it holds {tier} from "
+                f"{oldest}, finra_api.history_weeks: {weeks}): download files hold it "
+                f"({HISTORY_RUNBOOK})")
 
     def _url(self, kind: str, name: str) -> str:
         return f"{self.base_url}/{kind}/group/otcMarket/name/{name}"

@@ -34,7 +34,8 @@ DOWNLOAD_COLUMNS = [
     "totalWeeklyShareQuantity", "totalWeeklyTradeCount", "lastUpdateDate",
 ]
 TIER_BY_DESCRIPTION = {v: k for k, v in cal.TIER_DESCRIPTIONS.items()}
-KINDS = {"ats": ATS, "otc": NON_ATS}
+KINDS = {"ats": ATS, "otc": NON_ATS}  # {kind} in finra_files.pattern; `all`: an API export
+DEFAULT_DIR, DEFAULT_PATTERN = "downloads", "{tier}_{week_start}_{kind}.txt"
 
 
 def summary_type_from_name(name: str) -> str | None:
@@ -227,6 +228,21 @@ def capture_files(paths: list[Path], *, tier: str, week_start, summary_type: str
                    pd.concat(frames, ignore_index=True), payload, request)
 
 
+def remedy(config: dict) -> str:
+    """What lets a configured source serve weeks none does: FINRA's download files of them,
+    named as finra_files looks for them, and finra_files among the configured sources (the
+    how-to: spine.sources.HISTORY_RUNBOOK)."""
+    from spine.sources import configured
+
+    cfg, names = config.get("finra_files") or {}, configured(config)
+    pattern = cfg.get("pattern") or DEFAULT_PATTERN
+    kinds = f" ({{kind}}: {', '.join(KINDS)})" if "{kind}" in pattern else ""
+    add = ("" if "finra_files" in names else
+           f" and add finra_files to `source:` (source: [{', '.join([*names, 'finra_files'])}])")
+    return (f"download FINRA's files of those weeks from otctransparency.finra.org as "
+            f"{Path(cfg.get('dir') or DEFAULT_DIR) / pattern}{kinds}{add}")
+
+
 @register
 class FinraFilesSource(Source):
     """Reads downloaded files from `finra_files.dir`, named by `finra_files.pattern` with the
@@ -235,18 +251,33 @@ class FinraFilesSource(Source):
     name = "finra_files"
     datasets = {WEEKLY.name: WEEKLY}
 
+    def files(self, tier: str, week_start) -> dict[str, Path]:
+        """kind -> the file of (tier, week_start) that `finra_files.dir` and `.pattern` name (a
+        pattern without {kind} names one file, of either kind or an API export: `all`)."""
+        cfg = self.config.get("finra_files") or {}
+        directory = Path(cfg.get("dir") or DEFAULT_DIR)
+        pattern = cfg.get("pattern") or DEFAULT_PATTERN
+        week = cal.check_week_start(week_start).isoformat()
+        kinds = (*KINDS, "all") if "{kind}" in pattern else ("all",)
+        return {kind: directory / pattern.format(kind=kind, tier=tier, week_start=week)
+                for kind in kinds}
+
+    def serves(self, tier: str, week_start, as_of) -> str | None:
+        """The weeks with a file in `finra_files.dir` (any kind: the fetch reads what is there)."""
+        files = self.files(tier, week_start)
+        if any(p.is_file() for p in files.values()):
+            return None
+        *first, last = map(str, files.values())
+        return f"{self.name}: no file {', '.join(first) + ' or ' if first else ''}{last}"
+
     def fetch(self, dataset: str, partition: dict[str, str]) -> Capture:
         self.dataset(dataset)
-        cfg = self.config.get("finra_files") or {}
-        directory = Path(cfg.get("dir") or "downloads")
-        pattern = cfg.get("pattern") or "{tier}_{week_start}_{kind}.txt"
-        candidates = {kind: directory / pattern.format(kind=kind, **partition)
-                      for kind in ("ats", "otc", "all")}
+        candidates = self.files(partition["tier"], partition["week_start"])
         found = {k: p for k, p in candidates.items() if p.is_file()}
         if not found:
             raise SourceError(
-                f"no file for {partition['tier']} week {partition['week_start']} in {directory}: "
-                f"looked for {', '.join(p.name for p in candidates.values())} "
+                f"no file for {partition['tier']} week {partition['week_start']}: looked for "
+                f"{', '.join(map(str, candidates.values()))} "
                 "(finra_files.dir and finra_files.pattern in config)")
         frames, payload = [], []
         for kind, path in found.items():
