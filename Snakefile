@@ -43,7 +43,13 @@ ROOT = CFG["lake_root"]
 
 # The plan, computed once: what this run covers and what the lake holds at the start.
 RUN = "refetch" if CFG["weeks"] else "backfill" if CFG["start"] else "weekly"
-PARTS = getattr(plan, RUN)(CFG)
+try:
+    # per partition, the first configured source that serves it (`source:`, in preference
+    # order); those none serves are not fetched, and the run's summary names them (onsuccess)
+    COVERAGE = plan.coverage(CFG, getattr(plan, RUN)(CFG))
+except RuntimeError as err:  # spine.sources.SourceError: a source cannot be set up
+    raise WorkflowError(str(err)) from None
+PARTS = COVERAGE.parts
 FETCH_KEY = plan.fetch_key(CFG, dt.datetime.now(dt.timezone.utc))
 RUN_KEY = plan.run_key(FETCH_KEY, PARTS)
 STATE0 = plan.LakeState.read(ROOT)  # the ledger's listing: no data file is opened
@@ -103,10 +109,11 @@ onsuccess:
     # a run whose gates refused a capture ends non-zero, once: when this invocation wrote the
     # run's gate summary (it is kept, so the lake is complete and a dry run then has nothing to
     # do).
+    # Weeks no configured source holds are named in it, also when the run had nothing else to do.
+    from spine import report
+
     summary = L("gate_summary", run=RUN)
     if ingesting() and os.path.exists(summary):
-        from spine import report
-
         with open(summary) as handle:
             verdicts = handle.read()
         refused = int(verdicts.splitlines()[0].split(", ")[1].split()[0])
@@ -114,7 +121,10 @@ onsuccess:
         if failing:
             print(f"{refused} capture(s) refused by a gate were not advanced to clean (the "
                   f"verdicts: {summary}).", file=sys.stderr)
-        print(report.run_summary(ROOT, RUN, CFG["as_of"], ingest_record(), state(), verdicts),
-              file=sys.stderr)
+        print(report.run_summary(ROOT, RUN, CFG["as_of"], ingest_record(), state(), verdicts,
+                                 COVERAGE), file=sys.stderr)
         if failing:
             raise SystemExit(1)
+    elif run_asked() and COVERAGE.unheld:
+        print(report.run_summary(ROOT, RUN, CFG["as_of"], None, STATE0, None, COVERAGE),
+              file=sys.stderr)

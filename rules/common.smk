@@ -45,16 +45,21 @@ INGEST_TARGETS = {"weekly", "backfill", "refetch"}
 _STATE = {}
 
 
-def ingesting():
-    """Whether this invocation runs the ingest: one of the run targets was asked for (or none,
-    the default `weekly`). `reports` and file targets plan from the lake as it is, and so does
-    a Snakemake process that executes one job (`--target-jobs`, as on a cluster): it starts
-    after the ingest, so the ledger it lists at its start already holds the verdicts."""
+def run_asked():
+    """Whether one of the run targets was asked for (or none, the default `weekly`). `reports`
+    and file targets plan from the lake as it is, and so does a Snakemake process that executes
+    one job (`--target-jobs`, as on a cluster): it starts after the ingest, so the ledger it
+    lists at its start already holds the verdicts."""
     settings = workflow.dag_settings
     if settings is not None and settings.target_jobs:
         return False
     targets = set(settings.targets) if settings is not None else set()
-    return bool(PARTS) and (not targets or bool(targets & INGEST_TARGETS))
+    return not targets or bool(targets & INGEST_TARGETS)
+
+
+def ingesting():
+    """Whether this invocation runs the ingest: a run target with partitions a source serves."""
+    return bool(PARTS) and run_asked()
 
 
 def state():

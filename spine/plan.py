@@ -89,6 +89,68 @@ def refetch(config: dict) -> list[Partition]:
             if cal.is_published(tier, week, config["as_of"])]
 
 
+@dataclass
+class Coverage:
+    """A run's partitions split by who holds them (spine.sources.for_partition): `served`, each
+    with the first configured source that serves it (the run fetches these), and `unheld`, each
+    with every configured source's reason not to (the run names these in its summary; none is
+    skipped silently). `remedy` says what would let a source serve them."""
+
+    served: dict[Partition, str] = field(default_factory=dict)
+    unheld: dict[Partition, list[str]] = field(default_factory=dict)
+    remedy: str = ""
+
+    @property
+    def parts(self) -> list[Partition]:
+        """The partitions the run fetches, in the run's order."""
+        return list(self.served)
+
+    def unheld_runs(self) -> list[tuple[str, dt.date, dt.date, int, str]]:
+        """(tier, first week, last week, weeks, why) per run of consecutive weeks of a tier that
+        no configured source holds for the same reasons; in a run of several weeks each week's
+        own date is written <week> (`any_week`)."""
+        runs: list[list] = []
+        for (tier, week), reasons in sorted(self.unheld.items(),
+                                            key=lambda kv: (TIERS.index(kv[0][0]), kv[0][1])):
+            why = any_week("; ".join(reasons), week)
+            last = runs[-1] if runs else None
+            if last and last[0] == tier and last[2] + WEEK == week and last[4] == why:
+                last[2], last[3] = week, last[3] + 1
+            else:
+                runs.append([tier, week, week, 1, why])
+        return [(t, a, b, n, why if n > 1 else why.replace("<week>", a.isoformat()))
+                for t, a, b, n, why in runs]
+
+    def unheld_lines(self) -> list[str]:
+        """One line per run of `unheld_runs`, as a run's summary names them."""
+        return [f"not held by any configured source: {t} {a}{f' .. {b}' if n > 1 else ''} "
+                f"({n} week{'s' if n > 1 else ''}): {why}"
+                for t, a, b, n, why in self.unheld_runs()]
+
+
+def coverage(config: dict, partitions: list[Partition]) -> Coverage:
+    """Which configured source serves each of a run's partitions (`source:`, in preference
+    order), and why none serves the others."""
+    from spine import sources
+    from spine.sources import finra_files
+
+    out = Coverage()
+    for tier, week in partitions:
+        source, reasons = sources.for_partition(config, tier, week)
+        if source is None:
+            out.unheld[(tier, week)] = reasons
+        else:
+            out.served[(tier, week)] = source.name
+    if out.unheld:
+        out.remedy = finra_files.remedy(config)
+    return out
+
+
+def any_week(text: str, week: dt.date | str) -> str:
+    """A reason about one week said of any week: its date written <week>."""
+    return text.replace(str(week), "<week>")
+
+
 def fetch_key(config: dict, now: dt.datetime) -> str:
     """The name of this invocation's fetches: `asof-<date>` (one fetch per week and as_of, so a
     rerun the same day fetches nothing), or `at-<time>` for an on-demand re-fetch."""

@@ -798,11 +798,33 @@ def gate_summary(gate_files: list[str], output: str) -> int:
     return failed
 
 
-def run_summary(root: str, run: str, as_of: str, record: dict, state, summary: str) -> str:
-    """The last lines of a run that ingested: what it fetched, what the gates decided of the new
-    captures (accepted, restated, held back, with the failed checks), where the reports are,
-    and the one next command. `record` is the run's ingest record, `state` the ledger after it
-    (spine.plan.LakeState), `summary` the run's gate summary (`gate_summary`'s file)."""
+def run_summary(root: str, run: str, as_of: str, record: dict | None, state,
+                summary: str | None, coverage=None) -> str:
+    """The last lines of a run: what it fetched, what the gates decided of the new captures
+    (accepted, restated, held back, with the failed checks), the weeks it covers that no
+    configured source holds (per run of weeks, with why: `coverage`, the run's
+    spine.plan.Coverage), where the reports are, and the next command. `record` is the run's
+    ingest record, `state` the ledger after it (spine.plan.LakeState), `summary` the run's gate
+    summary (`gate_summary`'s file); `record` and `summary` are None for a run that fetched
+    nothing because no configured source holds any week it covers."""
+    from spine.sources import HISTORY_RUNBOOK
+    from spine.status import commands
+
+    flag = commands(root)[1]
+    unheld = [f"  {line}" for line in coverage.unheld_lines()] if coverage is not None else []
+
+    def next_(refused: list) -> str:
+        todo = [f"spine status --first{flag}, then workflows/incident/RESOLVE_QUALITY_GATE.md"
+                ] if refused else []
+        if unheld:
+            todo.append(f"for the weeks no configured source holds, {coverage.remedy}, then "
+                        f"the same command again ({HISTORY_RUNBOOK})")
+        return "Next: " + ("; ".join(todo) or "nothing to do")
+
+    if record is None:
+        return "\n".join([f"Run summary ({run}, as of {as_of}): nothing fetched: no configured "
+                          f"source holds any of the {len(coverage.unheld)} partition(s) it "
+                          "covers", *unheld, next_([])])
     head, *rows = summary.splitlines()
     summary = head.removeprefix("Gate summary: ")
     failed_checks = {}  # capture -> "FAIL rows_in_band: measured ..., limit ... (...)"
@@ -827,13 +849,9 @@ def run_summary(root: str, run: str, as_of: str, record: dict, state, summary: s
         lines.append(f"  held back  {p['tier']:4}  {p['week_start']}  capture {p['capture_id']} "
                      f"(clean keeps {p['clean_holds'] or 'nothing'}): "
                      f"{failed_checks.get(p['capture_id'], 'see its gate report')}")
+    lines += unheld
     lines.append(f"Gate summary: {summary}; reports: {Path(root) / 'reports' / 'index.html'}")
-    from spine.status import commands
-
-    flag = commands(root)[1]
-    lines.append("Next: " + (f"spine status --first{flag}, then "
-                             "workflows/incident/RESOLVE_QUALITY_GATE.md" if refused else
-                             "nothing to do"))
+    lines.append(next_(refused))
     return "\n".join(lines)
 
 

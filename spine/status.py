@@ -3,9 +3,10 @@ of a date, what is there, and for every gap why (in domain words) and the comman
 
 Read from the ledger's listing (spine.plan.LakeState: file names only), the fetch receipts'
 listing and, for a week held back, its verdict event (the failed checks with their measured
-values and limits). With `--ask-source`, the configured source is asked which weeks it has
-published (the FINRA API's partitions endpoint), so a publication FINRA missed is seen the day
-it is due.
+values and limits). A week the lake lacks that no configured source serves (older than FINRA's
+API holds, no download file: spine.sources.for_partition) is said to be so, with what would
+serve it. With `--ask-source`, the configured sources are asked which weeks they have published
+(the FINRA API's partitions endpoint), so a publication FINRA missed is seen the day it is due.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 from spine import calendar as cal
 from spine import gates, lake, ledger, plan
+from spine.sources import HISTORY_RUNBOOK
 
 GRACE_DAYS = 3  # a week still missing this long after its publication date is stale
 
@@ -24,7 +26,7 @@ NEEDS_OPERATOR = {
     "present": False, "overridden": False, "pinned": False, "not yet published": False,
     "published, not fetched yet": False,
     "held back": True, "revision refused": True, "stale": True, "not decided": True,
-    "overdue at the source": True,
+    "overdue at the source": True, "no source holds it": True,
 }
 
 
@@ -92,10 +94,21 @@ def status(config: dict, as_of=None, tiers: list[str] | None = None,
         weeks = cal.published_weeks(tier, as_of, first)
         upcoming = (weeks[-1] if weeks else first - dt.timedelta(days=7)) + dt.timedelta(days=7)
         for week in weeks + [upcoming]:
-            out.append(_entry(root, tier, week, as_of, state.get(tier, week), grace_days,
+            s = state.get(tier, week)
+            out.append(_entry(root, tier, week, as_of, s, grace_days,
                               None if published is None else published.get(tier),
-                              week in recent))
+                              week in recent, None if week == upcoming or s.held or s.verdicts
+                              else _unheld(config, tier, week, as_of)))
     return out
+
+
+def _unheld(config: dict, tier: str, week: dt.date, as_of: dt.date) -> tuple[str, str] | None:
+    """(why, what would serve it) when no configured source serves the week; None when one does."""
+    from spine import sources
+    from spine.sources import finra_files
+
+    source, reasons = sources.for_partition(config, tier, week, as_of)
+    return None if source else ("; ".join(reasons), finra_files.remedy(config))
 
 
 def commands(root: str) -> tuple[str, str]:
@@ -113,7 +126,8 @@ def commands(root: str) -> tuple[str, str]:
 
 
 def _entry(root: str, tier: str, week: dt.date, as_of: dt.date, s: plan.PartitionState,
-           grace_days: int, source_has: set | None, recent: bool = False) -> Entry:
+           grace_days: int, source_has: set | None, recent: bool = False,
+           unheld: tuple[str, str] | None = None) -> Entry:
     due = cal.publication_date(tier, week)
     snake, spine = commands(root)
     refetch = f"snakemake --cores 2 refetch --config 'weeks=[{week}]' 'tiers=[{tier}]'{snake}"
@@ -159,10 +173,13 @@ def _entry(root: str, tier: str, week: dt.date, as_of: dt.date, s: plan.Partitio
         return e
     late = (as_of - due).days
     # within the weekly update's window it is what fetches the week; older weeks, a backfill
-    fix = ("snakemake --cores 2" + (f" --config{snake}" if snake else "") if recent else
-           f"snakemake --cores 2 backfill --config start={week} end={week} "
-           f"'tiers=[{tier}]'{snake}")
-    if source_has is not None and week not in source_has:
+    backfill = (f"snakemake --cores 2 backfill --config start={week} end={week} "
+                f"'tiers=[{tier}]'{snake}")
+    fix = "snakemake --cores 2" + (f" --config{snake}" if snake else "") if recent else backfill
+    if unheld:
+        e.state, e.detail = "no source holds it", unheld[0]
+        e.fix = f"{unheld[1]}, then {backfill} ({HISTORY_RUNBOOK})"
+    elif source_has is not None and week not in source_has:
         e.state = "overdue at the source"
         e.detail = (f"due {due} ({late} day(s) ago) and FINRA has not published it "
                     "(the source's list of partitions)")
@@ -184,21 +201,25 @@ def _when(at: str) -> str:
 
 
 def source_weeks(config: dict, tiers: list[str]) -> dict[str, set[dt.date]] | None:
-    """The weeks the configured source says it has published, per tier (None: it cannot say)."""
+    """The weeks the configured sources say they have published, per tier (None: none of them
+    can say)."""
     from spine import sources
 
-    source = sources.get(config["source"], config)
-    if not hasattr(source, "available"):
+    asked = [s for s in (sources.get(name, config) for name in sources.configured(config))
+             if hasattr(s, "available")]
+    if not asked:
         return None
     have: dict[str, set[dt.date]] = {t: set() for t in tiers}
-    for name in ("weeklySummary", "weeklySummaryHistoric"):
-        for tier, week in source.available(name):
-            if tier in have:
-                have[tier].add(dt.date.fromisoformat(week))
+    for source in asked:
+        for name in ("weeklySummary", "weeklySummaryHistoric"):
+            for tier, week in source.available(name):
+                if tier in have:
+                    have[tier].add(dt.date.fromisoformat(week))
     return have
 
 
-GROUPED = ("present", "stale", "published, not fetched yet")  # runs of these: one line
+# runs of these: one line
+GROUPED = ("present", "stale", "published, not fetched yet", "no source holds it")
 
 
 def groups(entries: list[Entry]) -> list[list[Entry]]:
@@ -248,7 +269,8 @@ def render(entries: list[Entry], as_of, absent: list[str] | None = None,
             else:
                 what = {"present": "clean holds each week's accepted capture",
                         "stale": "published, never fetched into this lake",
-                        "published, not fetched yet": "the next weekly update fetches them"}
+                        "published, not fetched yet": "the next weekly update fetches them",
+                        "no source holds it": plan.any_week(e.detail, e.week_start)}
                 lines.append(f"  {e.week_start}  {e.state:<26} to {run[-1].week_start} "
                              f"({len(run)} weeks): {what[e.state]}")
             if e.fix:

@@ -126,3 +126,67 @@ def test_consecutive_gaps_are_one_backfill_and_pins_and_overrides_are_listed(lak
     assert done.returncode == 1 and done.stdout == ""
     assert "nothing needs an operator in" in done.stderr and "2025-06-30 overridden" in \
         done.stderr
+
+
+def test_a_week_no_configured_source_holds_is_named_with_what_would_serve_it(lake, tmp_path):
+    """With FINRA's API keeping 2 weeks (up to T2 2025-07-14 as of 2025-08-20) and download
+    files for 2025-06-09 only, the weeks the lake lacks before the API's window and without a
+    file are `no source holds it`, one run on one line with one fix; a week with its file is a
+    backfill's (stale), a week the API holds what it was."""
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    (downloads / "T2_2025-06-09_ats.txt").write_text("")
+    cfg = dict(lake, source=["finra_api", "finra_files"], finra_api={"history_weeks": 2},
+               finra_files={"dir": str(downloads)})
+    got = by_week(status.status(cfg, since="2025-05-19"))
+    unheld = [w for w, e in got.items() if e.state == "no source holds it"]
+    assert unheld == ["2025-05-19", "2025-05-26", "2025-06-02"]
+    e = got["2025-06-02"]
+    assert e.needs_operator and e.detail.startswith("finra_api: older than FINRA's "
+                                                    "weeklySummaryHistoric (~4 years; it holds T2 "
+                                                    "from 2025-07-07")
+    assert f"finra_files: no file {downloads}/T2_2025-06-02_ats.txt" in e.detail
+    assert e.fix.startswith(f"download FINRA's files of those weeks from otctransparency.finra.org "
+                            f"as {downloads}/{{tier}}_{{week_start}}_{{kind}}.txt")
+    assert "snakemake --cores 2 backfill --config start=2025-06-02 end=2025-06-02" in e.fix
+    assert "workflows/operational/BACKFILL_HISTORICAL.md" in e.fix
+    assert got["2025-06-09"].state == "stale"  # finra_files has it: a backfill fetches it
+    assert got["2025-06-16"].state == "present" and got["2025-06-30"].state == "held back"
+    assert got["2025-07-07"].state == "not decided"  # the lake has a record of it: that first
+    assert got["2025-07-14"].state == "published, not fetched yet"  # the API holds it
+    text = status.render(status.status(cfg, since="2025-05-19"), AS_OF)
+    assert ("  2025-05-19  no source holds it         to 2025-06-02 (3 weeks): finra_api: older "
+            "than") in text and "T2_<week>_ats.txt" in text
+    assert ("fix: download FINRA's files of those weeks from otctransparency.finra.org as "
+            f"{downloads}/{{tier}}_{{week_start}}_{{kind}}.txt ({{kind}}: ats, otc), then "
+            "snakemake --cores 2 backfill --config start=2025-05-19 end=2025-06-02") in text
+    first = status.first(status.status(cfg, since="2025-05-19"))
+    assert first.startswith("TIER=T2 WEEK=2025-05-19 STATE='no source holds it' CHECKS='' FIX=")
+    # the default source serves these weeks: nothing changes
+    assert "no source holds it" not in {e.state for e in status.status(lake, since="2025-05-19")}
+
+
+def test_the_command_names_them_from_the_config_it_is_given(lake, tmp_path):
+    import yaml
+
+    config = dict(lake, source=["finra_api"], finra_api={"history_weeks": 2})
+    path = tmp_path / "history.yaml"
+    path.write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "spine.cli", "status", "--configfile", str(path), "--since",
+           "2025-06-02"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr
+    assert ("2025-06-02  no source holds it         to 2025-06-09 (2 weeks): finra_api: older "
+            "than") in proc.stdout
+    assert "add finra_files to `source:` (source: [finra_api, finra_files])" in proc.stdout
+
+
+def test_ask_source_asks_the_configured_sources_that_can_say(lake, monkeypatch):
+    from spine.sources import finra_api
+
+    monkeypatch.setattr(finra_api.FinraApiSource, "available",
+                        lambda self, name: {("T2", "2025-06-16")} if name == "weeklySummary"
+                        else {("T2", "2025-06-09"), ("T1", "2025-06-09")})
+    assert status.source_weeks(dict(lake, source="finra_files"), ["T2"]) is None
+    weeks = status.source_weeks(dict(lake, source=["finra_files", "finra_api"]), ["T2"])
+    assert weeks == {"T2": {dt.date(2025, 6, 9), dt.date(2025, 6, 16)}}
