@@ -92,6 +92,21 @@ def test_backfill_runbook(tmp_path):
     out = run_runbook(RUNBOOKS / "operational" / "BACKFILL_HISTORICAL.md", tmp_path)
     assert "Gate summary: 3 passed, 0 failed" in out and "Nothing to be done" in out
     assert re.search(r"OTCE\s*│\s*3", out), "DuckDB counts three weeks"
+    # Years before FINRA's API: weeks no configured source holds are named, never fetched;
+    # downloaded files then serve their week (out: the script's stdout, then its stderr)
+    history = out.split("+ DEMO=/tmp/market-spine-history-demo", 1)[1]
+    before, after = history.split("+ cp workflows/examples/T2_2025-07-07_ats.txt", 1)
+    assert "nothing fetched: no configured source holds any of the 2 partition(s)" in before
+    assert ("  not held by any configured source: T2 2025-06-30 .. 2025-07-07 (2 weeks): "
+            "finra_api: older than FINRA's weeklySummaryHistoric") in before
+    assert "(Rule: fetch)" not in before and "Next: for the weeks no configured source" in before
+    assert "(Rule: fetch)" in after and "Gate summary: 1 passed, 0 failed" in after
+    assert re.search(r"^  not held by any configured source: T2 2025-06-30 \(1 week\): "
+                     r"finra_api: .*; finra_files: no file /tmp/market-spine-history-demo/"
+                     r"downloads/T2_2025-06-30_ats\.txt", after, re.M)
+    assert re.search(r"^  2025-06-30  no source holds it +finra_api: older than", out, re.M)
+    assert re.search(r"^  2025-07-07  present +clean holds", out, re.M)
+    assert not (tmp_path / "repo" / "data" / "raw" / "finra_otc_weekly" / "tier=T2").exists()
 
 
 def test_handle_revision_runbook(tmp_path):
