@@ -70,7 +70,8 @@ rule weekly:
 
 
 rule backfill:
-    """Every published week with week_start in [start, end], and what they touch."""
+    """Every published week with week_start in [start, end] that a configured source serves,
+    and what they touch; the run's summary names the weeks none serves."""
     input:
         lambda wc: run_targets("backfill"),
 
