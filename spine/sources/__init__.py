@@ -16,7 +16,6 @@ To add a source, see workflows/development/ADD_DATASOURCE.md.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -129,27 +128,17 @@ def for_partition(config: dict, tier: str, week_start, as_of=None
                   ) -> tuple[Source | None, list[str]]:
     """The first configured source that serves (tier, week_start) as of `as_of` (default: the
     config's), with the reasons of the sources before it that do not; (None, every configured
-    source's reason) when none does. What the plan (spine.plan.coverage) and the fetch ask."""
+    source's reason) when none does. What the plan (spine.plan.coverage), `spine status` and
+    the fetch ask. `week_start` and `as_of`: dates or YYYY-MM-DD."""
     as_of = as_of or config["as_of"]
     reasons = []
     for name in configured(config):
-        source = _configured_source(name, config)
+        source = get(name, config)
         why = source.serves(tier, week_start, as_of)
         if why is None:
             return source, reasons
         reasons.append(why)
     return None, reasons
-
-
-_BUILT: dict[tuple[str, str], Source] = {}
-
-
-def _configured_source(name: str, config: dict) -> Source:
-    """One instance per source and config content (a plan asks about every week of a run)."""
-    key = (name, json.dumps(config, sort_keys=True, default=str))
-    if key not in _BUILT:
-        _BUILT[key] = get(name, config)
-    return _BUILT[key]
 
 
 def get(name: str, config: dict) -> Source:
