@@ -85,7 +85,10 @@ def fetch(config: dict, tier: str, week_start: dt.date | str, fetch_key: str | N
     for re-fetches on demand); its receipt and executed notebook are kept under that name."""
     week_start = cal.check_week_start(week_start)
     fetch_key = fetch_key or _hand_fetch_key()
-    source = sources.get(config["source"], config)
+    source, why_not = sources.for_partition(config, tier, week_start)
+    if source is None:
+        raise sources.SourceError(f"no configured source holds {tier} week {week_start}: "
+                                  + "; ".join(why_not))
     capture = source.fetch(WEEKLY.name, {"tier": tier, "week_start": week_start.isoformat()})
     root = config["lake_root"]
     keys = {"tier": tier, "week_start": week_start, "fetch_key": fetch_key}
