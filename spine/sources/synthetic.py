@@ -1,10 +1,21 @@
-"""The embedded synthetic FINRA source: FINRA-shaped weekly detail rows, offline.
+"""The embedded synthetic FINRA source: FINRA-shaped weeks, offline.
 
-Deterministic for (seed, size, tier, week_start, as_of). What makes it realistic:
+Deterministic for (seed, size, tier, week_start, as_of). A week is what FINRA's `weeklySummary`
+returns for it: the detail rows (`ATS_W_SMBL_FIRM`, `OTC_W_SMBL_FIRM`) and FINRA's four
+aggregates of them (`ATS_W_SMBL`, `OTC_W_SMBL`, `ATS_W_FIRM`, `OTC_W_FIRM`, computed with
+`spine.reconcile.aggregate` after quirks and restatements, so a restated week's aggregates are
+restated too; `weekly_rows(..., aggregates=False)` gives the detail rows alone). What makes it
+realistic:
 - per-tier symbol universes that persist week to week (a symbol trades on mostly the same venues);
 - autocorrelated, heavy-tailed weekly volumes (AR(1) in log space around a heavy-tailed level);
-- real ATS MPIDs per tier and plausible non-ATS firms, some with a CRD number and no MPID;
-- fractional share quantities in about 13% of rows, fewer shares in holiday weeks;
+- real ATS MPIDs per tier (every one is in spine/reference/ats_mpids.csv) and plausible non-ATS
+  firms, two of them small firms that report with a CRD number and no MPID;
+- the data as it was: before the week of 2019-11-11 (FINRA Regulatory Notice 19-29) the small
+  non-ATS firms are pooled into one "De Minimis Firms" row per symbol, with no MPID and no CRD
+  (its shares, trades and notional the pooled firms' sums); from that week every firm reports
+  itself. Share quantities are whole until the week of 2026-02-23, when the consolidated tape
+  starts carrying fractional sizes; from then about 13% of rows are fractional;
+- fewer shares in holiday weeks;
 - FINRA's quirks: a symbol that moved tape mid-week appears under both CTS and UTP, a reused
   ticker appears once per issue name, a lowercase suffix is a different security,
   `issueName` is not trimmed;
@@ -12,6 +23,18 @@ Deterministic for (seed, size, tier, week_start, as_of). What makes it realistic
   from a configurable revision schedule: a revised week is published on its revision date
   and rows change, appear and disappear.
 Rows are emitted with the FINRA Query API's field names, unsorted, like the API.
+
+Magnitudes, and where they come from (/work/shared/FINRA_FACTS.md):
+- rows per full week (section "What the data is"): ~72k T1, ~168k T2, ~24k OTCE detail rows
+  (`size="full"`; the aggregates add about one row per security line and side, and one per
+  firm); an OTCE ATS file of ~5,000 rows and ~10 ATS MPIDs (here the 9 it names);
+- about 33 active NMS ATSs (section "Magnitudes"): `size="full"` T1 and T2 use 33;
+- the ATS share of off-exchange shares, ATS / (ATS + non-ATS), about 16-31% in recent years
+  (section "Magnitudes"): the ATS venues' weights are scaled so that the expected share is
+  `TierShape.ats_share` (25% for T1 and T2, and for OTCE, where FINRA_FACTS gives no figure);
+- non-ATS volume concentrated in a few wholesalers (section "Magnitudes", no figure given): the
+  weights in `NON_ATS_FIRMS` are this module's own illustration, the top 2 firms carrying about
+  55% and the top 5 about 80% of non-ATS shares.
 """
 
 from __future__ import annotations
@@ -25,49 +48,65 @@ import numpy as np
 import pandas as pd
 
 from spine import calendar as cal
+from spine import reconcile
 from spine.schemas import API_FIELDS, normalise_regsho, normalise_weekly
 from spine.sources import REGSHO, WEEKLY, Capture, Source, SourceError, register
 
 EPOCH = dt.date(2014, 1, 6)  # a Monday; week indices count from here
 AR_PHI = 0.8
 AR_LAGS = 30
+DE_MINIMIS_UNTIL = dt.date(2019, 11, 11)  # the first week every non-ATS firm reports itself
+DE_MINIMIS_NAME = "De Minimis Firms"
+FRACTIONAL_FROM = dt.date(2026, 2, 23)  # the first week with fractional share quantities
+FRACTIONAL_ROWS = 0.13  # fraction of rows with a fractional quantity from then
 
+# Real ATS MPIDs and names (spine/reference/ats_mpids.csv), the largest first: NMS (T1, T2)
+# and OTCE.
 ATS_MPIDS = {
     "NMS": [
         ("SGMT", "SIGMA X2"), ("INCR", "INTELLIGENT CROSS ASPEN"), ("UBSA", "UBS ATS"),
         ("JPMX", "JPM-X"), ("JPBX", "JPB-X"), ("MLIX", "INSTINCT X"), ("EBXL", "LEVEL ATS"),
-        ("CROS", "CROSSFINDER"), ("IATS", "IBKR ATS"), ("DBAX", "SUPERX ATS"),
+        ("CROS", "CROSSFINDER"), ("IATS", "IBKR ATS"), ("CGXS", "ONECHRONOS"),
         ("MSPL", "MS POOL"), ("MSTX", "MS TRAJECTORY CROSS"), ("BIDS", "BIDS ATS"),
-        ("ICBX", "INSTINET CBX"), ("PDQX", "PDQ ATS"), ("CODA", "CODA MARKETS ATS"),
-        ("VFMI", "VIRTU MATCHIT"), ("LMNX", "LUMINEX TRADING"), ("NYFX", "MILLENNIUM ATS"),
-        ("KCGM", "VIRTU ATS"), ("XSTM", "INSTINET X-STREAM"), ("CXCX", "CITI CROSS"),
-        ("LATS", "CITI LIQUIFI"), ("BLKX", "BLOCKCROSS ATS"), ("XIST", "INSTINET XIST"),
-        ("ITGP", "POSIT"), ("LQNA", "LIQUIDNET ATS"), ("TWSS", "TWO SIGMA ATS"),
-        ("LQPT", "DASH ATS"), ("ATDF", "ATD ATS"),
+        ("ICBX", "INSTINET CBX"), ("PURE", "PURESTREAM"), ("CODA", "CODA MARKETS ATS"),
+        ("ONEC", "CITI-ONE ATS"), ("LMNX", "LUMINEX TRADING"), ("MSRP", "MS RPOOL"),
+        ("KCGM", "VIRTU MATCHIT"), ("XSTM", "CROSSSTREAM"), ("CXCX", "CITI CROSS"),
+        ("LATS", "THE BARCLAYS ATS"), ("BLKX", "INSTINET BLOCKCROSS"),
+        ("XIST", "INSTINET CROSSING"), ("ITGP", "POSIT"), ("LQNA", "LIQUIDNET H2O ATS"),
+        ("PJCX", "XE"), ("LQPT", "DASH ATS"), ("AXTN", "AX TRADING"), ("MLCX", "GCX"),
+        ("CBLC", "CITIBLOC"), ("AQUA", "AQUA"),
     ],
     "OTCE": [
-        ("OTCN", "OTC LINK NQB IDQS"), ("OTCX", "OTC LINK ECN"), ("ARCA", "NYSE ARCA GLOBAL OTC"),
+        ("OTCN", "OTC LINK NQB IDQS"), ("OTCX", "OTC LINK ECN"), ("ARCA", "GLOBAL OTC"),
         ("PPEX", "PURE X"), ("PROS", "PROSPER"), ("ALTS", "ALTERNATIVE TRADING SYSTEM"),
-        ("SWCL", "SWITCHBLADE"), ("STEN", "STENO"), ("SMKT", "SMART MARKET"),
-        ("GTXS", "GTX ATS"),
+        ("SWCL", "SWITCHBLADE"), ("STEN", "STENO"),
+        ("SMKT", "DISTRIBUTED TECHNOLOGY MARKETS ATS"),
     ],
 }
 
+# Non-ATS firms: (MPID, name, weight). The weight is the firm's part of a symbol's non-ATS
+# shares where it trades (illustrative: a few wholesalers carry most of them). The last two are
+# small firms that report with a CRD number and no MPID; OTCE uses the first 16 and those two.
 NON_ATS_FIRMS = [
-    ("CDRG", "CITADEL SECURITIES LLC"), ("NITE", "VIRTU AMERICAS LLC"),
-    ("ETMM", "G1 EXECUTION SERVICES LLC"), ("JNST", "JANE STREET CAPITAL LLC"),
-    ("SOHO", "TWO SIGMA SECURITIES LLC"), ("UBSS", "UBS SECURITIES LLC"),
-    ("GSCO", "GOLDMAN SACHS & CO LLC"), ("MSCO", "MORGAN STANLEY & CO LLC"),
-    ("IBKR", "INTERACTIVE BROKERS LLC"), ("HRTF", "HRT FINANCIAL LP"),
-    ("NFSC", "NATIONAL FINANCIAL SERVICES LLC"), ("JPMS", "J.P. MORGAN SECURITIES LLC"),
-    ("MLCO", "BOFA SECURITIES INC"), ("WEXX", "WOLVERINE EXECUTION SERVICES LLC"),
-    ("INCA", "INSTINET LLC"), ("RBCM", "RBC CAPITAL MARKETS LLC"),
-    ("JEFF", "JEFFERIES LLC"), ("NMRA", "NOMURA SECURITIES INTERNATIONAL INC"),
-    ("BARD", "BARCLAYS CAPITAL INC"), ("CANT", "CANTOR FITZGERALD & CO"),
-    ("SNEY", "STIFEL NICOLAUS & CO INC"), ("LEKS", "LEK SECURITIES CORP"),
-    ("DBAB", "DEUTSCHE BANK SECURITIES INC"), ("PUMA", "PUMA CAPITAL LLC"),
-    (None, "DE MINIMIS BROKER DEALER A"), (None, "DE MINIMIS BROKER DEALER B"),
+    ("CDRG", "CITADEL SECURITIES LLC", 0.310), ("NITE", "VIRTU AMERICAS LLC", 0.240),
+    ("ETMM", "G1 EXECUTION SERVICES LLC", 0.110), ("JNST", "JANE STREET CAPITAL LLC", 0.100),
+    ("SOHO", "TWO SIGMA SECURITIES LLC", 0.070), ("UBSS", "UBS SECURITIES LLC", 0.025),
+    ("GSCO", "GOLDMAN SACHS & CO LLC", 0.020), ("MSCO", "MORGAN STANLEY & CO LLC", 0.018),
+    ("IBKR", "INTERACTIVE BROKERS LLC", 0.015), ("HRTF", "HRT FINANCIAL LP", 0.015),
+    ("NFSC", "NATIONAL FINANCIAL SERVICES LLC", 0.012),
+    ("JPMS", "J.P. MORGAN SECURITIES LLC", 0.012),
+    ("MLCO", "BOFA SECURITIES INC", 0.010), ("WEXX", "WOLVERINE EXECUTION SERVICES LLC", 0.007),
+    ("INCA", "INSTINET LLC", 0.007), ("RBCM", "RBC CAPITAL MARKETS LLC", 0.006),
+    ("JEFF", "JEFFERIES LLC", 0.005), ("NMRA", "NOMURA SECURITIES INTERNATIONAL INC", 0.003),
+    ("BARD", "BARCLAYS CAPITAL INC", 0.003), ("CANT", "CANTOR FITZGERALD & CO", 0.003),
+    ("SNEY", "STIFEL NICOLAUS & CO INC", 0.002), ("LEKS", "LEK SECURITIES CORP", 0.002),
+    ("DBAB", "DEUTSCHE BANK SECURITIES INC", 0.002), ("PUMA", "PUMA CAPITAL LLC", 0.001),
+    (None, "NORTHBRIDGE CAPITAL MARKETS LLC", 0.001), (None, "HARBORVIEW SECURITIES INC", 0.001),
 ]
+# Before DE_MINIMIS_UNTIL, the firms below this weight are pooled into the "De Minimis Firms"
+# row (FINRA pooled the firms with fewer than 200 non-ATS trades a day on average; here, the
+# smallest firms, the two CRD-only ones among them).
+DE_MINIMIS_WEIGHT = 0.005
 
 
 @dataclass(frozen=True)
@@ -80,14 +119,16 @@ class TierShape:
     log_volume: tuple[float, float]  # mean, sd of a symbol's log weekly off-exchange shares
     log_price: tuple[float, float]
     trade_size: float  # typical shares per trade
+    ats_share: float = 0.25  # expected ATS / (ATS + non-ATS) of the tier's shares
 
 
-# Full sizes follow a real week: ~72k rows T1, ~168k T2, ~24k OTCE (ATS ~5k rows, ~3.1k symbols).
+# Full sizes follow a real week: ~72k detail rows T1, ~168k T2, ~24k OTCE (ATS ~5k rows, ~3.1k
+# symbols, ~10 ATSs: the 9 real OTCE ATS MPIDs FINRA_FACTS names); 33 NMS ATSs.
 SHAPES = {
     "full": {
-        "T1": TierShape(1500, 40_000, 32_000, 30, 26, (15.5, 1.1), (4.2, 0.8), 150),
-        "T2": TierShape(9000, 100_000, 68_000, 30, 26, (11.8, 1.6), (2.7, 1.2), 260),
-        "OTCE": TierShape(12000, 5_000, 19_000, 10, 18, (11.0, 2.0), (-1.2, 2.0), 4000),
+        "T1": TierShape(1500, 40_000, 32_000, 33, 26, (15.5, 1.1), (4.2, 0.8), 150),
+        "T2": TierShape(9000, 100_000, 68_000, 33, 26, (11.8, 1.6), (2.7, 1.2), 260),
+        "OTCE": TierShape(12000, 5_000, 19_000, 9, 18, (11.0, 2.0), (-1.2, 2.0), 4000),
     },
     "small": {
         "T1": TierShape(40, 700, 500, 12, 10, (15.5, 1.1), (4.2, 0.8), 150),
@@ -129,6 +170,23 @@ def _solve_scale(weights: np.ndarray, target: float) -> float:
     return hi
 
 
+def _ats_factor(volume: np.ndarray, presence: np.ndarray, weight: np.ndarray,
+                is_ats: np.ndarray, target: float) -> float:
+    """Multiplier of the ATS venues' weights such that the expected ATS share of the tier's
+    shares, ATS / (ATS + non-ATS) summed over symbols by volume, is `target` (bisection)."""
+    ats = presence[:, is_ats] @ weight[is_ats]
+    non_ats = presence[:, ~is_ats] @ weight[~is_ats]
+
+    def share(factor: float) -> float:
+        return float((volume * factor * ats / (factor * ats + non_ats)).sum() / volume.sum())
+
+    lo, hi = 1e-6, 1e6
+    for _ in range(80):
+        mid = float(np.sqrt(lo * hi))
+        lo, hi = (mid, hi) if share(mid) < target else (lo, mid)
+    return float(np.sqrt(lo * hi))
+
+
 @dataclass(frozen=True)
 class Universe:
     tier: str
@@ -139,9 +197,10 @@ class Universe:
     log_price: np.ndarray
     venue_mpid: np.ndarray  # object array, None for CRD-only firms
     venue_name: np.ndarray
-    venue_crd: np.ndarray  # float, NaN for ATS... every venue has a CRD in FINRA data
+    venue_crd: np.ndarray  # float: every venue has a CRD in FINRA data
     venue_is_ats: np.ndarray
-    venue_weight: np.ndarray
+    venue_weight: np.ndarray  # a venue's part of a symbol's shares where it trades
+    venue_pooled: np.ndarray  # a small non-ATS firm: in "De Minimis Firms" before 2019-11-11
     presence: np.ndarray  # (symbols, venues) probability a symbol trades on a venue in a week
     core: np.ndarray  # (symbols, venues) uniform draw fixing persistent participation
 
@@ -207,20 +266,21 @@ def universe(seed: int, size: str, tier: str) -> Universe:
 
     ats_pool = ATS_MPIDS["OTCE" if tier == "OTCE" else "NMS"][: shape.n_ats]
     firms = NON_ATS_FIRMS[: shape.n_firms - 2] + NON_ATS_FIRMS[-2:]
-    mpids = [m for m, _ in ats_pool] + [m for m, _ in firms]
-    vnames = [nm for _, nm in ats_pool] + [nm for _, nm in firms]
+    mpids = [m for m, _ in ats_pool] + [m for m, _, _ in firms]
+    vnames = [nm for _, nm in ats_pool] + [nm for _, nm, _ in firms]
     is_ats = np.array([True] * len(ats_pool) + [False] * len(firms))
     crd_rng = _rng(seed, "crd")  # one CRD per firm name, the same in every tier
-    crd_of = {nm: int(c) for nm, c in zip(
-        [nm for _, nm in ATS_MPIDS["NMS"] + ATS_MPIDS["OTCE"] + NON_ATS_FIRMS],
-        crd_rng.choice(np.arange(1000, 330000), size=70, replace=False))}
+    every_name = [nm for _, nm in ATS_MPIDS["NMS"] + ATS_MPIDS["OTCE"]]
+    every_name += [nm for _, nm, _ in NON_ATS_FIRMS]
+    crd_of = {nm: int(c) for nm, c in zip(every_name, crd_rng.choice(
+        np.arange(1000, 330000), size=len(every_name), replace=False))}
     crds = np.array([crd_of[nm] for nm in vnames], dtype=float)
-    n_v = len(mpids)
-    # Zipf-like venue weights within ATS and within non-ATS.
-    weight = np.empty(n_v)
+    # Venue weights: Zipf-like within the ATSs, the firms' own within non-ATS.
+    weight = np.empty(len(mpids))
     weight[is_ats] = 1.0 / np.arange(1, is_ats.sum() + 1) ** 1.1
-    weight[~is_ats] = 1.0 / np.arange(1, (~is_ats).sum() + 1) ** 1.3
-    breadth = weight ** 0.5
+    weight[~is_ats] = [w for _, _, w in firms]
+    pooled = ~is_ats & (weight < DE_MINIMIS_WEIGHT)
+    breadth = weight ** 0.5  # the scale per group is solved below
     activity = np.exp((level - level.mean()) / (2 * level.std()))
     base = activity[:, None] * breadth[None, :]
     presence = np.zeros_like(base)
@@ -228,12 +288,14 @@ def universe(seed: int, size: str, tier: str) -> Universe:
         # Weekly churn (see _base_rows) keeps ~92% of the expected pairs: aim a little higher.
         scale = _solve_scale(base[:, mask], target * 1.09)
         presence[:, mask] = np.clip(base[:, mask] * scale, 0, 0.97)
+    # Where ATSs and firms trade a symbol together, the ATSs' part sets the tier's ATS share.
+    weight[is_ats] *= _ats_factor(np.exp(level), presence, weight, is_ats, shape.ats_share)
     core = rng.random(presence.shape)
     return Universe(
         tier=tier, symbols=symbols, issue_names=issue_names, product_types=product_types,
         level=level, log_price=log_price,
         venue_mpid=np.array(mpids, dtype=object), venue_name=np.array(vnames, dtype=object),
-        venue_crd=crds, venue_is_ats=is_ats, venue_weight=weight,
+        venue_crd=crds, venue_is_ats=is_ats, venue_weight=weight, venue_pooled=pooled,
         presence=presence, core=core,
     )
 
@@ -269,7 +331,7 @@ def _base_rows(seed: int, size: str, tier: str, week_start: dt.date) -> pd.DataF
     w_sum = np.bincount(s_idx, weights=w, minlength=len(u.symbols))
     shares = volume[s_idx] * w / w_sum[s_idx]
     shares = np.maximum(shares, 1.0 + rng.integers(0, 300, n_rows))
-    fractional = rng.random(n_rows) < 0.13
+    fractional = (rng.random(n_rows) < FRACTIONAL_ROWS) & (week_start >= FRACTIONAL_FROM)
     shares = np.where(fractional, np.round(shares, 4), np.floor(shares))
     shares = np.where(shares <= 0, 1.0, shares)
     size_per_trade = shape.trade_size * np.exp(rng.normal(0, 0.6, n_rows))
@@ -277,7 +339,7 @@ def _base_rows(seed: int, size: str, tier: str, week_start: dt.date) -> pd.DataF
     price = np.exp(u.log_price[s_idx] + rng.normal(0, 0.01, n_rows))
     notional = np.round(shares * price, 2)
 
-    return pd.DataFrame({
+    df = pd.DataFrame({
         "issueSymbolIdentifier": u.symbols[s_idx],
         "issueName": u.issue_names[s_idx],
         "firmCRDNumber": u.venue_crd[v_idx],
@@ -289,6 +351,20 @@ def _base_rows(seed: int, size: str, tier: str, week_start: dt.date) -> pd.DataF
         "productTypeCode": u.product_types[s_idx],
         "summaryTypeCode": np.where(u.venue_is_ats[v_idx], "ATS_W_SMBL_FIRM", "OTC_W_SMBL_FIRM"),
     })
+    if week_start < DE_MINIMIS_UNTIL:
+        df = _pool_de_minimis(df, u.venue_pooled[v_idx])
+    return df
+
+
+def _pool_de_minimis(df: pd.DataFrame, pooled: np.ndarray) -> pd.DataFrame:
+    """Before 2019-11-11: the small firms' rows of a symbol as one "De Minimis Firms" row, with
+    no MPID and no CRD, its shares, trades and notional their sums."""
+    line = ["issueSymbolIdentifier", "issueName", "productTypeCode", "summaryTypeCode"]
+    values = ["totalWeeklyTradeCount", "totalWeeklyShareQuantity", "totalNotionalSum"]
+    pool = df[pooled].groupby(line, sort=True)[values].sum().reset_index()
+    pool[values[-1]] = pool[values[-1]].round(2)
+    pool = pool.assign(firmCRDNumber=np.nan, MPID=None, marketParticipantName=DE_MINIMIS_NAME)
+    return pd.concat([df[~pooled], pool[df.columns]], ignore_index=True)
 
 
 def _add_quirks(df: pd.DataFrame, seed: int, size: str, tier: str, week_start: dt.date) -> pd.DataFrame:
@@ -372,8 +448,10 @@ def scheduled_revisions(tier: str, week_start: dt.date, restate: dict | None) ->
 
 def weekly_rows(tier: str, week_start: dt.date | str, as_of: dt.date | str, *, seed: int = 7,
                 size: str = "small", revisions: list[Revision] | None = None,
-                restate: dict | None = None) -> pd.DataFrame:
-    """The detail rows FINRA would return for (tier, week_start) when asked on `as_of`.
+                restate: dict | None = None, aggregates: bool = True) -> pd.DataFrame:
+    """The rows FINRA would return for (tier, week_start) when asked on `as_of`: the detail
+    rows and, unless `aggregates` is False, FINRA's four aggregates of them (computed from the
+    week as published, restatements included), in one unsorted frame.
 
     Raises LookupError when the week is not yet published as of `as_of`.
     """
@@ -398,9 +476,12 @@ def weekly_rows(tier: str, week_start: dt.date | str, as_of: dt.date | str, *, s
         if rev.tier == tier and rev.week_start == week_start and published < rev.published <= as_of:
             df = _apply_revision(df, seed, size, tier, week_start, rev.published)
             df["lastReportedDate"] = rev.published.isoformat()
+    df = normalise_weekly(df[API_FIELDS])
+    if aggregates:
+        df = pd.concat([df, reconcile.aggregate(df)], ignore_index=True)
     # The API returns rows unsorted.
     order = _rng(seed, tier, week_start.isoformat(), "order").permutation(len(df))
-    return normalise_weekly(df.iloc[order][API_FIELDS])
+    return df.iloc[order].reset_index(drop=True)
 
 
 def regsho_rows(trade_date: dt.date | str, *, seed: int = 7, size: str = "small") -> pd.DataFrame:

@@ -21,7 +21,7 @@ AS_OF, TIER, WEEK = "2025-08-01", "T2", "2025-06-02"
 
 
 def main() -> None:
-    rows = synthetic.weekly_rows(TIER, WEEK, AS_OF, size="full")
+    rows = synthetic.weekly_rows(TIER, WEEK, AS_OF, size="full", aggregates=False)
     with Emulator(as_of=AS_OF, size="full") as em:
         em.weekly(TIER, WEEK)  # warm the emulator's cache: measure the client, not the generator
         source = sources.get("finra_api", {"finra_api": {"base_url": em.base_url,

@@ -62,7 +62,7 @@ def render_files(week: str, as_of: str, size: str, out: Path) -> dict[str, list[
     """The week's download files per tier (one per summary type), written before any timing."""
     files: dict[str, list[Path]] = {}
     for tier in TIERS:
-        df = synthetic.weekly_rows(tier, week, as_of, seed=7, size=size)
+        df = synthetic.weekly_rows(tier, week, as_of, seed=7, size=size, aggregates=False)
         for kind, summary_type in finra_files.KINDS.items():
             path = out / f"{tier}_{week}_{kind}.txt"
             path.write_text(finra_files.render_download(df[df["summaryTypeCode"] == summary_type]))

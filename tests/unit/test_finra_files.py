@@ -73,7 +73,7 @@ def test_the_api_text_export():
 
 
 def test_full_week_round_trip_through_download_files(tmp_path):
-    rows = synthetic.weekly_rows("T2", WEEK, "2025-08-01", size="full")
+    rows = synthetic.weekly_rows("T2", WEEK, "2025-08-01", size="full", aggregates=False)
     for kind, stype in finra_files.KINDS.items():
         part = rows[rows["summaryTypeCode"] == stype]
         back = parse(finra_files.render_download(part), name=f"T2_{kind}.txt", tier="T2")
@@ -85,7 +85,7 @@ def test_full_week_round_trip_through_download_files(tmp_path):
 
 
 def test_import_file_command(tmp_path):
-    rows = synthetic.weekly_rows("OTCE", WEEK, "2025-08-01", size="small")
+    rows = synthetic.weekly_rows("OTCE", WEEK, "2025-08-01", size="small", aggregates=False)
     files = []
     for kind, stype in finra_files.KINDS.items():
         path = tmp_path / f"otce_{kind}_2025-06-02.txt"

@@ -38,7 +38,8 @@ def test_negative_shares_fail_the_schema_gate_and_name_the_row():
 
 
 def test_a_bad_number_becomes_a_named_null_not_a_dropped_row():
-    raw = synthetic.weekly_rows("T2", WEEK, "2025-08-01", size="small").astype({"totalWeeklyTradeCount": object})
+    raw = synthetic.weekly_rows("T2", WEEK, "2025-08-01", size="small",
+                                aggregates=False).astype({"totalWeeklyTradeCount": object})
     raw.loc[3, "totalWeeklyTradeCount"] = "12x"
     df, _ = clean.to_clean(raw, "cafe")
     assert len(df) == len(raw)

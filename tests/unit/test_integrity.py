@@ -259,7 +259,8 @@ def test_two_concurrent_imports_of_one_week_agree(cfg, tmp_path):
     root = cfg["lake_root"]
     files = []
     for n, as_of in enumerate(["2025-08-14", "2025-08-15"]):
-        rows = synthetic.weekly_rows(TIER, WEEKS[0].isoformat(), as_of, size="small")
+        rows = synthetic.weekly_rows(TIER, WEEKS[0].isoformat(), as_of, size="small",
+                                     aggregates=False)
         if n:
             rows = rows.assign(totalWeeklyShareQuantity=rows["totalWeeklyShareQuantity"] + 1)
         path = tmp_path / f"export-{n}.csv"

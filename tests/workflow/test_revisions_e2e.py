@@ -29,7 +29,7 @@ def test_a_refused_import_is_recorded_and_reported(revision_runs, tmp_path):
     root = revision_runs.copy(tmp_path / "lake")
     week = "2025-06-23"
     clean_before = lake.path(root, "clean", tier="T2", week_start=week).read_bytes()
-    rows = synthetic.weekly_rows("T2", week, "2025-08-15", size="small")
+    rows = synthetic.weekly_rows("T2", week, "2025-08-15", size="small", aggregates=False)
     files = []
     for kind, stype in finra_files.KINDS.items():
         part = rows[rows["summaryTypeCode"] == stype]

@@ -71,7 +71,7 @@ def test_finra_api_with_faults_and_oauth_gives_the_synthetic_lake(tmp_path):
 def test_finra_files_source_reads_the_published_download_layout(tmp_path):
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    rows = synthetic.weekly_rows("OTCE", WEEKS[0], AS_OF, size="small")
+    rows = synthetic.weekly_rows("OTCE", WEEKS[0], AS_OF, size="small", aggregates=False)
     for kind, stype in finra_files.KINDS.items():
         text = finra_files.render_download(rows[rows["summaryTypeCode"] == stype])
         (downloads / f"OTCE_{WEEKS[0]}_{kind}.txt").write_text(text)
