@@ -524,6 +524,13 @@ class SyntheticSource(Source):
     name = "synthetic"
     datasets = {WEEKLY.name: WEEKLY, REGSHO.name: REGSHO}
 
+    def serves(self, tier: str, week_start, as_of) -> str | None:
+        """Every week from EPOCH (2014-01-06, about when FINRA's ATS data begins) on."""
+        if cal.check_week_start(week_start) < EPOCH:
+            return (f"synthetic: its weeks begin on {EPOCH} (FINRA's ATS data begins in 2014, "
+                    "its non-ATS data in 2016)")
+        return None
+
     def _settings(self) -> dict:
         syn = self.config.get("synthetic") or {}
         return {"seed": int(syn.get("seed", 7)), "size": syn.get("size", "small"),

@@ -220,3 +220,12 @@ def test_a_run_that_fetched_nothing_still_says_why(tmp_path):
     assert lines[2].startswith("Next: for the weeks no configured source holds, download FINRA's "
                                "files") and "add finra_files to `source:`" in lines[2]
     assert len(lines) == 3
+
+
+def test_the_synthetic_source_serves_weeks_from_2014_01_06():
+    from spine.sources.synthetic import EPOCH, SyntheticSource
+
+    source = SyntheticSource({"synthetic": {"size": "small"}})
+    assert source.serves("T1", EPOCH, "2025-08-01") is None
+    why = source.serves("T1", EPOCH - dt.timedelta(days=7), "2025-08-01")
+    assert why.startswith("synthetic: its weeks begin on 2014-01-06")
