@@ -54,12 +54,13 @@ def firm_key(rows: pd.DataFrame) -> pd.Series:
 
 
 def _codes(raw: pd.DataFrame, kind: str) -> tuple[np.ndarray, object]:
-    """Every row's key as one integer (a security line for SMBL, a firm for FIRM), and a
-    function from a code to the key as an operator reads it."""
-    columns = ([raw[c] for c in SYMBOL_KEY] if kind == SMBL else [firm_key(raw)])
+    """Every row's key as one integer 0..n-1 (a security line for SMBL, a firm for FIRM), and
+    a function from a code to the key as an operator reads it."""
+    if kind == FIRM:
+        return _firm_codes(raw)
     codes, uniques = [], []
-    for col in columns:
-        c, u = pd.factorize(col, sort=False, use_na_sentinel=False)
+    for col in SYMBOL_KEY:
+        c, u = pd.factorize(raw[col], sort=False, use_na_sentinel=False)
         codes.append(c.astype(np.int64))
         uniques.append(np.asarray(u, dtype=object))
     sizes = [max(1, len(u)) for u in uniques]
@@ -72,8 +73,32 @@ def _codes(raw: pd.DataFrame, kind: str) -> tuple[np.ndarray, object]:
         code, parts = int(combined[code]), []
         for u, size in zip(reversed(uniques), reversed(sizes)):
             code, i = divmod(code, size)
-            parts.append(str(u[i]))
+            parts.append("" if pd.isna(u[i]) else str(u[i]))
         return " | ".join(reversed(parts))
+    return dense, label
+
+
+def _firm_codes(raw: pd.DataFrame) -> tuple[np.ndarray, object]:
+    """`firm_key` as integers without building its strings: the MPID's code, else the CRD's
+    (offset past every MPID), else the name's (offset past every CRD)."""
+    mpid, mpids = pd.factorize(raw["MPID"], sort=False)  # -1: null
+    crd, crds = pd.factorize(raw["firmCRDNumber"], sort=False)
+    name, names = pd.factorize(raw["marketParticipantName"], sort=False, use_na_sentinel=False)
+    blank = np.flatnonzero(np.asarray(mpids, dtype=object) == "")
+    if len(blank):
+        mpid = np.where(np.isin(mpid, blank), -1, mpid)
+    key = np.where(mpid >= 0, mpid,
+                   np.where(crd >= 0, len(mpids) + crd, len(mpids) + len(crds) + name))
+    dense, combined = pd.factorize(key)
+
+    def label(code: int) -> str:
+        code = int(combined[code])
+        if code < len(mpids):
+            return str(mpids[code])
+        if code < len(mpids) + len(crds):
+            return f"CRD {int(crds[code - len(mpids)])}"
+        found = names[code - len(mpids) - len(crds)]
+        return "" if pd.isna(found) else str(found)
     return dense, label
 
 
