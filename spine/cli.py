@@ -368,7 +368,8 @@ def parser() -> argparse.ArgumentParser:
                    "day, as they were then, YYYY-MM-DD")
     p.add_argument("--size", choices=["small", "full"], default="small",
                    help="the synthetic data: small (tests and demos) or full (a real week's "
-                   "rows: ~72k T1, ~168k T2, ~24k OTCE) (default: %(default)s)")
+                   "detail rows: ~72k T1, ~168k T2, ~24k OTCE; with FINRA's aggregates a full "
+                   "week is about 75k T1, 192k T2, 39k OTCE rows) (default: %(default)s)")
     p.add_argument("--seed", type=int, default=7, help="the synthetic data's seed: the same seed "
                    "serves the same data (default: %(default)s, as synthetic.seed in the config)")
     p.add_argument("--require-token", action="store_true",

@@ -117,7 +117,7 @@ def test_handle_revision_runbook(tmp_path):
     # (out is the script's stdout, then its stderr: the `set -x` trace and Snakemake's log)
     assert re.search(r"^[\d,]+ added, [\d,]+ removed, [\d,]+ changed$", out, re.M)
     assert re.search(r"^[0-9a-f]{16}_to_[0-9a-f]{16}\.html$", out, re.M)  # ls: the report
-    assert re.search(r"^captured 1,474 rows of T2 week 2025-07-07 as \w+ \(new capture\)", out,
+    assert re.search(r"^captured 1,467 rows of T2 week 2025-07-07 as \w+ \(new capture\)", out,
                      re.M)
     assert re.search(r"^gate: PASS$", out, re.M) and "recorded as accepted" in out
     assert "FAIL" not in out.split("gate: PASS", 1)[1].split("recorded as accepted")[0]
@@ -131,9 +131,12 @@ def test_handle_revision_runbook(tmp_path):
 
 def test_example_download_files_are_finras_layout():
     """workflows/examples/T2_2025-07-07_*.txt: FINRA's download layout exactly (8 columns, no
-    week, LF, unquoted), with what real files hold: fractional quantities, non-ATS firms
-    without an MPID, issue names with two spaces; each file one kind, told apart by its
-    venues."""
+    week, LF, unquoted), with what real files of a 2025 week hold: whole share quantities
+    (fractional ones start with the week of 2026-02-23), FINRA's ATS MPIDs, non-ATS firms
+    without an MPID (each firm reports itself: no pooled "De Minimis Firms" line after
+    2019-11-11), issue names with two spaces, one line per venue and security (no product
+    type); each file one kind, told apart by its venues."""
+    from spine import ats
     from spine.sources import finra_files
 
     examples = REPO / "workflows" / "examples"
@@ -152,10 +155,15 @@ def test_example_download_files_are_finras_layout():
     assert set(kinds["otc"]["summaryTypeCode"]) == {"OTC_W_SMBL_FIRM"}
     both = pd.concat(kinds.values())
     shares = both["totalWeeklyShareQuantity"]
-    assert (shares != shares.round()).sum() > 100  # fractional quantities
+    assert (shares > 0).all() and (shares == shares.round()).all()  # whole shares in 2025
+    assert set(kinds["ats"]["MPID"]) <= ats.mpids()
     no_mpid = kinds["otc"][kinds["otc"]["MPID"].isna()]
     assert len(no_mpid) > 10 and no_mpid["marketParticipantName"].str.len().gt(0).all()
+    assert not both["marketParticipantName"].str.contains("De Minimis", case=False).any()
     assert both["issueName"].str.contains("  ").any()
+    key = ["summaryTypeCode", "issueSymbolIdentifier", "issueName", "MPID",
+           "marketParticipantName"]
+    assert not both.duplicated(key).any()  # one line per venue: no product type
     assert set(both["lastUpdateDate"]) == {"2025-08-11", "2025-08-21", "2025-09-02"}
 
 
