@@ -52,8 +52,9 @@ test-fast: $(BIN)/snakemake
 lab: $(BIN)/snakemake
 	$(RUN) $(BIN)/jupyter lab notebooks/ $(ALLOW_ROOT) $(LAB_ARGS)
 
-## bench: the year: a week and a 52-week backfill of three tiers from empty lakes, the warm runner's per-step overhead, Snakemake's floor, a version bump, no-op and dry runs, the first `make run`, peak memory; on 52 weeks: spine verify, every calculation in process
+## bench: the year: a week and a 52-week backfill of three tiers from empty lakes, the warm runner's per-step overhead, Snakemake's floor, a version bump, no-op and dry runs, the first `make run`, peak memory; on 52 weeks: spine verify, every calculation in process; the reconciliation's share of a full week's gate
 bench: $(BIN)/snakemake
+	$(RUN) $(BIN)/python tests/benchmarks/gates.py
 	$(RUN) $(BIN)/python tests/benchmarks/weekly_update.py
 	$(RUN) $(BIN)/python tests/benchmarks/verify.py
 	$(RUN) $(BIN)/python tests/benchmarks/derive.py
