@@ -37,6 +37,8 @@ FIRM_FIELDS = ["MPID", "firmCRDNumber", "marketParticipantName"]
 SHARES, TRADES, NOTIONAL = ("totalWeeklyShareQuantity", "totalWeeklyTradeCount",
                             "totalNotionalSum")
 VALUES = [SHARES, TRADES, NOTIONAL]
+# the string columns the keys are made of: read them as categoricals and factorizing is free
+KEY_COLUMNS = ["summaryTypeCode", *SYMBOL_KEY, "MPID", "marketParticipantName"]
 CHECKS = {SMBL: "reconciles_by_symbol", FIRM: "reconciles_by_firm"}
 SHOWN = 3  # differences named per kind in a message
 
@@ -166,16 +168,24 @@ class _Side:
     sums: dict[str, np.ndarray]  # value column -> per-key sum (NaN where no row has one)
 
 
-def _per_key(index: np.ndarray, n: int, values: dict[str, np.ndarray]) -> _Side:
-    shares = values[SHARES]
+def _per_key(slot_key: np.ndarray, n: int, rows: np.ndarray, values: dict[str, np.ndarray],
+             slots: int) -> list[_Side]:
+    """Per (key, slot) in one pass: `slot_key` = key * slots + slot for each row taken; one
+    _Side per slot (a side's detail or its aggregate)."""
+    def count(weights=None) -> np.ndarray:
+        return np.bincount(slot_key, weights=weights, minlength=n * slots).reshape(n, slots)
+
+    shares = values[SHARES][rows]
+    frac = count(((shares != np.floor(shares)) & ~np.isnan(shares)).astype(float))
     sums = {}
     for col, v in values.items():
+        v = v[rows]
         known = ~np.isnan(v)
-        total = np.bincount(index, weights=np.where(known, v, 0.0), minlength=n)
-        sums[col] = np.where(np.bincount(index, weights=known, minlength=n) > 0, total, np.nan)
-    frac = np.bincount(index, weights=(shares != np.floor(shares)) & ~np.isnan(shares),
-                       minlength=n)
-    return _Side(np.bincount(index, minlength=n), frac, sums)
+        sums[col] = np.where(count(known.astype(float)) > 0, count(np.where(known, v, 0.0)),
+                             np.nan)
+    n_rows = count()
+    return [_Side(n_rows[:, i], frac[:, i], {c: x[:, i] for c, x in sums.items()})
+            for i in range(slots)]
 
 
 def _examples(keys: np.ndarray, label) -> str:
@@ -185,34 +195,42 @@ def _examples(keys: np.ndarray, label) -> str:
 def reconcile(raw: pd.DataFrame) -> dict[str, Outcome]:
     """Hold a capture's detail rows (raw, API layout) to FINRA's aggregates in the same
     capture. Returns one Outcome per check (`reconciles_by_symbol`, `reconciles_by_firm`)."""
-    codes, names = pd.factorize(raw["summaryTypeCode"])
+    codes, names = pd.factorize(raw["summaryTypeCode"])  # -1: no summary type
     code_of = {str(name): i for i, name in enumerate(names)}
-    masks = {side: {part: codes == code_of.get(t, -2) for part, t in types.items()}
-             for side, types in SIDES.items()}
     values = {c: raw[c].to_numpy(dtype=float, na_value=np.nan) for c in VALUES}
+    sides = list(SIDES.items())
     results = {}
     for kind in (SMBL, FIRM):
         check, what = CHECKS[kind], "symbol" if kind == SMBL else "firm"
-        if not any(m[kind].any() for m in masks.values()):
-            names = " or ".join(t[kind] for t in SIDES.values())
+        # slot 2i: side i's detail rows, 2i+1: its aggregate of this kind
+        slot_of = np.full(len(names) + 1, -1)  # by summary type code + 1
+        for i, (_, t) in enumerate(sides):
+            for j, part in enumerate((DETAIL, kind)):
+                if t[part] in code_of:
+                    slot_of[code_of[t[part]] + 1] = 2 * i + j
+        slot = slot_of[codes + 1]
+        present = {t[kind] for _, t in sides} & set(code_of)
+        if not present:
+            names_ = " or ".join(t[kind] for _, t in sides)
             results[check] = Outcome(check, 0, "", [], skip=(
-                f"the capture holds no FINRA {names} rows (a download file or an older capture "
+                f"the capture holds no FINRA {names_} rows (a download file or an older capture "
                 "carries none), so there is nothing to reconcile with"))
             continue
         key, label = _codes(raw, kind)
+        rows = np.flatnonzero(slot >= 0)
+        n = int(key.max()) + 1  # per key of the whole capture; keys of neither: 0 rows
+        per = _per_key(key[rows] * 2 * len(sides) + slot[rows], n, rows, values, 2 * len(sides))
+        keys = np.arange(n)
         count, problems, totals = 0, [], []
-        for side, t in SIDES.items():
-            d_mask, a_mask = masks[side][DETAIL], masks[side][kind]
-            if not d_mask.any() and not a_mask.any():
+        for i, (side, t) in enumerate(sides):
+            ours, theirs = per[2 * i], per[2 * i + 1]
+            if not ours.rows.any() and not theirs.rows.any():
                 continue
-            if not a_mask.any():  # the other side has its aggregate: a whole type is missing
+            if not theirs.rows.any():  # the other side has its aggregate: a whole type missing
                 count += 1
-                problems.append(f"{side}: {int(d_mask.sum()):,} detail rows and no {t[kind]} rows")
+                problems.append(f"{side}: {int(ours.rows.sum()):,} detail rows and no "
+                                f"{t[kind]} rows")
                 continue
-            n = int(key.max()) + 1  # per key of the whole capture; keys of neither side: 0 rows
-            keys = np.arange(n)
-            ours = _per_key(key[d_mask], n, {c: v[d_mask] for c, v in values.items()})
-            theirs = _per_key(key[a_mask], n, {c: v[a_mask] for c, v in values.items()})
             found = _compare(keys, ours, theirs, label, what, side, t[kind])
             count += sum(k for k, _ in found)
             problems += [p for _, p in found]
