@@ -18,7 +18,7 @@ import pandera.errors
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spine import ats, calcs, lake, ledger, plan, reconcile, registry, sources, warm
+from spine import ats, calcs, lake, ledger, plan, registry, sources, warm
 from spine import calendar as cal
 from spine import clean as clean_
 from spine.gates import PASS, GateConfig, GateReport, Version, evaluate
@@ -197,10 +197,7 @@ def _decide(config: dict, tier: str, week_start: dt.date, capture_id: str,
     record the verdict. The caller holds the partition's decide lock."""
     root = config["lake_root"]
     keys = {"tier": tier, "week_start": week_start}
-    # the key columns as categoricals, from Parquet's own dictionaries: the reconciliation's
-    # keys come without hashing every string again
-    raw = pq.read_table(lake.path(root, "capture", capture_id=capture_id, **keys),
-                        read_dictionary=reconcile.KEY_COLUMNS).to_pandas()
+    raw = pq.read_table(lake.path(root, "capture", capture_id=capture_id, **keys)).to_pandas()
     clean, aggregates = clean_.to_clean(raw, capture_id)
     gcfg = GateConfig.from_config(config["gates"], tier)
     trailing = trailing_counts(root, tier, week_start, gcfg.band_weeks)

@@ -37,8 +37,6 @@ FIRM_FIELDS = ["MPID", "firmCRDNumber", "marketParticipantName"]
 SHARES, TRADES, NOTIONAL = ("totalWeeklyShareQuantity", "totalWeeklyTradeCount",
                             "totalNotionalSum")
 VALUES = [SHARES, TRADES, NOTIONAL]
-# the string columns the keys are made of: read them as categoricals and factorizing is free
-KEY_COLUMNS = ["summaryTypeCode", *SYMBOL_KEY, "MPID", "marketParticipantName"]
 CHECKS = {SMBL: "reconciles_by_symbol", FIRM: "reconciles_by_firm"}
 SHOWN = 3  # differences named per kind in a message
 
@@ -85,10 +83,16 @@ def _firm_codes(raw: pd.DataFrame) -> tuple[np.ndarray, object]:
     (offset past every MPID), else the name's (offset past every CRD)."""
     mpid, mpids = pd.factorize(raw["MPID"], sort=False)  # -1: null
     crd, crds = pd.factorize(raw["firmCRDNumber"], sort=False)
-    name, names = pd.factorize(raw["marketParticipantName"], sort=False, use_na_sentinel=False)
     blank = np.flatnonzero(np.asarray(mpids, dtype=object) == "")
     if len(blank):
         mpid = np.where(np.isin(mpid, blank), -1, mpid)
+    # the name only where there is neither MPID nor CRD (the De Minimis pool; aggregate rows of
+    # a symbol, which have no firm): hashing every row's name would cost more than the rest
+    name, names = np.zeros(len(raw), dtype=np.int64), np.array([], dtype=object)
+    unnamed = np.flatnonzero((mpid < 0) & (crd < 0))
+    if len(unnamed):
+        name[unnamed], names = pd.factorize(raw["marketParticipantName"].iloc[unnamed],
+                                            sort=False, use_na_sentinel=False)
     key = np.where(mpid >= 0, mpid,
                    np.where(crd >= 0, len(mpids) + crd, len(mpids) + len(crds) + name))
     dense, combined = pd.factorize(key)
@@ -175,15 +179,19 @@ def _per_key(slot_key: np.ndarray, n: int, rows: np.ndarray, values: dict[str, n
     def count(weights=None) -> np.ndarray:
         return np.bincount(slot_key, weights=weights, minlength=n * slots).reshape(n, slots)
 
+    n_rows = count()
     shares = values[SHARES][rows]
-    frac = count(((shares != np.floor(shares)) & ~np.isnan(shares)).astype(float))
+    fractional = (shares != np.floor(shares)) & ~np.isnan(shares)
+    frac = count(fractional.astype(float)) if fractional.any() else np.zeros_like(n_rows)
     sums = {}
     for col, v in values.items():
         v = v[rows]
         known = ~np.isnan(v)
-        sums[col] = np.where(count(known.astype(float)) > 0, count(np.where(known, v, 0.0)),
-                             np.nan)
-    n_rows = count()
+        if known.all():  # the usual case: no count of known values needed
+            sums[col] = np.where(n_rows > 0, count(v), np.nan)
+        else:
+            sums[col] = np.where(count(known.astype(float)) > 0,
+                                 count(np.where(known, v, 0.0)), np.nan)
     return [_Side(n_rows[:, i], frac[:, i], {c: x[:, i] for c, x in sums.items()})
             for i in range(slots)]
 
