@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pandera.errors
 
+from spine import reconcile
 from spine.schemas import ATS, NATURAL_KEY, NON_ATS, CleanWeekly
 
 PASS, FAIL, WARN, SKIP = "PASS", "FAIL", "WARN", "SKIP"
@@ -335,8 +336,6 @@ def _ats_list_check(week_ats: dict | None, ats_mpids: frozenset | None) -> Check
 
 def _reconcile_checks(raw: pd.DataFrame | None, tier: str, week_start: dt.date
                       ) -> dict[str, Check]:
-    from spine import reconcile
-
     if raw is None:
         why = "no raw capture given to reconcile with"
         return {c: Check(c, SKIP, None, None, why) for c in reconcile.CHECKS.values()}
@@ -420,7 +419,6 @@ def evaluate(clean: pd.DataFrame, *, dataset: str, tier: str, week_start: dt.dat
     the reconciliation and FINRA's own list of the week's ATSs come from.
     """
     from spine import calendar as cal
-    from spine import reconcile
 
     cfg = cfg or GateConfig()
     report = GateReport(dataset=dataset, tier=tier, week_start=week_start.isoformat(),

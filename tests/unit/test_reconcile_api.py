@@ -105,8 +105,7 @@ def test_a_new_ats_finra_lists_is_a_warning_recorded_with_its_week(lake):
     assert checks["summary_type_venues"].status == "PASS"
     assert checks["ats_list_current"].status == "WARN" and "ZZAT" in checks[
         "ats_list_current"].message
-    shown = subprocess.run([sys.executable, "-m", "spine.cli", "ats-list", "--learned",
-                            "--lake-root", cfg["lake_root"]], capture_output=True, text=True)
+    shown = run_cli("spine ats-list --learned", cfg["lake_root"])
     assert shown.returncode == 0, shown.stderr
     assert re.search(r"ZZAT\s+ZZ ALTERNATIVE TRADING\s+first seen T2 week 2025-06-23",
                      shown.stdout)
