@@ -13,7 +13,7 @@
 #   derive  rules/derive.smk  clean + calculations, rolling windows, Reg SHO, reports, revision
 #                             reports: planned from the ledger (as the lake held it at the start,
 #                             plus the ingest's verdicts), rerunning exactly what changed
-# Which weeks a run covers and all week arithmetic: spine/plan.py. Paths: spine/lake.py LAYOUT.
+# Which weeks a run covers and all week arithmetic: spine/plan.py. Paths: spine/lake/__init__.py LAYOUT.
 # The steps and the config each reads: spine/notebooks.py STEPS. Defaults an operator should not
 # have to type (cores, rerun-incomplete, ...): profiles/default/config.yaml.
 
@@ -24,7 +24,8 @@ import time
 from snakemake.exceptions import WorkflowError
 
 from spine import config as spine_config
-from spine import plan, registry
+from spine import plan
+from spine.derive import registry
 
 
 configfile: "config/config.yaml"
@@ -36,7 +37,7 @@ START = time.time()  # when this invocation started (for the run's verdict, onsu
 # Refuse a bad value before any job runs; the message names the key.
 try:
     CFG = spine_config.validate(config)
-    registry.check()  # spine/registry.py: each calculation's inputs known and computed first
+    registry.check()  # spine/derive/registry.py: each calculation's inputs known and computed first
 except (spine_config.ConfigError, ValueError) as err:
     raise WorkflowError(str(err)) from None
 ROOT = CFG["lake_root"]
@@ -47,7 +48,7 @@ try:
     # per partition, the first configured source that serves it (`source:`, in preference
     # order); those none serves are not fetched, and the run's summary names them (onsuccess)
     COVERAGE = plan.coverage(CFG, getattr(plan, RUN)(CFG))
-except RuntimeError as err:  # spine.sources.SourceError: a source cannot be set up
+except RuntimeError as err:  # spine.ingest.sources.SourceError: a source cannot be set up
     raise WorkflowError(str(err)) from None
 PARTS = COVERAGE.parts
 FETCH_KEY = plan.fetch_key(CFG, dt.datetime.now(dt.timezone.utc))
@@ -106,12 +107,12 @@ onerror:
 
 onsuccess:
     warm.stop()
-    # The run's summary, as its last lines (spine.report.run_summary). The operator's verdict:
+    # The run's summary, as its last lines (spine.reports.report.run_summary). The operator's verdict:
     # a run whose gates refused a capture ends non-zero, once: when this invocation wrote the
     # run's gate summary (it is kept, so the lake is complete and a dry run then has nothing to
     # do).
     # Weeks no configured source holds are named in it, also when the run had nothing else to do.
-    from spine import report
+    from spine.reports import report
 
     summary = L("gate_summary", run=RUN)
     if ingesting() and os.path.exists(summary):

@@ -7,7 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from spine import integrity, lake, notebooks, registry, warm
+from spine.lake import integrity
+from spine import lake, notebooks, warm
+from spine.derive import registry
 
 
 def L(kind, **keys):
@@ -83,7 +85,7 @@ def ingest_record():
 
 
 def calc_files(tier, week):
-    """What a held partition has: clean and each of its calculations (spine.registry)."""
+    """What a held partition has: clean and each of its calculations (spine.derive.registry)."""
     return [L("clean", tier=tier, week_start=week)] + [
         L("calc", calc=c.name, tier=tier, week_start=week)
         for c in registry.for_tier(tier, CFG["regsho"]["enabled"])]
@@ -180,7 +182,7 @@ def symbol_reports():
 
 
 def index_listing():
-    """What the report index lists: per week, each gated tier's status (spine.report's
+    """What the report index lists: per week, each gated tier's status (spine.reports.report's
     INDEX_STATUS says what each means), every revision and every symbol report. It is passed
     on a command line: facts, never file paths."""
     st = state()

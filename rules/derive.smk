@@ -10,7 +10,7 @@ localrules: gate_report, revision_index, report_index, gate_summary, retract
 rule retract:
     """The lake equals its ledger: every derived file the ledger does not account for (a week
     it stopped holding after a revoked override, a pin or a regate that refused; a calculation
-    removed from the registry or off with Reg SHO) moves to quarantine (spine.integrity.retract).
+    removed from the registry or off with Reg SHO) moves to quarantine (spine.lake.integrity.retract).
     Its record is named by the fingerprint of what the ledger accounts for (of `state()`), so
     one is due whenever that changes, and in a run that ingests it is only known, so only run,
     after the verdicts. It reads the ledger's listing and the derived layers' (no input file)."""
@@ -60,7 +60,7 @@ use rule notebook as clean with:
         html="",
 
 
-# Every calculation of spine/registry.py: one job per (calculation, tier, week), its inputs
+# Every calculation of spine/derive/registry.py: one job per (calculation, tier, week), its inputs
 # the registry's (a window's weeks as the state lists them), its version a parameter, so
 # bumping it reruns exactly that calculation, and what reads it, for every week.
 use rule notebook as calc with:

@@ -12,9 +12,9 @@ from pathlib import Path
 def import_file(args: argparse.Namespace) -> int:
     """Import FINRA files downloaded by hand as one capture of (tier, week), through the gates."""
     from spine import pipeline
-    from spine.sources import SourceError
+    from spine.ingest.sources import SourceError
 
-    from spine.integrity import LakeBusy, lake_lock
+    from spine.lake.integrity import LakeBusy, lake_lock
 
     cfg = _config(args.lake_root)
     try:
@@ -81,7 +81,7 @@ def _config(lake_root: str | None) -> dict:
 
 def diff(args: argparse.Namespace) -> int:
     """Print what a revision changed; the first line counts rows."""
-    from spine import revisions
+    from spine.reports import revision as revisions
 
     root = _config(args.lake_root)["lake_root"]
     try:
@@ -104,7 +104,7 @@ def diff(args: argparse.Namespace) -> int:
 def pin(args: argparse.Namespace) -> int:
     """Pin clean to a stored capture that passed its gates (recorded, reversible)."""
     from spine import pipeline
-    from spine.integrity import LakeBusy, lake_lock
+    from spine.lake.integrity import LakeBusy, lake_lock
     from spine.status import commands as status_commands
 
     cfg = _config(args.lake_root)
@@ -151,7 +151,7 @@ def _regsho(args: argparse.Namespace) -> bool:
 
 def verify(args: argparse.Namespace) -> int:
     """Check every file of the lake against the manifest and the ledger; exit 1 on damage."""
-    from spine import integrity
+    from spine.lake import integrity
 
     root = _root(args)
     started = time.monotonic()
@@ -171,7 +171,7 @@ def verify(args: argparse.Namespace) -> int:
 
 def repair(args: argparse.Namespace) -> int:
     """Rebuild what is damaged from raw and the ledger; restore or re-fetch damaged records."""
-    from spine import integrity
+    from spine.lake import integrity
 
     root = _root(args)
     left = integrity.repair(root, backup=args.backup, refetch=args.refetch,
@@ -191,7 +191,7 @@ def _outcome(root: str, left: list, command: str) -> int:
 
 def backup(args: argparse.Namespace) -> int:
     """Copy what cannot be derived to a folder or object store, incrementally."""
-    from spine import integrity
+    from spine.lake import integrity
 
     integrity.backup(_root(args), args.dest)
     return 0
@@ -199,7 +199,7 @@ def backup(args: argparse.Namespace) -> int:
 
 def restore(args: argparse.Namespace) -> int:
     """Bring the records back from a backup, rebuild the rest and verify."""
-    from spine import integrity
+    from spine.lake import integrity
 
     root = _root(args)
     left = integrity.restore(args.src, root, configfile=args.configfile, regsho=_regsho(args))
@@ -209,7 +209,7 @@ def restore(args: argparse.Namespace) -> int:
 def regate(args: argparse.Namespace) -> int:
     """Decide captures again under the current gate settings; verdicts go to the ledger."""
     from spine import pipeline, plan
-    from spine.integrity import LakeBusy, lake_lock
+    from spine.lake.integrity import LakeBusy, lake_lock
 
     cfg = _config(args.lake_root)
     root = cfg["lake_root"]
@@ -242,7 +242,7 @@ def regate(args: argparse.Namespace) -> int:
 def override(args: argparse.Namespace) -> int:
     """Let a refused capture through (or take that back), on record."""
     from spine import pipeline
-    from spine.integrity import LakeBusy, lake_lock
+    from spine.lake.integrity import LakeBusy, lake_lock
 
     cfg = _config(args.lake_root)
     if not args.revoke and not args.check:
@@ -306,8 +306,8 @@ def ats_list(args: argparse.Namespace) -> int:
     """Show FINRA's ATS MPIDs as the repository holds them; --refresh re-reads FINRA's page."""
     import json
 
-    from spine import ats
-    from spine.sources import SourceError
+    from spine.ingest import ats
+    from spine.ingest.sources import SourceError
 
     path = Path(args.list) if args.list else ats.LIST
     if args.learned:
@@ -331,7 +331,7 @@ def ats_list(args: argparse.Namespace) -> int:
         return 0
     if not path.is_file():
         print(f"spine ats-list: no list file {path}; --list names one that `spine ats-list "
-              "--refresh --list FILE` wrote (default: spine/reference/ats_mpids.csv)",
+              "--refresh --list FILE` wrote (default: spine/ingest/reference/ats_mpids.csv)",
               file=sys.stderr)
         return 2
     rows = ats.read(path)
@@ -401,7 +401,7 @@ def parser() -> argparse.ArgumentParser:
                        "to quarantine (every snakemake run does this; so does spine repair)")
     p.add_argument("--lake-root", required=True, help="the lake")
     p.add_argument("--fingerprint", help="the ledger state the run planned from "
-                   "(spine.integrity.held_fingerprint); a ledger changed since is an error")
+                   "(spine.lake.integrity.held_fingerprint); a ledger changed since is an error")
     p.add_argument("--no-regsho", action="store_true",
                    help="Reg SHO is off in the run's config: its calculations are not kept")
     p = sub.add_parser("revision-index", help="write the HTML index of revisions")
@@ -409,7 +409,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--revisions", required=True,
                    help="JSON list of [tier, week_start, old, new, outcome, ledger time]")
     p = sub.add_parser("contract", help="write the calculation sections of docs/data-contract.md "
-                       "from spine/registry.py and the schemas")
+                       "from spine/derive/registry.py and the schemas")
     p.add_argument("--check", action="store_true",
                    help="only check they are current (exit 1 if not)")
     p = sub.add_parser("report-index", help="write reports/index.html: every weekly, revision "
@@ -459,7 +459,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--refresh", action="store_true", help="re-read FINRA's ATS page")
     p.add_argument("--url", default="https://www.finra.org/filing-reporting/otc-transparency/"
                    "ats-equity-firms", help="FINRA's ATS page (default: %(default)s)")
-    p.add_argument("--list", help="the list file (default: spine/reference/ats_mpids.csv)")
+    p.add_argument("--list", help="the list file (default: spine/ingest/reference/ats_mpids.csv)")
     p.add_argument("--learned", action="store_true", help="the ATSs FINRA listed in this lake's "
                    "captures that the list lacked, with the week each was first seen")
     p.add_argument("--lake-root", help=lake)
@@ -546,7 +546,7 @@ def _refused(args: argparse.Namespace) -> str | None:
 
 def _integrity(args: argparse.Namespace) -> int:
     """verify, repair, backup, restore: a lake that is not there is named, never created."""
-    from spine.integrity import LakeBusy
+    from spine.lake.integrity import LakeBusy
 
     if args.command != "restore" and not Path(_root(args)).is_dir():
         where = (f"no lake at {_root(args)} (lake_root of the config, or --lake-root); "
@@ -567,7 +567,7 @@ def _integrity(args: argparse.Namespace) -> int:
 
 
 def gate_report(args: argparse.Namespace) -> int:
-    from spine import ledger
+    from spine.ingest import ledger
 
     ledger.write_gate_report(args.event, args.output)
     return 0
@@ -575,7 +575,7 @@ def gate_report(args: argparse.Namespace) -> int:
 
 def retract(args: argparse.Namespace) -> int:
     """The run's sweep (rule `retract`): the lake's lock is the run's, so none is taken here."""
-    from spine import integrity
+    from spine.lake import integrity
 
     moved = integrity.retract(args.lake_root, not args.no_regsho, args.fingerprint)
     print(f"{len(moved)} derived file(s) the ledger no longer accounts for moved to quarantine"
@@ -584,19 +584,19 @@ def retract(args: argparse.Namespace) -> int:
 
 
 def gate_summary(args: argparse.Namespace) -> int:
-    from spine import report
+    from spine.reports import report
 
     report.gate_summary([str(p) for p in args.gates], str(args.output))
     return 0
 
 
 def contract(args: argparse.Namespace) -> int:
-    from spine import calcs
+    from spine.derive import calcs
 
     current = calcs.contract(check=args.check)
     if args.check:
         print(f"{calcs.CONTRACT}: " + ("the calculation sections are current" if current else
-                                       "out of date with spine/registry.py; run `spine contract`"))
+                                       "out of date with spine/derive/registry.py; run `spine contract`"))
         return 0 if current else 1
     print(f"{calcs.CONTRACT}: " + ("already current" if current else
                                    "calculation sections written"))
@@ -606,7 +606,7 @@ def contract(args: argparse.Namespace) -> int:
 def report_index(args: argparse.Namespace) -> int:
     import json
 
-    from spine import report
+    from spine.reports import report
 
     listing = json.loads(args.listing)
     report.report_index(listing["weekly"], listing["revisions"], listing["symbols"],
@@ -617,7 +617,7 @@ def report_index(args: argparse.Namespace) -> int:
 def revision_index(args: argparse.Namespace) -> int:
     import json
 
-    from spine import report
+    from spine.reports import report
 
     report.revision_index(json.loads(args.revisions), str(args.output))
     return 0

@@ -50,9 +50,9 @@ import numpy as np
 import pandas as pd
 
 from spine import calendar as cal
-from spine import reconcile as rec
-from spine.sources import regsho
-from spine.sources.synthetic import parse_revisions, regsho_rows, weekly_rows
+from spine.ingest import reconcile as rec
+from spine.ingest.sources import regsho
+from spine.ingest.sources.synthetic import parse_revisions, regsho_rows, weekly_rows
 
 PAGE_CAP_BYTES = 3 * 1024 * 1024
 MAX_LIMIT = 5000

@@ -18,12 +18,14 @@ import pandera.errors
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from spine import ats, calcs, lake, ledger, plan, registry, sources, warm
+from spine.ingest import ats, ledger, sources
+from spine.derive import calcs, registry
+from spine import lake, plan, warm
 from spine import calendar as cal
-from spine import clean as clean_
-from spine.gates import PASS, GateConfig, GateReport, Version, evaluate
+from spine.derive import clean as clean_
+from spine.ingest.gates import PASS, GateConfig, GateReport, Version, evaluate
 from spine.schemas import CLEAN_COLUMNS, RegShoDaily
-from spine.sources import REGSHO, WEEKLY, Capture, finra_files
+from spine.ingest.sources import REGSHO, WEEKLY, Capture, finra_files
 
 
 class GateFailed(RuntimeError):
@@ -406,7 +408,7 @@ def make_clean(config: dict, tier: str, week_start: dt.date | str,
 
 def calc(config: dict, name: str, tier: str, week_start: dt.date | str,
          windows: dict[str, list[str]] | None = None) -> pd.DataFrame:
-    """One calculation of spine/registry.py for one held (tier, week): read its inputs, run
+    """One calculation of spine/derive/registry.py for one held (tier, week): read its inputs, run
     its function, check its schema, write calc/<name>/ with the version in the footer.
     `windows`: per windowed input, the weeks to read (the plan's; default: the ledger's)."""
     root = config["lake_root"]

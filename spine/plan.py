@@ -4,7 +4,7 @@ The Snakefile calls these once per invocation to compute the plan; the steps cal
 functions, so a window, a trailing week or "which later weeks a revision touches" is written
 down exactly once, here. Nothing in this module reads a Parquet file: the lake's state is the
 listing of the capture ledger, whose file names say when, what and which capture
-(`spine.ledger`).
+(`spine.ingest.ledger`).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spine import registry
+from spine.derive import registry
 
 DATASET = "finra_otc_weekly"
 TIERS = ("T1", "T2", "OTCE")
 NMS_TIERS = registry.NMS_TIERS  # the tiers Reg SHO covers (short_volume_weekly)
 # A week's derived files reach this many weeks forward: a change to week w changes the
-# calculations of w and of the weeks after it whose windows hold it (spine.registry).
+# calculations of w and of the weeks after it whose windows hold it (spine.derive.registry).
 REACH_WEEKS = registry.longest_reach()
 # A revision report recomputes symbol_trend of the revised week with the weeks before it, and
 # the weekly report charts the last 13 weeks: both read the trend window's weeks.
@@ -91,7 +91,7 @@ def refetch(config: dict) -> list[Partition]:
 
 @dataclass
 class Coverage:
-    """A run's partitions split by who holds them (spine.sources.for_partition): `served`, each
+    """A run's partitions split by who holds them (spine.ingest.sources.for_partition): `served`, each
     with the first configured source that serves it (the run fetches these), and `unheld`, each
     with every configured source's reason not to (the run names these in its summary; none is
     skipped silently). `remedy` says what would let a source serve them."""
@@ -131,8 +131,8 @@ class Coverage:
 def coverage(config: dict, partitions: list[Partition]) -> Coverage:
     """Which configured source serves each of a run's partitions (`source:`, in preference
     order), and why none serves the others."""
-    from spine import sources
-    from spine.sources import finra_files
+    from spine.ingest import sources
+    from spine.ingest.sources import finra_files
 
     out = Coverage()
     for tier, week in partitions:
@@ -343,7 +343,7 @@ class LakeState:
     def week_view(self, week: dt.date | str, regsho: bool) -> dict[str, dict]:
         """What a weekly report shows, per tier with a verdict that week: the captures (clean's,
         then revisions refused since), whether clean holds a version, the calculations it has
-        (spine.registry; those reading Reg SHO only when `regsho`), the ledger event of the
+        (spine.derive.registry; those reading Reg SHO only when `regsho`), the ledger event of the
         override that lets clean's capture through (if one does), the weeks of its trend
         charts (TREND_WEEKS that clean holds) and its revisions (old, new capture)."""
         week = _date(week)

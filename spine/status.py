@@ -4,7 +4,7 @@ of a date, what is there, and for every gap why (in domain words) and the comman
 Read from the ledger's listing (spine.plan.LakeState: file names only), the fetch receipts'
 listing and, for a week held back, its verdict event (the failed checks with their measured
 values and limits). A week the lake lacks that no configured source serves (older than FINRA's
-API holds, no download file: spine.sources.for_partition) is said to be so, with what would
+API holds, no download file: spine.ingest.sources.for_partition) is said to be so, with what would
 serve it. With `--ask-source`, the configured sources are asked which weeks they have published
 (the FINRA API's partitions endpoint), so a publication FINRA missed is seen the day it is due.
 """
@@ -16,8 +16,9 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from spine import calendar as cal
-from spine import gates, lake, ledger, plan
-from spine.sources import HISTORY_RUNBOOK
+from spine.ingest import gates, ledger
+from spine import lake, plan
+from spine.ingest.sources import HISTORY_RUNBOOK
 
 GRACE_DAYS = 3  # a week still missing this long after its publication date is stale
 
@@ -104,8 +105,8 @@ def status(config: dict, as_of=None, tiers: list[str] | None = None,
 
 def _unheld(config: dict, tier: str, week: dt.date, as_of: dt.date) -> tuple[str, str] | None:
     """(why, what would serve it) when no configured source serves the week; None when one does."""
-    from spine import sources
-    from spine.sources import finra_files
+    from spine.ingest import sources
+    from spine.ingest.sources import finra_files
 
     source, reasons = sources.for_partition(config, tier, week, as_of)
     return None if source else ("; ".join(reasons), finra_files.remedy(config))
@@ -203,7 +204,7 @@ def _when(at: str) -> str:
 def source_weeks(config: dict, tiers: list[str]) -> dict[str, set[dt.date]] | None:
     """The weeks the configured sources say they have published, per tier (None: none of them
     can say)."""
-    from spine import sources
+    from spine.ingest import sources
 
     asked = [s for s in (sources.get(name, config) for name in sources.configured(config))
              if hasattr(s, "available")]

@@ -62,8 +62,8 @@ PRELOAD = ("numpy", "pandas", "pyarrow", "pyarrow.parquet", "pyarrow.dataset", "
            "IPython.core.completer", "IPython.core.application", "pandas.io.formats.html",
            "pandas.io.formats.string", "pandas.core.arrays.arrow._arrow_utils",
            "encodings.unicode_escape", "spine.config", "spine.notebooks", "spine.cli",
-           "spine.pipeline", "spine.calcs", "spine.report", "spine.revisions", "spine.gates",
-           "spine.status", "spine.integrity")
+           "spine.pipeline", "spine.derive.calcs", "spine.reports.report", "spine.reports.revision", "spine.ingest.gates",
+           "spine.status", "spine.lake.integrity")
 # No threads in the server: set before the imports. OpenBLAS starts its pool when numpy is
 # imported, and pyarrow's bundled jemalloc its background purging thread when pyarrow is.
 SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",

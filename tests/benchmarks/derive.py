@@ -5,7 +5,7 @@ cores; under 0.2 s). Prints figures; asserts nothing.
 The lake is the one tests/benchmarks/verify.py builds (fetched and gated once, kept), plus the
 Reg SHO weeks `short_volume_weekly` reads (fetched once, untimed). The derive runs in process,
 the calculation functions the `calc` notebook calls (spine.pipeline.derive: clean, then each
-calculation of spine/registry.py), stage by stage as the DAG orders them, each stage's
+calculation of spine/derive/registry.py), stage by stage as the DAG orders them, each stage's
 (tier, week) jobs on a pool of two processes. With
 --before DIR it first times the same derive with the code in DIR (a checkout of an earlier
 commit, e.g. `git worktree add /tmp/before <commit>`), whose API is detected.
@@ -56,7 +56,7 @@ def derive_one(args: tuple[str, str, str, str]) -> None:
     elif name == "clean":
         pipeline.make_clean(cfg, tier, week, state.held(tier, week))
     else:
-        from spine import registry
+        from spine.derive import registry
 
         windows = {i.name: [w.isoformat() for w in state.window(tier, week, i.weeks)]
                    for i in registry.get(name).inputs if i.name not in registry.SOURCES}
@@ -71,7 +71,7 @@ def stages() -> list[list[tuple[str, tuple[str, ...]]]]:
     if not hasattr(pipeline, "derive"):
         return [[("clean", ("T1", "T2", "OTCE"))], [("symbol_rolling", ("T1", "T2", "OTCE")),
                                                      ("short_volume", ("T1", "T2"))]]
-    from spine import registry
+    from spine.derive import registry
 
     level: dict[str, int] = {}
     for c in registry.CALCS:
@@ -107,7 +107,7 @@ def ensure_regsho(root: Path, weeks: list[str]) -> None:
 def symbol_year(root: Path, weeks: list[str]) -> tuple[str, float, int]:
     import pandas as pd
 
-    from spine import report
+    from spine.reports import report
 
     latest = pd.read_parquet(root / "calc" / "symbol_week" / "tier=T1" / f"week_start={weeks[-1]}")
     symbol = latest.nlargest(1, "total_shares")["symbol"].iloc[0]
@@ -143,7 +143,7 @@ def main() -> None:
         print(f"  before ({args.before}): {float(out.stdout.split()[-1]):.1f} s "
               "(clean, symbol_week, venue_share, symbol_hhi, symbol_rolling, short_volume)")
     seconds = derive_all(root, weeks)
-    from spine import registry
+    from spine.derive import registry
 
     print(f"  now: {seconds:.1f} s for clean and {len(registry.CALCS)} calculations "
           f"({', '.join(registry.names())}); target < 120 s")

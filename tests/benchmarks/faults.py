@@ -28,7 +28,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from spine import integrity, lake, plan
+from spine.lake import integrity
+from spine import lake, plan
 
 REPO = Path(__file__).resolve().parents[2]
 BEFORE, AFTER, RESTATED = "2025-08-14", "2025-08-15", "2025-06-30"

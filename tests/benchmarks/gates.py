@@ -19,7 +19,8 @@ import time
 import pyarrow.parquet as pq
 
 from spine import config as config_
-from spine import lake, pipeline, reconcile
+from spine import lake, pipeline
+from spine.ingest import reconcile
 
 AS_OF, WEEK, RUNS = "2025-09-30", "2025-06-02", 5
 RECONCILE = ("reconciles_by_symbol", "reconciles_by_firm")

@@ -13,9 +13,9 @@ from __future__ import annotations
 import resource
 import time
 
-from spine import sources
+from spine.ingest import sources
 from spine.emulator import Emulator
-from spine.sources import finra_files, synthetic
+from spine.ingest.sources import finra_files, synthetic
 
 AS_OF, TIER, WEEK = "2025-08-01", "T2", "2025-06-02"
 

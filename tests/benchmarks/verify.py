@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from spine import config as config_
-from spine import integrity, pipeline, plan
+from spine.lake import integrity
+from spine import pipeline, plan
 
 
 def build(root: Path, weeks: int, size: str) -> None:

@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from spine import warm
-from spine.sources import finra_files, synthetic
+from spine.ingest.sources import finra_files, synthetic
 
 REPO = Path(__file__).resolve().parents[2]
 TIERS = ["T1", "T2", "OTCE"]

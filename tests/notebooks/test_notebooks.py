@@ -5,7 +5,8 @@ import json
 import papermill as pm
 import pytest
 
-from spine import lake, registry
+from spine import lake
+from spine.derive import registry
 from tests.helpers import REPO
 
 PARAMS = {"tier": "OTCE", "week_start": "2025-06-02"}
@@ -70,7 +71,7 @@ def test_steps_in_order_write_the_lake_on_the_jupyter_kernel(lake_config, tmp_pa
 def test_looking_at_a_lake_by_hand_writes_nothing_into_it(lake_config, tmp_path):
     """README: to look at the real lake, add "lake_root" to a notebook's config. The notebook
     computes and shows; the lake's files, manifest and ledger stay exactly as they were."""
-    from spine import integrity
+    from spine.lake import integrity
 
     root = lake_config["lake_root"]
     if not lake.path(root, "clean", **PARAMS).exists():

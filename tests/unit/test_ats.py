@@ -12,9 +12,9 @@ import threading
 
 import pytest
 
-from spine import ats
+from spine.ingest import ats
 
-SHIPPED = 65  # rows of spine/reference/ats_mpids.csv as compiled on 2026-12-03
+SHIPPED = 65  # rows of spine/ingest/reference/ats_mpids.csv as compiled on 2026-12-03
 
 PAGE = """<html><body><h1>ATS Equity Firms</h1>
 <table><thead><tr><th>ATS Name</th><th>MPID</th><th>Firm Name</th><th>Notes</th></tr></thead>
@@ -88,7 +88,7 @@ def test_the_count_shipped_and_the_page_rows_the_source_file_records():
 
 
 def test_every_ats_mpid_the_synthetic_source_uses_is_listed():
-    from spine.sources.synthetic import ATS_MPIDS
+    from spine.ingest.sources.synthetic import ATS_MPIDS
 
     used = {entry[0] for pool in ATS_MPIDS.values() for entry in pool}
     assert used <= ats.mpids()

@@ -18,7 +18,7 @@ import pandas as pd
 import pandera.errors
 import pytest
 
-from spine import calcs, registry
+from spine.derive import calcs, registry
 from spine.schemas import CLEAN_COLUMNS, CleanWeekly, RegShoDaily
 
 POOL = "De Minimis Firms (pooled) non-ATS"  # the pooled row's venue label

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from spine import calcs
+from spine.derive import calcs
 from tests.helpers import clean_frame
 
 ROWS = [
@@ -58,7 +58,8 @@ def test_crd_only_firm_is_a_venue():
 # --- the registry -------------------------------------------------------------------------------
 
 def test_every_registry_entry_has_its_function_and_schema():
-    from spine import registry, schemas
+    from spine.derive import registry
+    from spine import schemas
 
     for entry in registry.CALCS:
         assert callable(getattr(calcs, entry.name)), entry.name
@@ -66,7 +67,7 @@ def test_every_registry_entry_has_its_function_and_schema():
 
 
 def test_the_registry_refuses_a_calculation_reading_a_later_one(monkeypatch):
-    from spine import registry
+    from spine.derive import registry
 
     bad = registry.Calc("early", 1, "Movers", (registry.Input("movers"),), "reads a later one")
     monkeypatch.setattr(registry, "CALCS", (bad, *registry.CALCS))
@@ -75,7 +76,8 @@ def test_the_registry_refuses_a_calculation_reading_a_later_one(monkeypatch):
 
 
 def test_reach_follows_the_inputs():
-    from spine import plan, registry
+    from spine import plan
+    from spine.derive import registry
 
     assert registry.reach("symbol_week") == 1
     assert registry.reach("symbol_trend") == 13

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spine import cli, pipeline, plan, revisions
+from spine import cli, pipeline, plan
+from spine.reports import revision as revisions
 from spine import config as config_
 from spine.config import ConfigError
 

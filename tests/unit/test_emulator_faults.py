@@ -1,15 +1,15 @@
 """The emulator serves FINRA's aggregates with the detail rows (the live dataset filtered by
 summaryTypeCode, the historic one with every type) and, on request, a disagreement between
-them that spine.reconcile finds, exactly that one."""
+them that spine.ingest.reconcile finds, exactly that one."""
 
 import pandas as pd
 import pytest
 import requests
 
-from spine import ats, reconcile
+from spine.ingest import ats, reconcile
 from spine.emulator import NEW_ATS, RECONCILE_FAULTS, Emulator, Faults
 from spine.schemas import DETAIL_SUMMARY_TYPES, normalise_weekly
-from spine.sources import synthetic
+from spine.ingest.sources import synthetic
 
 AS_OF, TIER, WEEK = "2025-08-01", "T2", "2025-06-02"
 OTHER_WEEK = "2025-05-26"

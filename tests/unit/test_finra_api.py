@@ -7,10 +7,10 @@ import time
 import pandas as pd
 import pytest
 
-from spine import sources
+from spine.ingest import sources
 from spine.emulator import Emulator, Faults
-from spine.sources import SourceError, synthetic
-from spine.sources.finra_api import HISTORIC, LIVE
+from spine.ingest.sources import SourceError, synthetic
+from spine.ingest.sources.finra_api import HISTORIC, LIVE
 
 AS_OF = "2025-08-01"
 PART = {"tier": "T2", "week_start": "2025-06-02"}

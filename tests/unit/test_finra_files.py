@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from spine import lake, pipeline
-from spine.sources import SourceError, finra_files, synthetic
+from spine.ingest.sources import SourceError, finra_files, synthetic
 
 WEEK = "2025-06-02"
 # The published download layout, verbatim (two spaces in an issue name are real).

@@ -3,8 +3,10 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from spine import clean, gates, pipeline
-from spine.sources import synthetic
+from spine.derive import clean
+from spine.ingest import gates
+from spine import pipeline
+from spine.ingest.sources import synthetic
 
 WEEK = dt.date(2025, 6, 2)
 NO_TRAILING = pd.DataFrame(columns=["week_start", "rows", "symbols"])
@@ -103,7 +105,7 @@ def held(df=None):
 
 
 def run(df, previous=None, as_of="2025-08-01", ats=None, trailing=NO_TRAILING, **cfg):
-    from spine import ats as ats_
+    from spine.ingest import ats as ats_
 
     return gates.evaluate(df, dataset="finra_otc_weekly", tier="T2", week_start=WEEK,
                           capture_id="cafe", trailing=trailing, cfg=gates.GateConfig(**cfg),

@@ -17,8 +17,10 @@ import pyarrow.dataset as ds
 import pytest
 
 from spine import config as config_
-from spine import integrity, lake, ledger, pipeline
-from spine.sources import Capture
+from spine.lake import integrity
+from spine import lake, pipeline
+from spine.ingest import ledger
+from spine.ingest.sources import Capture
 from tests.helpers import reads_during_replacements
 
 TIER, WEEKS = "T2", [dt.date(2025, 6, 2), dt.date(2025, 6, 9)]
@@ -254,7 +256,7 @@ def test_readers_never_see_a_half_written_partition(tmp_path):
 def test_two_concurrent_imports_of_one_week_agree(cfg, tmp_path):
     """Two `spine import-file` runs of one week at once: the ledger decides them one after the
     other, so clean (derived from the ledger), the ledger and spine.asof agree."""
-    from spine.sources import synthetic
+    from spine.ingest.sources import synthetic
 
     root = cfg["lake_root"]
     files = []

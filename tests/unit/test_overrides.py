@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from spine import config as config_
-from spine import ledger, pipeline, plan
+from spine.ingest import ledger
+from spine import pipeline, plan
 
 TIER, WEEK = "T2", dt.date(2025, 6, 2)
 BEFORE, AFTER = "2025-08-14", "2025-08-15"
@@ -82,7 +83,7 @@ def test_regate_applies_new_settings_only_when_asked_and_records_it(refused):
 
 
 def test_the_revision_report_says_who_let_the_restatement_through(refused):
-    from spine import revisions
+    from spine.reports import revision as revisions
 
     cfg, first, second = refused
     root = cfg["lake_root"]

@@ -1,5 +1,5 @@
 """Which source serves which week: each source's window (`Source.serves`), the preference order
-of `source:` (`spine.sources.for_partition`), the plan's split of a run into the weeks a source
+of `source:` (`spine.ingest.sources.for_partition`), the plan's split of a run into the weeks a source
 serves and those none does (`spine.plan.coverage`), and the run summary naming the latter."""
 
 import datetime as dt
@@ -8,8 +8,10 @@ import pytest
 
 from spine import calendar as cal
 from spine import config as config_
-from spine import plan, report, sources
-from spine.sources import finra_api, finra_files
+from spine import plan
+from spine.reports import report
+from spine.ingest import sources
+from spine.ingest.sources import finra_api, finra_files
 
 AS_OF = "2026-12-03"
 RUNBOOK = "workflows/operational/BACKFILL_HISTORICAL.md"
@@ -223,7 +225,7 @@ def test_a_run_that_fetched_nothing_still_says_why(tmp_path):
 
 
 def test_the_synthetic_source_serves_weeks_from_2014_01_06():
-    from spine.sources.synthetic import EPOCH, SyntheticSource
+    from spine.ingest.sources.synthetic import EPOCH, SyntheticSource
 
     source = SyntheticSource({"synthetic": {"size": "small"}})
     assert source.serves("T1", EPOCH, "2025-08-01") is None

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from spine import config as config_
-from spine import pipeline, registry
+from spine import pipeline
+from spine.derive import registry
 
 DE_MINIMIS = "De Minimis Firms"
 

@@ -10,11 +10,11 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from spine import ats, reconcile
-from spine import clean as clean_
-from spine.gates import FAIL, PASS, SKIP, WARN, GateConfig, evaluate
+from spine.ingest import ats, reconcile
+from spine.derive import clean as clean_
+from spine.ingest.gates import FAIL, PASS, SKIP, WARN, GateConfig, evaluate
 from spine.schemas import DETAIL_SUMMARY_TYPES
-from spine.sources.synthetic import weekly_rows
+from spine.ingest.sources.synthetic import weekly_rows
 
 WEEK = dt.date(2025, 6, 2)
 AS_OF = "2025-09-01"

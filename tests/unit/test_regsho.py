@@ -4,9 +4,10 @@ short_volume_weekly."""
 import pandas as pd
 import pytest
 
-from spine import calcs, sources
+from spine.derive import calcs
+from spine.ingest import sources
 from spine.emulator import Emulator
-from spine.sources import SourceError, regsho, synthetic
+from spine.ingest.sources import SourceError, regsho, synthetic
 from tests.helpers import clean_frame
 
 FILE = ("Date|Symbol|ShortVolume|ShortExemptVolume|TotalVolume|Market\n"

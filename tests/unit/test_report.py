@@ -5,7 +5,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from spine import calcs, plan, report, revisions
+from spine.derive import calcs
+from spine import plan
+from spine.reports import report, revision as revisions
 from spine import calendar as cal
 from tests.helpers import REPO
 

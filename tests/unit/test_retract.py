@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 from spine import config as config_
-from spine import integrity, lake, pipeline, plan, registry
+from spine.lake import integrity
+from spine import lake, pipeline, plan
+from spine.derive import registry
 
 TIER, WEEKS = "T2", [dt.date(2025, 6, 2), dt.date(2025, 6, 9)]
 AS_OF = "2025-08-14"

@@ -10,7 +10,9 @@ import pytest
 
 import spine
 from spine import config as config_
-from spine import lake, ledger, pipeline, revisions
+from spine import lake, pipeline
+from spine.ingest import ledger
+from spine.reports import revision as revisions
 from spine.schemas import NATURAL_KEY
 from tests.helpers import REPO
 

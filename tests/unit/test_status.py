@@ -182,7 +182,7 @@ def test_the_command_names_them_from_the_config_it_is_given(lake, tmp_path):
 
 
 def test_ask_source_asks_the_configured_sources_that_can_say(lake, monkeypatch):
-    from spine.sources import finra_api
+    from spine.ingest.sources import finra_api
 
     monkeypatch.setattr(finra_api.FinraApiSource, "available",
                         lambda self, name: {("T2", "2025-06-16")} if name == "weeklySummary"

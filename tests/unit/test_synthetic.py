@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spine import ats, reconcile
+from spine.ingest import ats, reconcile
 from spine import calendar as cal
 from spine.schemas import API_FIELDS, DETAIL_SUMMARY_TYPES
-from spine.sources import synthetic
-from spine.sources.synthetic import Revision
+from spine.ingest.sources import synthetic
+from spine.ingest.sources.synthetic import Revision
 
 D = dt.date.fromisoformat
 AS_OF = "2025-09-30"

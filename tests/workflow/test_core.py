@@ -13,7 +13,9 @@ import time
 import pandas as pd
 import pytest
 
-from spine import lake, ledger, notebooks, plan, registry, warm
+from spine import lake, notebooks, plan, warm
+from spine.ingest import ledger
+from spine.derive import registry
 from tests.helpers import REPO, alive, executed, planned, run_snakemake
 from tests.workflow.conftest import AS_OF, RESTATED
 
@@ -187,7 +189,8 @@ def test_what_the_ledger_stops_holding_leaves_every_layer_in_the_next_run(revisi
     import duckdb
 
     from spine import config as config_
-    from spine import integrity, pipeline
+    from spine.lake import integrity
+    from spine import pipeline
 
     root = revision_runs.copy(tmp_path / "lake")
     gone = dt.date(2025, 5, 26)

@@ -10,8 +10,9 @@ import sys
 import pandas as pd
 import pytest
 
-from spine import lake, ledger
-from spine.sources import finra_files, synthetic
+from spine import lake
+from spine.ingest import ledger
+from spine.ingest.sources import finra_files, synthetic
 from tests.helpers import executed, planned
 from tests.workflow.conftest import RESTATED
 

@@ -136,8 +136,8 @@ def test_example_download_files_are_finras_layout():
     without an MPID (each firm reports itself: no pooled "De Minimis Firms" line after
     2019-11-11), issue names with two spaces, one line per venue and security (no product
     type); each file one kind, told apart by its venues."""
-    from spine import ats
-    from spine.sources import finra_files
+    from spine.ingest import ats
+    from spine.ingest.sources import finra_files
 
     examples = REPO / "workflows" / "examples"
     kinds = {}

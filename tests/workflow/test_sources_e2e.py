@@ -7,7 +7,7 @@ import pytest
 from spine import config as config_
 from spine import lake, pipeline
 from spine.emulator import Emulator, Faults
-from spine.sources import finra_files, synthetic
+from spine.ingest.sources import finra_files, synthetic
 from tests.helpers import run_snakemake
 
 pytestmark = pytest.mark.e2e

@@ -16,7 +16,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from spine.sources import SourceError
+from spine.ingest.sources import SourceError
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 

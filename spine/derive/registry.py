@@ -1,6 +1,6 @@
 """The calculations: one entry each, in the order they can be computed.
 
-A calculation is one function in `spine/calcs.py` (named like the calculation), one pandera
+A calculation is one function in `spine/derive/calcs.py` (named like the calculation), one pandera
 schema in `spine/schemas.py` and one entry here. The entry says what the function reads, its
 version and where its output goes; everything else takes the list from here: the Snakefile (one
 job per calculation, tier and week, its inputs declared from `inputs`), the `calc` notebook, the
@@ -95,7 +95,7 @@ def get(name: str) -> Calc:
     for c in CALCS:
         if c.name == name:
             return c
-    raise KeyError(f"no calculation {name!r} in spine/registry.py; known: {', '.join(names())}")
+    raise KeyError(f"no calculation {name!r} in spine/derive/registry.py; known: {', '.join(names())}")
 
 
 def for_tier(tier: str, regsho: bool) -> list[Calc]:
@@ -124,7 +124,7 @@ def check() -> None:
         for i in c.inputs:
             if i.name not in SOURCES and i.name not in seen:
                 raise ValueError(f"calculation {c.name!r} reads {i.name!r}, which is not an "
-                                 "earlier entry of spine/registry.py CALCS")
+                                 "earlier entry of spine/derive/registry.py CALCS")
             if i.name not in SOURCES and not set(c.tiers) <= set(get(i.name).tiers):
                 raise ValueError(f"calculation {c.name!r} runs on tiers {c.tiers} but reads "
                                  f"{i.name!r}, which runs on {get(i.name).tiers}")

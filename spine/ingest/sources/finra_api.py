@@ -23,10 +23,10 @@ import time
 import pandas as pd
 
 from spine import calendar as cal
-from spine.reconcile import AGGREGATE_SUMMARY_TYPES
+from spine.ingest.reconcile import AGGREGATE_SUMMARY_TYPES
 from spine.schemas import DETAIL_SUMMARY_TYPES, ParseError, normalise_weekly
-from spine.sources import HISTORY_RUNBOOK, WEEKLY, Capture, Source, SourceError, register
-from spine.sources.http import Client, HttpSettings
+from spine.ingest.sources import HISTORY_RUNBOOK, WEEKLY, Capture, Source, SourceError, register
+from spine.ingest.sources.http import Client, HttpSettings
 
 LIVE, HISTORIC = "weeklySummary", "weeklySummaryHistoric"
 PAGE_LIMIT = 5000  # FINRA's maximum
@@ -195,7 +195,7 @@ class FinraApiSource(Source):
         query: dict = {"compareFilters": filters, "limit": self.page_limit}
         if name == LIVE:  # the historic dataset filters only by week and tier
             # the detail rows and FINRA's aggregates of them, which the gates reconcile the
-            # detail with (spine.reconcile); both are one capture, so a revision of either is one
+            # detail with (spine.ingest.reconcile); both are one capture, so a revision of either is one
             query["domainFilters"] = [{"fieldName": "summaryTypeCode",
                                        "values": DETAIL_SUMMARY_TYPES + AGGREGATE_SUMMARY_TYPES}]
         # `counted`: FINRA sent Record-Total, so the capture must hold exactly that many rows

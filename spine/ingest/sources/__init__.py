@@ -143,11 +143,11 @@ def for_partition(config: dict, tier: str, week_start, as_of=None
 
 def get(name: str, config: dict) -> Source:
     """The source registered under `name`, configured from the run config."""
-    from spine.sources import finra_api, finra_files, regsho, synthetic  # noqa: F401 (register)
+    from spine.ingest.sources import finra_api, finra_files, regsho, synthetic  # noqa: F401 (register)
 
     if not isinstance(name, str):
         raise SourceError(f"config key 'source': {name!r} names several sources; the one that "
-                          "serves a week is spine.sources.for_partition's")
+                          "serves a week is spine.ingest.sources.for_partition's")
     if name not in SOURCES:
         raise SourceError(f"config key 'source': unknown source {name!r}; "
                           f"registered sources: {', '.join(sorted(SOURCES))}")

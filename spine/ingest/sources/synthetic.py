@@ -3,12 +3,12 @@
 Deterministic for (seed, size, tier, week_start, as_of). A week is what FINRA's `weeklySummary`
 returns for it: the detail rows (`ATS_W_SMBL_FIRM`, `OTC_W_SMBL_FIRM`) and FINRA's four
 aggregates of them (`ATS_W_SMBL`, `OTC_W_SMBL`, `ATS_W_FIRM`, `OTC_W_FIRM`, computed with
-`spine.reconcile.aggregate` after quirks and restatements, so a restated week's aggregates are
+`spine.ingest.reconcile.aggregate` after quirks and restatements, so a restated week's aggregates are
 restated too; `weekly_rows(..., aggregates=False)` gives the detail rows alone). What makes it
 realistic:
 - per-tier symbol universes that persist week to week (a symbol trades on mostly the same venues);
 - autocorrelated, heavy-tailed weekly volumes (AR(1) in log space around a heavy-tailed level);
-- real ATS MPIDs per tier (every one is in spine/reference/ats_mpids.csv) and plausible non-ATS
+- real ATS MPIDs per tier (every one is in spine/ingest/reference/ats_mpids.csv) and plausible non-ATS
   firms, two of them small firms that report with a CRD number and no MPID;
 - the data as it was: before the week of 2019-11-11 (FINRA Regulatory Notice 19-29) the small
   non-ATS firms are pooled into one "De Minimis Firms" row per symbol, with no MPID and no CRD
@@ -48,9 +48,9 @@ import numpy as np
 import pandas as pd
 
 from spine import calendar as cal
-from spine import reconcile
+from spine.ingest import reconcile
 from spine.schemas import API_FIELDS, normalise_regsho, normalise_weekly
-from spine.sources import REGSHO, WEEKLY, Capture, Source, SourceError, register
+from spine.ingest.sources import REGSHO, WEEKLY, Capture, Source, SourceError, register
 
 EPOCH = dt.date(2014, 1, 6)  # a Monday; week indices count from here
 AR_PHI = 0.8
@@ -60,7 +60,7 @@ DE_MINIMIS_NAME = "De Minimis Firms"
 FRACTIONAL_FROM = dt.date(2026, 2, 23)  # the first week with fractional share quantities
 FRACTIONAL_ROWS = 0.13  # fraction of rows with a fractional quantity from then
 
-# Real ATS MPIDs and names (spine/reference/ats_mpids.csv), the largest first: NMS (T1, T2)
+# Real ATS MPIDs and names (spine/ingest/reference/ats_mpids.csv), the largest first: NMS (T1, T2)
 # and OTCE.
 ATS_MPIDS = {
     "NMS": [

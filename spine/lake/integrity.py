@@ -38,7 +38,7 @@ from spine import lake, plan
 RECORD_PREFIXES = ("raw/", "payloads/", "ledger/", "fetches/", "ingest/", "gates/summary/",
                    "manifest/")
 REGSHO_CLEAN = "clean/finra_regsho_daily/"
-REPO = Path(__file__).resolve().parents[1]  # the Snakefile, when not run from a repository
+REPO = Path(__file__).resolve().parents[2]  # the Snakefile, when not run from a repository
 SNAPSHOTS = "snapshots"
 
 
@@ -156,7 +156,7 @@ def derived_kind(rel: str) -> tuple[str, dict[str, str]] | None:
 
 def unaccounted_why(rel: str, state: plan.LakeState, regsho: bool) -> str | None:
     """Why the ledger does not account for a derived file (None: it does). Clean and each
-    calculation exist for a week clean holds (the calculations of spine.registry for its tier),
+    calculation exist for a week clean holds (the calculations of spine.derive.registry for its tier),
     a gate report for a capture with a verdict, a weekly report for a week with one, a
     revision report for a revision on record, a symbol report for a tier clean holds."""
     found = derived_kind(rel)
@@ -183,7 +183,7 @@ def unaccounted_why(rel: str, state: plan.LakeState, regsho: bool) -> str | None
     if s.held is None:
         return f"the ledger holds no accepted capture of {where}"
     if kind == "calc":
-        from spine import registry
+        from spine.derive import registry
 
         if k["calc"] not in {c.name for c in registry.for_tier(k["tier"], regsho)}:
             return (f"{k['calc']} is not a calculation of tier {k['tier']}"
@@ -212,7 +212,7 @@ def held_fingerprint(state: plan.LakeState, regsho: bool) -> str:
     captures with a verdict and the revisions; the registry's calculations per tier (with Reg
     SHO on or off). It names a run's sweep record, so a sweep is due when it changes, and only
     then (an identical re-fetch changes nothing)."""
-    from spine import registry
+    from spine.derive import registry
 
     parts = [[t, w.isoformat(), s.held, s.decided_by.file if s.decided_by else None,
               sorted(s.verdicts), [[o, n] for o, n, _ in s.revisions]]
@@ -388,8 +388,8 @@ def rebuild_regsho_clean(root: Path, trade_date: str) -> None:
     """A Reg SHO day's clean file, from the capture last fetched for it (its ledger)."""
     import pandas as pd
 
-    from spine import clean as clean_
-    from spine import ledger
+    from spine.derive import clean as clean_
+    from spine.ingest import ledger
 
     ev = ledger.events(root, "finra_regsho_daily", trade_date=trade_date)
     if not len(ev):

@@ -12,7 +12,7 @@ half-written one, and two writers never interleave. Raw captures are written wit
 
 Every file written under a lake is recorded in its manifest (`<root>/manifest/*.jsonl`, one
 append-only file per writing process): path, bytes, SHA-256, when, by which step, from which
-inputs. `spine verify` (spine/integrity.py) checks the lake against it.
+inputs. `spine verify` (spine/lake/integrity.py) checks the lake against it.
 """
 
 from __future__ import annotations
@@ -323,7 +323,7 @@ LAYOUT = {
     "regsho_clean": "clean/finra_regsho_daily/trade_date={trade_date}/" + PART_FILE,
     "regsho_week": "fetches/finra_regsho_daily/weeks/week_start={week_start}.json",
     "gate_summary": "gates/summary/{run}.txt",
-    # each sweep of derived files the ledger no longer accounts for (spine.integrity.retract),
+    # each sweep of derived files the ledger no longer accounts for (spine.lake.integrity.retract),
     # named by the fingerprint of what the ledger held: a new one is due when that changes
     "retracted": "quarantine/sweeps/{fingerprint}.json",
     # executed notebooks, logs and Snakemake benchmark records, per job

@@ -158,7 +158,7 @@ class Outcome:
 
 
 def _num(x: float) -> str:
-    from spine.gates import plain
+    from spine.ingest.gates import plain
 
     return plain(float(x)) if np.isfinite(x) else "none"
 

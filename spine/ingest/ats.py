@@ -3,7 +3,7 @@
 FINRA requires each ATS to report under a single, unique MPID of its own (Rule 4552), so an MPID
 says whether a row is ATS volume: a non-ATS row carrying a listed ATS MPID, or an ATS row with
 an MPID FINRA never listed, is wrong data. The list is data in the repository,
-`spine/reference/ats_mpids.csv` (`mpid`, `ats_name`, `operator`, `note`, `listed_by`), with
+`spine/ingest/reference/ats_mpids.csv` (`mpid`, `ats_name`, `operator`, `note`, `listed_by`), with
 where and when it came from in `ats_mpids.source.json`. `spine ats-list --refresh` re-reads
 FINRA's "ATS equity firms" page (every ATS that has reported, ceased ones included: old weeks
 carry their MPIDs) and replaces the page's rows, keeping rows listed by other sources.
@@ -24,7 +24,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from spine.sources import SourceError
+from spine.ingest.sources import SourceError
 
 LIST = Path(__file__).parent / "reference" / "ats_mpids.csv"
 URL = "https://www.finra.org/filing-reporting/otc-transparency/ats-equity-firms"
@@ -75,7 +75,7 @@ def _ceased(row: dict) -> bool:
 
 def refresh(url: str = URL, path: str | Path = LIST, client=None) -> dict:
     """Replace the page's rows of the list with the page as it is now; returns a summary."""
-    from spine.sources.http import Client
+    from spine.ingest.sources.http import Client
 
     client = client or Client()
     response = client.request("GET", url, describe="FINRA ATS list")
@@ -113,7 +113,8 @@ def refresh(url: str = URL, path: str | Path = LIST, client=None) -> dict:
 def learned(root: str | Path) -> list[dict]:
     """The ATSs FINRA listed in a lake's captures (`ATS_W_FIRM`) that the reference list lacked
     when they were gated: mpid, name, the first (tier, week) it was seen, and how many weeks."""
-    from spine import ledger, plan
+    from spine.ingest import ledger
+    from spine import plan
 
     seen: dict[str, dict] = {}
     state = plan.LakeState.read(root)

@@ -15,10 +15,12 @@ import pandas as pd
 import pandera.errors
 import pyarrow.parquet as pq
 
-from spine import calcs, lake, ledger, plan
+from spine.derive import calcs
+from spine import lake, plan
+from spine.ingest import ledger
 from spine import calendar as cal
-from spine import clean as clean_
-from spine.report import window_label
+from spine.derive import clean as clean_
+from spine.reports.report import window_label
 from spine.schemas import NATURAL_KEY, CleanWeekly
 
 MEASURES = ["shares", "trades", "notional"]

@@ -6,7 +6,7 @@ Two layouts are recognised by their header row:
   totalWeeklyShareQuantity|totalWeeklyTradeCount|lastUpdateDate`. It has no week column and no
   summary type: the week and tier come from the caller (or the configured file-name pattern),
   and ATS vs non-ATS from the caller or, failing that, from the venues the file lists (FINRA's
-  ATS MPIDs, `spine.ats`), checked against the name when the name says it without doubt. `marketParticipantName` starts with the
+  ATS MPIDs, `spine.ingest.ats`), checked against the name when the name says it without doubt. `marketParticipantName` starts with the
   MPID ("OTCN OTC LINK NQB IDQS"); the prefix is removed so names match the API's.
 - the Query API's delimited text export: a header of API field names, `|` or `,` delimited,
   values optionally quoted.
@@ -27,7 +27,7 @@ import pandas as pd
 
 from spine import calendar as cal
 from spine.schemas import API_FIELDS, ATS, NON_ATS, ParseError, normalise_weekly
-from spine.sources import WEEKLY, Capture, Source, SourceError, register
+from spine.ingest.sources import WEEKLY, Capture, Source, SourceError, register
 
 DOWNLOAD_COLUMNS = [
     "tierDescription", "issueSymbolIdentifier", "issueName", "marketParticipantName", "MPID",
@@ -52,9 +52,9 @@ def summary_type_from_name(name: str) -> str | None:
 
 def summary_type_from_content(mpids: pd.Series, name: str) -> str:
     """ATS or non-ATS from the venues a download file lists: FINRA's ATS MPIDs
-    (spine/reference/ats_mpids.csv) on every row is an ATS file, none a non-ATS file (whose
+    (spine/ingest/reference/ats_mpids.csv) on every row is an ATS file, none a non-ATS file (whose
     firms may have no MPID at all). A mix is refused: only the operator can say."""
-    from spine import ats
+    from spine.ingest import ats
 
     given = mpids.fillna("").astype(str).str.strip()
     is_ats = given.isin(ats.mpids())
@@ -150,7 +150,7 @@ def parse(data: bytes, name: str, *, tier: str, week_start, summary_type: str | 
             if by_name and by_name != by_content:
                 raise SourceError(
                     f"{name}: the name says {by_name} but the venues say {by_content} (by "
-                    "FINRA's ATS MPIDs, spine/reference/ats_mpids.csv); check the file, then "
+                    "FINRA's ATS MPIDs, spine/ingest/reference/ats_mpids.csv); check the file, then "
                     "pass --summary-type")
             summary_type = by_content
         tiers = frame["tierDescription"].map(TIER_BY_DESCRIPTION)
@@ -231,8 +231,8 @@ def capture_files(paths: list[Path], *, tier: str, week_start, summary_type: str
 def remedy(config: dict) -> str:
     """What lets a configured source serve weeks none does: FINRA's download files of them,
     named as finra_files looks for them, and finra_files among the configured sources (the
-    how-to: spine.sources.HISTORY_RUNBOOK)."""
-    from spine.sources import configured
+    how-to: spine.ingest.sources.HISTORY_RUNBOOK)."""
+    from spine.ingest.sources import configured
 
     cfg, names = config.get("finra_files") or {}, configured(config)
     pattern = cfg.get("pattern") or DEFAULT_PATTERN

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pandera.errors
 
-from spine import reconcile
+from spine.ingest import reconcile
 from spine.schemas import ATS, NATURAL_KEY, NON_ATS, CleanWeekly
 
 PASS, FAIL, WARN, SKIP = "PASS", "FAIL", "WARN", "SKIP"
@@ -43,7 +43,7 @@ CHECKS = {
     "summary_type_venues": "ATS rows carry FINRA's ATS MPIDs and non-ATS rows do not (the "
                            "week's ATS_W_FIRM rows where the capture has them, else the list)",
     "ats_list_current": "every ATS FINRA lists this week (ATS_W_FIRM) is in "
-                        "spine/reference/ats_mpids.csv (WARN: a new ATS)",
+                        "spine/ingest/reference/ats_mpids.csv (WARN: a new ATS)",
     "reconciles_by_symbol": "the detail rows sum to FINRA's ATS_W_SMBL / OTC_W_SMBL, key by "
                             "key and in total (SKIP: the capture has no aggregates)",
     "reconciles_by_firm": "the detail rows sum to FINRA's ATS_W_FIRM / OTC_W_FIRM, firm by firm "
@@ -116,7 +116,7 @@ class Version:
 
 
 def _venues(clean: pd.DataFrame) -> pd.Series:
-    from spine.calcs import venue_label
+    from spine.derive.calcs import venue_label
 
     return venue_label(clean)
 
@@ -296,7 +296,7 @@ def _venues_check(clean: pd.DataFrame, ats_mpids: frozenset | None,
     elif ats_mpids is None:
         return Check("summary_type_venues", SKIP, None, None, "no ATS list given")
     else:
-        whose = "FINRA's ATS list (spine/reference/ats_mpids.csv)"
+        whose = "FINRA's ATS list (spine/ingest/reference/ats_mpids.csv)"
     mpid = clean["mpid"].fillna("").astype(str)
     listed = mpid.isin(ats_mpids)
     ats_rows = (clean["summary_type"] == ATS).to_numpy()
@@ -326,7 +326,7 @@ def _ats_list_check(week_ats: dict | None, ats_mpids: frozenset | None) -> Check
     new = sorted(set(week_ats) - (ats_mpids or frozenset()))
     if new:
         return Check("ats_list_current", FAIL, len(new), 0,
-                     f"FINRA lists {len(new)} ATS(s) this week that spine/reference/ats_mpids.csv "
+                     f"FINRA lists {len(new)} ATS(s) this week that spine/ingest/reference/ats_mpids.csv "
                      "lacks: " + ", ".join(f"{m} ({week_ats[m] or 'no name'})" for m in new)
                      + "; recorded with this week (spine ats-list --learned); add them with "
                      "spine ats-list --refresh")

@@ -1,5 +1,5 @@
 """The market-structure calculations: one pure function each, named like its entry in
-spine/registry.py, which says what it reads; `compute` runs one and checks it against its
+spine/derive/registry.py, which says what it reads; `compute` runs one and checks it against its
 schema (spine.schemas) on the way out.
 
 Inputs are not validated again here: clean is validated once, by the gate's schema check,
@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from pandera.typing import DataFrame
 
-from spine import registry, schemas
+from spine.derive import registry
+from spine import schemas
 from spine.schemas import ATS, NON_ATS, CleanWeekly, SymbolHHI, SymbolWeek, VenueShare
 
 # A security line: symbol and issue name, not product type. A symbol that moved tape within a
@@ -360,8 +361,8 @@ def compute(name: str, inputs: dict[str, pd.DataFrame], **context) -> pd.DataFra
 
 # --- the data contract's calculation sections --------------------------------------------------
 
-CONTRACT = Path(__file__).resolve().parents[1] / "docs" / "data-contract.md"
-BEGIN = ("<!-- calculations: written by `spine contract` from spine/registry.py, spine/calcs.py "
+CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "data-contract.md"
+BEGIN = ("<!-- calculations: written by `spine contract` from spine/derive/registry.py, spine/derive/calcs.py "
          "and spine/schemas.py; edit those, not this -->")
 END = "<!-- end of calculations -->"
 

@@ -15,8 +15,8 @@ import pandas as pd
 
 from spine import calendar as cal
 from spine.schemas import REGSHO_FIELDS, ParseError, normalise_regsho
-from spine.sources import REGSHO, Capture, Source, SourceError, register
-from spine.sources.http import Client, HttpSettings
+from spine.ingest.sources import REGSHO, Capture, Source, SourceError, register
+from spine.ingest.sources.http import Client, HttpSettings
 
 DEFAULT_BASE_URL = "https://cdn.finra.org/equity/regsho/daily"
 HEADER = "|".join(REGSHO_FIELDS)

@@ -10,9 +10,9 @@ import pandas as pd
 
 from spine import lake
 from spine import calendar as cal
-from spine.gates import PASS
-from spine.gates import plain as _plain
-from spine.registry import TREND_WEEKS
+from spine.ingest.gates import PASS
+from spine.ingest.gates import plain as _plain
+from spine.derive.registry import TREND_WEEKS
 
 COUNT, SHARES, PCT, RATIO = "{:,.0f}", "{:,.0f}", "{:.1%}", "{:,.1f}"
 SIGNED_PCT, Z = "{:+.1%}", "{:+.2f}"
@@ -278,7 +278,7 @@ class Week:
     def movers_note(self, n: int) -> str:
         """What the Movers section's z-scores stand on: the fewest earlier weeks a z-score
         needs, and per tier how many earlier weeks the ones shown used."""
-        from spine.calcs import Z_MIN_PRIOR_WEEKS
+        from spine.derive.calcs import Z_MIN_PRIOR_WEEKS
 
         line = (f"A z-score compares this week's shares per trading day with the symbol's "
                 f"earlier weeks among the last {TREND_WEEKS} (up to {TREND_WEEKS - 1}, the weeks "
@@ -325,7 +325,7 @@ class Week:
         """Per tier, the tier share of this week's top `n` venues over the last 13 weeks."""
         import matplotlib.pyplot as plt
 
-        from spine import calcs
+        from spine.derive import calcs
 
         tiers = list(self.history)
         fig, axes = plt.subplots(1, max(1, len(tiers)), figsize=(5.5 * max(1, len(tiers)), 3.8),
@@ -370,7 +370,7 @@ class Week:
             ax.set_xlabel("z-score of shares per trading day vs its "
                           + (f"{lo}" if lo == hi else f"{lo}-{hi}") + " earlier weeks")
         if not tiers:
-            from spine.calcs import Z_MIN_PRIOR_WEEKS
+            from spine.derive.calcs import Z_MIN_PRIOR_WEEKS
 
             axes[0][0].text(0.5, 0.5, f"no symbol has the {Z_MIN_PRIOR_WEEKS} earlier weeks a "
                             "z-score needs yet", ha="center")
@@ -410,9 +410,9 @@ class Week:
                 for tier, c in self.calcs.items() if "short_volume_weekly" in c}
 
     def calculations(self) -> pd.DataFrame:
-        """Every calculation of spine/registry.py this week: version, what it is, rows per
+        """Every calculation of spine/derive/registry.py this week: version, what it is, rows per
         tier (a calculation added to the registry appears here by itself)."""
-        from spine import registry
+        from spine.derive import registry
 
         rows = []
         for entry in registry.CALCS:
@@ -458,7 +458,7 @@ def week_view(root: str, week_start: dt.date | str, tiers: list[str]) -> dict[st
 
 
 def load_week(config: dict, week_start: dt.date | str, tiers: dict[str, dict]) -> Week:
-    """Per tier of `tiers` (spine.report.week_view): the gate reports of the captures to show
+    """Per tier of `tiers` (spine.reports.report.week_view): the gate reports of the captures to show
     and, when clean holds a version, its calculations and the trend charts' weeks."""
     from spine import pipeline, plan
 
@@ -483,7 +483,7 @@ def load_week(config: dict, week_start: dt.date | str, tiers: dict[str, dict]) -
                             ignore_index=True)
             for name in plan.HISTORY_CALCS}
         if v.get("override"):
-            from spine import ledger
+            from spine.ingest import ledger
 
             event = ledger.read_event(lake.path(root, "ledger_event", tier=tier,
                                                 week_start=week_start,
@@ -567,7 +567,7 @@ class Symbol:
         largest venues over the whole history, the rest as "other"."""
         import matplotlib.pyplot as plt
 
-        from spine import calcs
+        from spine.derive import calcs
 
         v = self.venues.assign(venue=calcs.venue_label(self.venues))
         top = v.groupby("venue")["shares"].sum().nlargest(n).index
@@ -624,7 +624,7 @@ class Symbol:
     def table_note(self) -> str:
         """What the week-by-week table's windowed figures hold (and, with Reg SHO, why its
         OTC share of Reg SHO can pass 100%)."""
-        from spine.calcs import Z_MIN_PRIOR_WEEKS
+        from spine.derive.calcs import Z_MIN_PRIOR_WEEKS
 
         line = (f"The mean is over the weeks of the last {TREND_WEEKS} in which the symbol traded "
                 f"off-exchange and the lake holds (column Weeks in the mean); the z-score compares "
@@ -728,7 +728,7 @@ def report_index(weekly: list, revisions: list[list[str]], symbols: list[list[st
     [status, ...]}] per week (a bare week_start: no statuses known)."""
     import html
 
-    from spine.registry import ALL_TIERS
+    from spine.derive.registry import ALL_TIERS
 
     def table(head: list[str], rows: list[list[str]]) -> str:
         if not rows:
@@ -807,7 +807,7 @@ def run_summary(root: str, run: str, as_of: str, record: dict | None, state,
     ingest record, `state` the ledger after it (spine.plan.LakeState), `summary` the run's gate
     summary (`gate_summary`'s file); `record` and `summary` are None for a run that fetched
     nothing because no configured source holds any week it covers."""
-    from spine.sources import HISTORY_RUNBOOK
+    from spine.ingest.sources import HISTORY_RUNBOOK
     from spine.status import commands
 
     flag = commands(root)[1]

@@ -160,7 +160,7 @@ def asof(dataset: str = "finra_otc_weekly", known_at: str | dt.datetime | None =
     Chooses per partition, never per row: a row that a revision removed is gone after the
     revision, and back when asking about a time before it.
     """
-    from spine import clean as clean_
+    from spine.derive import clean as clean_
     from spine.schemas import CLEAN_COLUMNS, RegShoDaily
 
     current = current_captures(root, dataset, known_at)
