@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spine import cli, pipeline, plan
+from spine import cli, pipeline, vocabulary
 from spine.reports import revision as revisions
 from spine import config as config_
 from spine.config import ConfigError
@@ -54,10 +54,24 @@ def test_every_option_of_every_command_says_what_it_takes():
                 continue
             if not (action.help or "").strip():
                 silent.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
-            if action.dest == "tier":  # one spelling of the tiers, from the plan
-                assert tuple(action.choices) == plan.TIERS, name
+            if action.dest == "tier":  # one spelling of the tiers, from the vocabulary
+                assert tuple(action.choices) == vocabulary.TIERS, name
     assert not silent, f"no help text: {', '.join(silent)}"
 
+
+
+def test_help_answers_without_loading_the_commands():
+    """spine/cli/__init__.py imports the commands (pandas, pyarrow: about 1 s) only once a
+    command is parsed: `spine --help` and `spine COMMAND --help` load argparse and the
+    vocabulary, and answer at once."""
+    probe = ("import sys; from spine import cli\n"
+             "for argv in (['--help'], ['status', '--help']):\n"
+             "    try:\n        cli.main(argv)\n    except SystemExit:\n        pass\n"
+             "print(sorted(m for m in ('pandas', 'pyarrow', 'spine.config', 'spine.cli.dispatch')"
+             " if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout
 
 def test_counts_are_whole_numbers_the_parser_checks(capsys):
     for argv in (["diff", "--tier", TIER, "--week-start", str(WEEK), "--top", "0"],

@@ -1,0 +1,32 @@
+"""The commands the Snakefile's small rules run to write a run's pages: a capture's gate
+report, the run's gate summary, the index of revisions and the index of every report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from spine.ingest import ledger
+from spine.reports import index
+
+
+def gate_report(args: argparse.Namespace) -> int:
+    ledger.write_gate_report(args.event, args.output)
+    return 0
+
+
+def gate_summary(args: argparse.Namespace) -> int:
+    index.gate_summary([str(p) for p in args.gates], str(args.output))
+    return 0
+
+
+def revision_index(args: argparse.Namespace) -> int:
+    index.revision_index(json.loads(args.revisions), str(args.output))
+    return 0
+
+
+def report_index(args: argparse.Namespace) -> int:
+    listing = json.loads(args.listing)
+    index.report_index(listing["weekly"], listing["revisions"], listing["symbols"],
+                       str(args.output))
+    return 0
