@@ -25,7 +25,7 @@ from spine import calendar as cal
 from spine.derive import clean as clean_
 from spine.ingest.gates import PASS, GateConfig, GateReport, Version, evaluate
 from spine.schemas import CLEAN_COLUMNS, RegShoDaily
-from spine.ingest.sources import REGSHO, WEEKLY, Capture, finra_files
+from spine.ingest.sources import REGSHO, WEEKLY, Capture, catalog, finra_files
 
 
 class GateFailed(RuntimeError):
@@ -87,7 +87,7 @@ def fetch(config: dict, tier: str, week_start: dt.date | str, fetch_key: str | N
     for re-fetches on demand); its receipt and executed notebook are kept under that name."""
     week_start = cal.check_week_start(week_start)
     fetch_key = fetch_key or _hand_fetch_key()
-    source, why_not = sources.for_partition(config, tier, week_start)
+    source, why_not = catalog.for_partition(config, tier, week_start)
     if source is None:
         raise sources.SourceError(f"no configured source holds {tier} week {week_start}: "
                                   + "; ".join(why_not))
@@ -480,7 +480,7 @@ def fetch_regsho(config: dict, week_start: dt.date | str) -> dict:
     validate it and advance clean. Writes and returns the week's receipt."""
     root = config["lake_root"]
     week_start = cal.check_week_start(week_start)
-    source = sources.get(config["regsho"]["source"], config)
+    source = catalog.get(config["regsho"]["source"], config)
     days = [d for d in cal.sessions_in_week(week_start) if d <= cal.to_date(config["as_of"])]
     received = []
     for day in days:

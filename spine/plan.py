@@ -91,7 +91,7 @@ def refetch(config: dict) -> list[Partition]:
 
 @dataclass
 class Coverage:
-    """A run's partitions split by who holds them (spine.ingest.sources.for_partition): `served`, each
+    """A run's partitions split by who holds them (spine.ingest.sources.catalog.for_partition): `served`, each
     with the first configured source that serves it (the run fetches these), and `unheld`, each
     with every configured source's reason not to (the run names these in its summary; none is
     skipped silently). `remedy` says what would let a source serve them."""
@@ -131,12 +131,11 @@ class Coverage:
 def coverage(config: dict, partitions: list[Partition]) -> Coverage:
     """Which configured source serves each of a run's partitions (`source:`, in preference
     order), and why none serves the others."""
-    from spine.ingest import sources
-    from spine.ingest.sources import finra_files
+    from spine.ingest.sources import catalog, finra_files
 
     out = Coverage()
     for tier, week in partitions:
-        source, reasons = sources.for_partition(config, tier, week)
+        source, reasons = catalog.for_partition(config, tier, week)
         if source is None:
             out.unheld[(tier, week)] = reasons
         else:

@@ -4,7 +4,7 @@ of a date, what is there, and for every gap why (in domain words) and the comman
 Read from the ledger's listing (spine.plan.LakeState: file names only), the fetch receipts'
 listing and, for a week held back, its verdict event (the failed checks with their measured
 values and limits). A week the lake lacks that no configured source serves (older than FINRA's
-API holds, no download file: spine.ingest.sources.for_partition) is said to be so, with what would
+API holds, no download file: spine.ingest.sources.catalog.for_partition) is said to be so, with what would
 serve it. With `--ask-source`, the configured sources are asked which weeks they have published
 (the FINRA API's partitions endpoint), so a publication FINRA missed is seen the day it is due.
 """
@@ -105,10 +105,9 @@ def status(config: dict, as_of=None, tiers: list[str] | None = None,
 
 def _unheld(config: dict, tier: str, week: dt.date, as_of: dt.date) -> tuple[str, str] | None:
     """(why, what would serve it) when no configured source serves the week; None when one does."""
-    from spine.ingest import sources
-    from spine.ingest.sources import finra_files
+    from spine.ingest.sources import catalog, finra_files
 
-    source, reasons = sources.for_partition(config, tier, week, as_of)
+    source, reasons = catalog.for_partition(config, tier, week, as_of)
     return None if source else ("; ".join(reasons), finra_files.remedy(config))
 
 
@@ -205,8 +204,9 @@ def source_weeks(config: dict, tiers: list[str]) -> dict[str, set[dt.date]] | No
     """The weeks the configured sources say they have published, per tier (None: none of them
     can say)."""
     from spine.ingest import sources
+    from spine.ingest.sources import catalog
 
-    asked = [s for s in (sources.get(name, config) for name in sources.configured(config))
+    asked = [s for s in (catalog.get(name, config) for name in sources.configured(config))
              if hasattr(s, "available")]
     if not asked:
         return None

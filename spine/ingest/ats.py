@@ -24,7 +24,11 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+from bs4 import BeautifulSoup
+
+from spine.ingest import ledger
 from spine.ingest.sources import SourceError
+from spine.ingest.sources.http import Client
 
 LIST = Path(__file__).parent / "reference" / "ats_mpids.csv"
 URL = "https://www.finra.org/filing-reporting/otc-transparency/ats-equity-firms"
@@ -46,8 +50,6 @@ def mpids(path: str | Path = LIST) -> frozenset[str]:
 def parse_page(html: str, url: str) -> list[dict]:
     """The ATS rows of FINRA's page: a table whose header names the ATS, its MPID and the
     firm (column order taken from the header, not assumed)."""
-    from bs4 import BeautifulSoup
-
     rows = []
     for table in BeautifulSoup(html, "html.parser").find_all("table"):
         header = [c.get_text(" ", strip=True).lower() for c in table.find_all("th")]
@@ -75,8 +77,6 @@ def _ceased(row: dict) -> bool:
 
 def refresh(url: str = URL, path: str | Path = LIST, client=None) -> dict:
     """Replace the page's rows of the list with the page as it is now; returns a summary."""
-    from spine.ingest.sources.http import Client
-
     client = client or Client()
     response = client.request("GET", url, describe="FINRA ATS list")
     if response.status_code != 200:
@@ -113,14 +113,11 @@ def refresh(url: str = URL, path: str | Path = LIST, client=None) -> dict:
 def learned(root: str | Path) -> list[dict]:
     """The ATSs FINRA listed in a lake's captures (`ATS_W_FIRM`) that the reference list lacked
     when they were gated: mpid, name, the first (tier, week) it was seen, and how many weeks."""
-    from spine.ingest import ledger
-    from spine import plan
-
     seen: dict[str, dict] = {}
-    state = plan.LakeState.read(root)
+    state = ledger.LakeState.read(root)
     for tier, week in sorted(state.parts, key=lambda p: (p[1], p[0])):
         for event in state.get(tier, week).verdicts.values():
-            report = ledger.read_event(plan.ledger_dir(root, tier, week) / event.file)["report"]
+            report = ledger.read_event(ledger.ledger_dir(root, tier, week) / event.file)["report"]
             for mpid, name in (report.get("new_ats") or {}).items():
                 row = seen.setdefault(mpid, {"mpid": mpid, "name": name, "tier": tier,
                                              "first_week": week.isoformat(), "weeks": set()})

@@ -13,9 +13,8 @@ from __future__ import annotations
 import resource
 import time
 
-from spine.ingest import sources
 from spine.emulator import Emulator
-from spine.ingest.sources import finra_files, synthetic
+from spine.ingest.sources import catalog, finra_files, synthetic
 
 AS_OF, TIER, WEEK = "2025-08-01", "T2", "2025-06-02"
 
@@ -24,7 +23,7 @@ def main() -> None:
     rows = synthetic.weekly_rows(TIER, WEEK, AS_OF, size="full", aggregates=False)
     with Emulator(as_of=AS_OF, size="full") as em:
         em.weekly(TIER, WEEK)  # warm the emulator's cache: measure the client, not the generator
-        source = sources.get("finra_api", {"finra_api": {"base_url": em.base_url,
+        source = catalog.get("finra_api", {"finra_api": {"base_url": em.base_url,
                                                          "requests_per_second": 20}})
         start = time.perf_counter()
         capture = source.fetch("finra_otc_weekly", {"tier": TIER, "week_start": WEEK})

@@ -13,6 +13,7 @@ import threading
 import pytest
 
 from spine.ingest import ats
+from spine.ingest.sources.synthetic_market import ATS_MPIDS
 
 SHIPPED = 65  # rows of spine/ingest/reference/ats_mpids.csv as compiled on 2026-12-03
 
@@ -88,8 +89,6 @@ def test_the_count_shipped_and_the_page_rows_the_source_file_records():
 
 
 def test_every_ats_mpid_the_synthetic_source_uses_is_listed():
-    from spine.ingest.sources.synthetic import ATS_MPIDS
-
     used = {entry[0] for pool in ATS_MPIDS.values() for entry in pool}
     assert used <= ats.mpids()
 

@@ -7,9 +7,8 @@ import time
 import pandas as pd
 import pytest
 
-from spine.ingest import sources
 from spine.emulator import Emulator, Faults
-from spine.ingest.sources import SourceError, synthetic
+from spine.ingest.sources import SourceError, catalog, synthetic
 from spine.ingest.sources.finra_api import HISTORIC, LIVE
 
 AS_OF = "2025-08-01"
@@ -26,7 +25,7 @@ def emulator():
 
 def api(em, **settings):
     config = {"as_of": AS_OF, "finra_api": {"base_url": em.base_url, **FAST, **settings}}
-    return sources.get("finra_api", config)
+    return catalog.get("finra_api", config)
 
 
 def expected(part=PART):

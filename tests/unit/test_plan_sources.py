@@ -1,6 +1,7 @@
 """Which source serves which week: each source's window (`Source.serves`), the preference order
-of `source:` (`spine.ingest.sources.for_partition`), the plan's split of a run into the weeks a source
-serves and those none does (`spine.plan.coverage`), and the run summary naming the latter."""
+of `source:` (`spine.ingest.sources.catalog.for_partition`), the plan's split of a run into the
+weeks a source serves and those none does (`spine.plan.coverage`), and the run summary naming
+the latter."""
 
 import datetime as dt
 
@@ -9,9 +10,11 @@ import pytest
 from spine import calendar as cal
 from spine import config as config_
 from spine import plan
-from spine.reports import report
+from spine.reports.summary import run_summary
 from spine.ingest import sources
-from spine.ingest.sources import finra_api, finra_files
+from spine.ingest.sources import catalog, finra_api, finra_files
+from spine.ingest.sources.synthetic import SyntheticSource
+from spine.ingest.sources.synthetic_market import EPOCH
 
 AS_OF = "2026-12-03"
 RUNBOOK = "workflows/operational/BACKFILL_HISTORICAL.md"
@@ -38,7 +41,7 @@ def download(tmp_path, tier, week, kinds=("ats", "otc")):
 
 @pytest.mark.parametrize("tier", cal.TIERS)
 def test_finra_api_serves_the_4_years_up_to_the_tiers_latest_published_week(tmp_path, tier):
-    api = sources.get("finra_api", cfg(tmp_path))
+    api = catalog.get("finra_api", cfg(tmp_path))
     latest = cal.latest_published_week(tier, AS_OF)
     oldest = latest - dt.timedelta(weeks=finra_api.HISTORY_WEEKS - 1)
     assert finra_api.HISTORY_WEEKS == 208
@@ -55,7 +58,7 @@ def test_finra_api_serves_the_4_years_up_to_the_tiers_latest_published_week(tmp_
 
 
 def test_finra_api_window_is_configurable_and_moves_with_as_of(tmp_path):
-    api = sources.get("finra_api", cfg(tmp_path, finra_api={"history_weeks": 52}))
+    api = catalog.get("finra_api", cfg(tmp_path, finra_api={"history_weeks": 52}))
     latest = cal.latest_published_week("T2", "2025-09-05")
     assert latest == dt.date(2025, 7, 28)
     assert api.serves("T2", "2024-08-05", "2025-09-05") is None  # 52 weeks up to 2025-07-28
@@ -65,7 +68,7 @@ def test_finra_api_window_is_configurable_and_moves_with_as_of(tmp_path):
 
 
 def test_finra_files_serves_the_weeks_whose_files_are_downloaded(tmp_path):
-    files = sources.get("finra_files", cfg(tmp_path))
+    files = catalog.get("finra_files", cfg(tmp_path))
     d = tmp_path / "downloads"
     assert files.serves("T1", "2016-06-06", AS_OF) == (
         f"finra_files: no file {d}/T1_2016-06-06_ats.txt, {d}/T1_2016-06-06_otc.txt or "
@@ -80,7 +83,7 @@ def test_finra_files_serves_the_weeks_whose_files_are_downloaded(tmp_path):
 
 def test_finra_files_reads_its_pattern(tmp_path):
     config = cfg(tmp_path, finra_files={"dir": str(tmp_path), "pattern": "{week_start}/{tier}.txt"})
-    files = sources.get("finra_files", config)
+    files = catalog.get("finra_files", config)
     assert files.serves("T2", "2016-06-06", AS_OF) == (
         f"finra_files: no file {tmp_path}/2016-06-06/T2.txt")  # no {kind}: one file
     (tmp_path / "2016-06-06").mkdir()
@@ -102,21 +105,21 @@ def test_source_names_one_source_or_several_in_preference_order(tmp_path):
                                                                            "finra_files"]
     both = cfg(tmp_path, source=["finra_api", "finra_files"])
     recent, old = "2025-06-02", "2016-06-06"
-    source, why = sources.for_partition(both, "T2", recent)
+    source, why = catalog.for_partition(both, "T2", recent)
     assert source.name == "finra_api" and why == []
-    source, why = sources.for_partition(both, "T2", old)  # older than the API, no file
+    source, why = catalog.for_partition(both, "T2", old)  # older than the API, no file
     assert source is None and [w.split(":")[0] for w in why] == ["finra_api", "finra_files"]
     download(tmp_path, "T2", old)
     download(tmp_path, "T2", recent)
-    source, why = sources.for_partition(both, "T2", old)
+    source, why = catalog.for_partition(both, "T2", old)
     assert source.name == "finra_files" and why[0].startswith("finra_api: older than")
-    assert sources.for_partition(both, "T2", recent)[0].name == "finra_api"  # the first wins
+    assert catalog.for_partition(both, "T2", recent)[0].name == "finra_api"  # the first wins
     files_first = cfg(tmp_path, source=["finra_files", "finra_api"])
-    assert sources.for_partition(files_first, "T2", recent)[0].name == "finra_files"
-    assert sources.for_partition(files_first, "T2", "2025-06-09")[0].name == "finra_api"
+    assert catalog.for_partition(files_first, "T2", recent)[0].name == "finra_files"
+    assert catalog.for_partition(files_first, "T2", "2025-06-09")[0].name == "finra_api"
     # the config's as_of, or another day's
-    assert sources.for_partition(cfg(tmp_path, source="finra_api"), "T2", "2022-11-07")[0]
-    assert sources.for_partition(cfg(tmp_path, source="finra_api"), "T2", "2022-11-07",
+    assert catalog.for_partition(cfg(tmp_path, source="finra_api"), "T2", "2022-11-07")[0]
+    assert catalog.for_partition(cfg(tmp_path, source="finra_api"), "T2", "2022-11-07",
                                  as_of="2026-12-31")[0] is None
 
 
@@ -196,7 +199,7 @@ def test_the_run_summary_names_the_weeks_no_source_holds_and_what_to_do(tmp_path
          "capture_id": c, "clean_holds": c}
         for w, c in (("2022-11-21", "a" * 16), ("2022-11-28", "b" * 16))]}
     gates = "Gate summary: 2 passed, 0 failed\n"
-    text = report.run_summary(root, "backfill", AS_OF, record, plan.LakeState({}), gates, cover)
+    text = run_summary(root, "backfill", AS_OF, record, plan.LakeState({}), gates, cover)
     lines = text.splitlines()
     assert lines[0].startswith("Run summary (backfill, as of 2026-12-03): 2 partition(s) fetched")
     assert lines[1].startswith("  not held by any configured source: T1 2022-11-07 .. 2022-11-14 "
@@ -205,16 +208,16 @@ def test_the_run_summary_names_the_weeks_no_source_holds_and_what_to_do(tmp_path
     assert lines[3] == (f"Next: for the weeks no configured source holds, {cover.remedy}, then "
                         f"the same command again ({RUNBOOK})")
     # without such weeks, the summary is what it was
-    plain = report.run_summary(root, "backfill", AS_OF, record, plan.LakeState({}), gates)
+    plain = run_summary(root, "backfill", AS_OF, record, plan.LakeState({}), gates)
     assert plain.splitlines()[-1] == "Next: nothing to do" and "not held" not in plain
-    assert plain == report.run_summary(root, "backfill", AS_OF, record, plan.LakeState({}),
-                                       gates, plan.Coverage())
+    assert plain == run_summary(root, "backfill", AS_OF, record, plan.LakeState({}),
+                                gates, plan.Coverage())
 
 
 def test_a_run_that_fetched_nothing_still_says_why(tmp_path):
     root = str(tmp_path / "lake")
     _, cover = backfill(tmp_path, "2016-06-06", "2016-06-20", tiers=["T1"], source="finra_api")
-    text = report.run_summary(root, "backfill", AS_OF, None, plan.LakeState({}), None, cover)
+    text = run_summary(root, "backfill", AS_OF, None, plan.LakeState({}), None, cover)
     lines = text.splitlines()
     assert lines[0] == ("Run summary (backfill, as of 2026-12-03): nothing fetched: no configured "
                         "source holds any of the 3 partition(s) it covers")
@@ -225,8 +228,6 @@ def test_a_run_that_fetched_nothing_still_says_why(tmp_path):
 
 
 def test_the_synthetic_source_serves_weeks_from_2014_01_06():
-    from spine.ingest.sources.synthetic import EPOCH, SyntheticSource
-
     source = SyntheticSource({"synthetic": {"size": "small"}})
     assert source.serves("T1", EPOCH, "2025-08-01") is None
     why = source.serves("T1", EPOCH - dt.timedelta(days=7), "2025-08-01")

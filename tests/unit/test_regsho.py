@@ -5,9 +5,8 @@ import pandas as pd
 import pytest
 
 from spine.derive import calcs
-from spine.ingest import sources
 from spine.emulator import Emulator
-from spine.ingest.sources import SourceError, regsho, synthetic
+from spine.ingest.sources import SourceError, catalog, regsho, synthetic
 from tests.helpers import clean_frame
 
 FILE = ("Date|Symbol|ShortVolume|ShortExemptVolume|TotalVolume|Market\n"
@@ -36,7 +35,7 @@ def test_damaged_files_are_refused(text, message):
 
 def test_http_source_against_the_emulator():
     with Emulator(as_of="2025-08-01") as em:
-        src = sources.get("finra_regsho", {"regsho": {"base_url": f"{em.base_url}/regsho"}})
+        src = catalog.get("finra_regsho", {"regsho": {"base_url": f"{em.base_url}/regsho"}})
         cap = src.fetch("finra_regsho_daily", {"trade_date": "2025-06-02"})
         expected = synthetic.regsho_rows("2025-06-02")
         assert len(cap.table) == len(expected) and cap.payload[0][0] == "CNMSshvol20250602.txt"

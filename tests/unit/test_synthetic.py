@@ -7,9 +7,10 @@ import pytest
 
 from spine.ingest import ats, reconcile
 from spine import calendar as cal
-from spine.schemas import API_FIELDS, DETAIL_SUMMARY_TYPES
-from spine.ingest.sources import synthetic
+from spine.ingest.sources import synthetic, synthetic_market
 from spine.ingest.sources.synthetic import Revision
+from spine.schemas import API_FIELDS
+from spine.vocabulary import DETAIL_SUMMARY_TYPES, SUMMARY_TYPES
 
 D = dt.date.fromisoformat
 AS_OF = "2025-09-30"
@@ -52,8 +53,7 @@ def test_deterministic_for_a_seed_and_different_across_seeds():
 def test_api_fields_detail_and_aggregate_types(tier):
     df = rows(tier)
     assert list(df.columns) == API_FIELDS
-    assert set(df["summaryTypeCode"]) == set(DETAIL_SUMMARY_TYPES
-                                             + reconcile.AGGREGATE_SUMMARY_TYPES)
+    assert set(df["summaryTypeCode"]) == set(SUMMARY_TYPES)
     assert (df["tierIdentifier"] == tier).all()
     assert (df["totalWeeklyShareQuantity"] > 0).all() and (df["totalWeeklyTradeCount"] >= 1).all()
     published = cal.publication_date(tier, D("2025-06-02")).isoformat()
@@ -76,7 +76,7 @@ def test_without_aggregates_the_detail_rows_alone():
 def test_ats_mpids_are_real_per_tier():
     listed = ats.mpids()
     otce = set(detail("OTCE").query("summaryTypeCode == @ATS")["MPID"])
-    assert otce <= {m for m, _ in synthetic.ATS_MPIDS["OTCE"]} and "OTCN" in otce
+    assert otce <= {m for m, _ in synthetic_market.ATS_MPIDS["OTCE"]} and "OTCN" in otce
     nms = set(detail("T1").query("summaryTypeCode == @ATS")["MPID"])
     assert {"SGMT", "INCR", "UBSA"} <= nms
     assert otce | nms <= listed
@@ -140,21 +140,22 @@ def test_ats_share_and_wholesaler_concentration(tier):
 def test_de_minimis_firms_pooled_before_2019_11_11(monkeypatch):
     week = D("2019-11-04")
     df = detail("T2", week, as_of=LATE_AS_OF)
-    pool = df[df["marketParticipantName"] == synthetic.DE_MINIMIS_NAME]
+    pool = df[df["marketParticipantName"] == synthetic_market.DE_MINIMIS_NAME]
     assert len(pool) and (pool["summaryTypeCode"] == NON_ATS).all()
     assert pool["MPID"].isna().all() and pool["firmCRDNumber"].isna().all()
     assert not pool.duplicated(reconcile.SYMBOL_KEY).any()  # one per security line
     assert not (df["MPID"].isna() & df["firmCRDNumber"].notna()).any()  # no CRD-only firm
     # the pooled row is the sum of the small firms' rows, the other rows as they were
-    pooled = synthetic._base_rows(7, "small", "T2", week)
-    monkeypatch.setattr(synthetic, "DE_MINIMIS_UNTIL", D("2014-01-06"))
-    every = synthetic._base_rows(7, "small", "T2", week)
+    pooled = synthetic_market.base_rows(7, "small", "T2", week)
+    monkeypatch.setattr(synthetic_market, "DE_MINIMIS_UNTIL", D("2014-01-06"))
+    every = synthetic_market.base_rows(7, "small", "T2", week)
     small = every["marketParticipantName"].isin(
-        [name for _, name, w in synthetic.NON_ATS_FIRMS if w < synthetic.DE_MINIMIS_WEIGHT])
+        [name for _, name, w in synthetic_market.NON_ATS_FIRMS
+         if w < synthetic_market.DE_MINIMIS_WEIGHT])
     line = ["issueSymbolIdentifier", "issueName", "productTypeCode"]
     values = ["totalWeeklyShareQuantity", "totalWeeklyTradeCount"]
     expected = every[small].groupby(line)[values].sum()
-    got = pooled[pooled["marketParticipantName"] == synthetic.DE_MINIMIS_NAME]
+    got = pooled[pooled["marketParticipantName"] == synthetic_market.DE_MINIMIS_NAME]
     pd.testing.assert_frame_equal(got.groupby(line)[values].sum(), expected)
     pd.testing.assert_frame_equal(pooled.iloc[: (~small).sum()],
                                   every[~small].reset_index(drop=True), check_dtype=False)
@@ -163,11 +164,11 @@ def test_de_minimis_firms_pooled_before_2019_11_11(monkeypatch):
 
 def test_every_firm_reports_itself_from_2019_11_11():
     df = detail("T2", "2019-11-11", as_of=LATE_AS_OF)
-    assert not (df["marketParticipantName"] == synthetic.DE_MINIMIS_NAME).any()
+    assert not (df["marketParticipantName"] == synthetic_market.DE_MINIMIS_NAME).any()
     crd_only = df[df["MPID"].isna()]
     assert len(crd_only) and crd_only["firmCRDNumber"].notna().all()
     assert set(crd_only["marketParticipantName"]) <= {
-        name for mpid, name, _ in synthetic.NON_ATS_FIRMS if mpid is None}
+        name for mpid, name, _ in synthetic_market.NON_ATS_FIRMS if mpid is None}
 
 
 def test_universe_persists_and_volumes_autocorrelate():

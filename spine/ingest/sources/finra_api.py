@@ -23,10 +23,10 @@ import time
 import pandas as pd
 
 from spine import calendar as cal
-from spine.ingest.reconcile import AGGREGATE_SUMMARY_TYPES
-from spine.schemas import DETAIL_SUMMARY_TYPES, ParseError, normalise_weekly
-from spine.ingest.sources import HISTORY_RUNBOOK, WEEKLY, Capture, Source, SourceError, register
+from spine.ingest.sources import HISTORY_RUNBOOK, WEEKLY, Capture, Source, SourceError
 from spine.ingest.sources.http import Client, HttpSettings
+from spine.schemas import ParseError, normalise_weekly
+from spine.vocabulary import SUMMARY_TYPES
 
 LIVE, HISTORIC = "weeklySummary", "weeklySummaryHistoric"
 PAGE_LIMIT = 5000  # FINRA's maximum
@@ -77,7 +77,6 @@ def credentials_from_env() -> tuple[str, str] | None:
     return (client_id, secret) if client_id else None
 
 
-@register
 class FinraApiSource(Source):
     name = "finra_api"
     datasets = {WEEKLY.name: WEEKLY}
@@ -197,7 +196,7 @@ class FinraApiSource(Source):
             # the detail rows and FINRA's aggregates of them, which the gates reconcile the
             # detail with (spine.ingest.reconcile); both are one capture, so a revision of either is one
             query["domainFilters"] = [{"fieldName": "summaryTypeCode",
-                                       "values": DETAIL_SUMMARY_TYPES + AGGREGATE_SUMMARY_TYPES}]
+                                       "values": list(SUMMARY_TYPES)}]
         # `counted`: FINRA sent Record-Total, so the capture must hold exactly that many rows
         pages, frames, offset, total, counted = [], [], 0, None, False
         while total is None or offset < total:

@@ -26,8 +26,10 @@ from pathlib import Path
 import pandas as pd
 
 from spine import calendar as cal
-from spine.schemas import API_FIELDS, ATS, NON_ATS, ParseError, normalise_weekly
-from spine.ingest.sources import WEEKLY, Capture, Source, SourceError, register
+from spine.ingest import ats
+from spine.ingest.sources import WEEKLY, Capture, Source, SourceError, configured
+from spine.schemas import API_FIELDS, ParseError, normalise_weekly
+from spine.vocabulary import ATS, NON_ATS
 
 DOWNLOAD_COLUMNS = [
     "tierDescription", "issueSymbolIdentifier", "issueName", "marketParticipantName", "MPID",
@@ -54,8 +56,6 @@ def summary_type_from_content(mpids: pd.Series, name: str) -> str:
     """ATS or non-ATS from the venues a download file lists: FINRA's ATS MPIDs
     (spine/ingest/reference/ats_mpids.csv) on every row is an ATS file, none a non-ATS file (whose
     firms may have no MPID at all). A mix is refused: only the operator can say."""
-    from spine.ingest import ats
-
     given = mpids.fillna("").astype(str).str.strip()
     is_ats = given.isin(ats.mpids())
     if is_ats.all() and len(given):
@@ -232,8 +232,6 @@ def remedy(config: dict) -> str:
     """What lets a configured source serve weeks none does: FINRA's download files of them,
     named as finra_files looks for them, and finra_files among the configured sources (the
     how-to: spine.ingest.sources.HISTORY_RUNBOOK)."""
-    from spine.ingest.sources import configured
-
     cfg, names = config.get("finra_files") or {}, configured(config)
     pattern = cfg.get("pattern") or DEFAULT_PATTERN
     kinds = f" ({{kind}}: {', '.join(KINDS)})" if "{kind}" in pattern else ""
@@ -243,7 +241,6 @@ def remedy(config: dict) -> str:
             f"{Path(cfg.get('dir') or DEFAULT_DIR) / pattern}{kinds}{add}")
 
 
-@register
 class FinraFilesSource(Source):
     """Reads downloaded files from `finra_files.dir`, named by `finra_files.pattern` with the
     placeholders {tier}, {week_start} and {kind} (`ats`, `otc`, or `all` for an API export)."""

@@ -15,7 +15,7 @@ import pandas as pd
 
 from spine import calendar as cal
 from spine.schemas import REGSHO_FIELDS, ParseError, normalise_regsho
-from spine.ingest.sources import REGSHO, Capture, Source, SourceError, register
+from spine.ingest.sources import REGSHO, Capture, Source, SourceError
 from spine.ingest.sources.http import Client, HttpSettings
 
 DEFAULT_BASE_URL = "https://cdn.finra.org/equity/regsho/daily"
@@ -70,7 +70,6 @@ def render(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-@register
 class RegShoSource(Source):
     name = "finra_regsho"
     datasets = {REGSHO.name: REGSHO}
