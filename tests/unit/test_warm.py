@@ -1,4 +1,4 @@
-"""The warm runner (spine/warm.py) with real processes: a server per test group, clients started
+"""The warm runner (spine/warm.py, spine/warm_server.py) with real processes: a server per test group, clients started
 as the Snakemake jobs start them, the steps of tests/warm_steps.py. No Snakemake here (the
 end-to-end checks are in tests/workflow/test_warm_e2e.py)."""
 
@@ -201,8 +201,19 @@ def test_stop_and_idle_end_the_server(tmp_path):
     assert wait_until(lambda: not alive(srv.pid)) and not os.path.exists(srv.path)
     srv.owner.kill()
     path = warm.socket_path(str(tmp_path / "idle"))
-    idle = subprocess.run([sys.executable, "-m", "spine.warm", "serve", path, "--owner",
+    idle = subprocess.run([sys.executable, "-m", "spine.warm_server", path, "--owner",
                            str(os.getpid()), "--idle", "0.5"], cwd=REPO, capture_output=True,
                           text=True, timeout=60)
     assert idle.returncode == 0 and "idle for" in idle.stdout
     assert not os.path.exists(path)
+
+
+def test_a_steps_client_imports_only_what_it_needs():
+    """Every step's command imports spine.warm: the run's side (start: subprocess, secrets,
+    tempfile, 10 ms) and the server (pandas, the notebooks) are not loaded by it."""
+    probe = ("import sys; from spine import warm; print(sorted(m for m in ('subprocess', "
+             "'secrets', 'tempfile', 'pandas', 'spine.notebooks', 'spine.warm_server') "
+             "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "[]\n", done.stdout + done.stderr
