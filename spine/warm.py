@@ -14,9 +14,9 @@ Lifetime: the Snakefile's `onstart` calls `start()` (after taking the lake's loc
 `onsuccess`/`onerror` call `stop()`. The server belongs to that run: clients present the run's
 token and the fingerprint of their code and environment (`fingerprint()`), and the server
 refuses any other. It exits when the Snakemake process that started it ends (however it ends:
-it watches that process), when idle for `warm_server.IDLE_SECONDS`, or when stopped. Its socket is one per
-lake (`socket_path`), so two runs on two lakes each have their own; a socket left by a killed
-run is replaced atomically by the next run's server.
+it watches that process), when idle for `warm_server.IDLE_SECONDS`, or when stopped. Its
+socket is one per lake (`socket_path`), so two runs on two lakes each have their own; a socket
+left by a killed run is replaced atomically by the next run's server.
 
 Signals: the client forwards SIGTERM, SIGINT, SIGHUP and SIGQUIT to the child's process group
 and then exits the way the child did; a client that dies (kill -9) closes its connection and

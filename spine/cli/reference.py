@@ -39,7 +39,8 @@ def ats_list(args: argparse.Namespace) -> int:
             print(f"spine ats-list: {err}", file=sys.stderr)
             return 2
         print(f"{path}: {done['rows']} ATS MPIDs ({done['from_page']} from {args.url}, "
-              f"{done['kept']} kept from other sources); new: {', '.join(done['added']) or 'none'}")
+              f"{done['kept']} kept from other sources); new: "
+              f"{', '.join(done['added']) or 'none'}")
         return 0
     if not path.is_file():
         print(f"spine ats-list: no list file {path}; --list names one that `spine ats-list "
@@ -59,7 +60,8 @@ def contract(args: argparse.Namespace) -> int:
     current = calcs.contract(check=args.check)
     if args.check:
         print(f"{calcs.CONTRACT}: " + ("the calculation sections are current" if current else
-                                       "out of date with spine/derive/registry.py; run `spine contract`"))
+                                       "out of date with spine/derive/registry.py; run "
+                                       "`spine contract`"))
         return 0 if current else 1
     print(f"{calcs.CONTRACT}: " + ("already current" if current else
                                    "calculation sections written"))
@@ -85,7 +87,8 @@ def emulator(args: argparse.Namespace) -> int:
               "another with --port (0: any free port)", file=sys.stderr)
         return 2
     print(f"FINRA emulator on {em.base_url} (as of {args.as_of}, {args.size} synthetic data)")
-    print(f"  snakemake --cores 2 --config source=finra_api 'finra_api={{\"base_url\": \"{em.base_url}\"}}'")
+    print("  snakemake --cores 2 --config source=finra_api "
+          f"'finra_api={{\"base_url\": \"{em.base_url}\"}}'")
     try:
         while True:
             time.sleep(3600)

@@ -1,6 +1,6 @@
-"""The warm runner (spine/warm.py, spine/warm_server.py) with real processes: a server per test group, clients started
-as the Snakemake jobs start them, the steps of tests/warm_steps.py. No Snakemake here (the
-end-to-end checks are in tests/workflow/test_warm_e2e.py)."""
+"""The warm runner (spine/warm.py, spine/warm_server.py) with real processes: a server per test
+group, clients started as the Snakemake jobs start them, the steps of tests/warm_steps.py. No
+Snakemake here (the end-to-end checks are in tests/workflow/test_warm_e2e.py)."""
 
 import json
 import os
