@@ -107,12 +107,12 @@ onerror:
 
 onsuccess:
     warm.stop()
-    # The run's summary, as its last lines (spine.reports.report.run_summary). The operator's verdict:
+    # The run's summary, as its last lines (spine.reports.summary.run_summary). The operator's verdict:
     # a run whose gates refused a capture ends non-zero, once: when this invocation wrote the
     # run's gate summary (it is kept, so the lake is complete and a dry run then has nothing to
     # do).
     # Weeks no configured source holds are named in it, also when the run had nothing else to do.
-    from spine.reports import report
+    from spine.reports.summary import run_summary
 
     summary = L("gate_summary", run=RUN)
     if ingesting() and os.path.exists(summary):
@@ -123,10 +123,10 @@ onsuccess:
         if failing:
             print(f"{refused} capture(s) refused by a gate were not advanced to clean (the "
                   f"verdicts: {summary}).", file=sys.stderr)
-        print(report.run_summary(ROOT, RUN, CFG["as_of"], ingest_record(), state(), verdicts,
-                                 COVERAGE), file=sys.stderr)
+        print(run_summary(ROOT, RUN, CFG["as_of"], ingest_record(), state(), verdicts,
+                          COVERAGE), file=sys.stderr)
         if failing:
             raise SystemExit(1)
     elif run_asked() and COVERAGE.unheld:
-        print(report.run_summary(ROOT, RUN, CFG["as_of"], None, STATE0, None, COVERAGE),
+        print(run_summary(ROOT, RUN, CFG["as_of"], None, STATE0, None, COVERAGE),
               file=sys.stderr)

@@ -182,7 +182,7 @@ def symbol_reports():
 
 
 def index_listing():
-    """What the report index lists: per week, each gated tier's status (spine.reports.report's
+    """What the report index lists: per week, each gated tier's status (spine.reports.index's
     INDEX_STATUS says what each means), every revision and every symbol report. It is passed
     on a command line: facts, never file paths."""
     st = state()

@@ -1,3 +1,3 @@
-"""Reports: the HTML a reviewer reads. `style` (tables, charts, words), `weekly`, `symbol`,
-`revision` (what a revision changed), `index` (the report and revision indexes), `summary`
-(the run's summary)."""
+"""Reports: the HTML a reviewer reads. `style` (tables, words), `weekly`, `symbol`, `charts`
+(theirs), `revision` (what a revision changed), `index` (the report and revision indexes, the
+gate summary), `summary` (the run's summary)."""

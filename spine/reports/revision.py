@@ -20,7 +20,7 @@ from spine import lake, plan
 from spine.ingest import ledger
 from spine import calendar as cal
 from spine.derive import clean as clean_
-from spine.reports.report import window_label
+from spine.reports.style import window_label
 from spine.schemas import NATURAL_KEY, CleanWeekly
 
 MEASURES = ["shares", "trades", "notional"]

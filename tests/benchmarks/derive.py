@@ -4,7 +4,7 @@ cores; under 0.2 s). Prints figures; asserts nothing.
 
 The lake is the one tests/benchmarks/verify.py builds (fetched and gated once, kept), plus the
 Reg SHO weeks `short_volume_weekly` reads (fetched once, untimed). The derive runs in process,
-the calculation functions the `calc` notebook calls (spine.pipeline.derive: clean, then each
+the calculation functions the `calc` notebook calls (spine.derive: clean, then each
 calculation of spine/derive/registry.py), stage by stage as the DAG orders them, each stage's
 (tier, week) jobs on a pool of two processes. With
 --before DIR it first times the same derive with the code in DIR (a checkout of an earlier
@@ -41,7 +41,11 @@ def derive_one(args: tuple[str, str, str, str]) -> None:
     """Clean (name "clean") or one calculation of one (tier, week), as its job would."""
     root, name, tier, week = args
     from spine import config as config_
-    from spine import pipeline, plan
+    from spine import plan
+    from tests.helpers import derive
+    from spine.ingest import fetch
+    from spine.derive.calc import make_calc
+    from spine.derive.clean import make_clean
 
     if root not in _PLAN:
         _PLAN[root] = (config_.load(lake_root=root, as_of="2025-09-30",
@@ -51,22 +55,25 @@ def derive_one(args: tuple[str, str, str, str]) -> None:
         if name == "symbol_rolling":
             pipeline.calc_rolling(cfg, tier, week, state.window(tier, week))
         else:
-            {"clean": pipeline.calc, "short_volume": pipeline.calc_short_volume}[name](
+            {"clean": make_calc, "short_volume": pipeline.calc_short_volume}[name](
                 cfg, tier, week)
     elif name == "clean":
-        pipeline.make_clean(cfg, tier, week, state.held(tier, week))
+        make_clean(cfg, tier, week, state.held(tier, week))
     else:
         from spine.derive import registry
 
         windows = {i.name: [w.isoformat() for w in state.window(tier, week, i.weeks)]
                    for i in registry.get(name).inputs if i.name not in registry.SOURCES}
-        pipeline.calc(cfg, name, tier, week, windows)
+        make_calc(cfg, name, tier, week, windows)
 
 
 def stages() -> list[list[tuple[str, tuple[str, ...]]]]:
     """(name, tiers) per stage, in the order the DAG can run them: clean, then each
     calculation once everything it reads exists (all weeks of a stage run in parallel)."""
-    from spine import pipeline
+    from tests.helpers import derive
+    from spine.ingest import fetch
+    from spine.derive.calc import make_calc
+    from spine.derive.clean import make_clean
 
     if not hasattr(pipeline, "derive"):
         return [[("clean", ("T1", "T2", "OTCE"))], [("symbol_rolling", ("T1", "T2", "OTCE")),
@@ -96,25 +103,29 @@ def derive_all(root: Path, weeks: list[str]) -> float:
 
 def ensure_regsho(root: Path, weeks: list[str]) -> None:
     from spine import config as config_
-    from spine import lake, pipeline
+    from spine import lake
+    from tests.helpers import derive
+    from spine.ingest import fetch
+    from spine.derive.calc import make_calc
+    from spine.derive.clean import make_clean
 
     cfg = config_.load(lake_root=str(root), as_of="2025-09-30", synthetic={"size": "full"})
     for week in weeks:
         if not lake.path(root, "regsho_week", week_start=week).exists():
-            pipeline.fetch_regsho(cfg, week)
+            fetch.fetch_regsho(cfg, week)
 
 
 def symbol_year(root: Path, weeks: list[str]) -> tuple[str, float, int]:
     import pandas as pd
 
-    from spine.reports import report
+    from spine.reports.symbol import symbol_history
 
     latest = pd.read_parquet(root / "calc" / "symbol_week" / "tier=T1" / f"week_start={weeks[-1]}")
     symbol = latest.nlargest(1, "total_shares")["symbol"].iloc[0]
     times = []
     for _ in range(5):
         started = time.monotonic()
-        rows = report.symbol_history(str(root), "T1", symbol, weeks)
+        rows = symbol_history(str(root), "T1", symbol, weeks)
         times.append(time.monotonic() - started)
     return symbol, min(times), len(rows)
 

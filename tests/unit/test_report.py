@@ -7,7 +7,11 @@ import pandas as pd
 
 from spine.derive import calcs
 from spine import plan
-from spine.reports import report, revision as revisions
+from spine.ingest import gates
+from spine.reports import index, style
+from spine.reports import revision as revisions
+from spine.reports.symbol import Symbol
+from spine.reports.weekly import Week
 from spine import calendar as cal
 from tests.helpers import REPO
 
@@ -26,7 +30,7 @@ def test_styled_tables_have_no_raw_reprs():
         "ats_share": [0.5, np.nan],
         "rank_change": pd.array([1, None], dtype="Int64"),
     })
-    html = report.styled(df).to_html()
+    html = style.styled(df).to_html()
     assert not REPRS.search(html), REPRS.search(html)
     assert "4,584,707,341" in html and "-4,241,000" in html and "2025-08-21<" in html
     assert ">ATS<" in html and ">non-ATS<" in html  # FINRA's codes in words
@@ -34,11 +38,11 @@ def test_styled_tables_have_no_raw_reprs():
 
 
 def test_gate_measurements_read_as_numbers():
-    assert report._plain(None) == "-"
-    assert report._plain(1234567.891) == "1,234,568"
-    assert report._plain([1, 2.5]) == "1, 2.5"
-    assert report.header("z_shares_per_day") == "Z-score shares per day"
-    assert report.header("mean_13w_tier_share") == "Mean 13-week tier share"
+    assert gates.plain(None) == "-"
+    assert gates.plain(1234567.891) == "1,234,568"
+    assert gates.plain([1, 2.5]) == "1, 2.5"
+    assert style.header("z_shares_per_day") == "Z-score shares per day"
+    assert style.header("mean_13w_tier_share") == "Mean 13-week tier share"
 
 
 # --- reports that say what they show ---------------------------------------------------------
@@ -47,10 +51,10 @@ WEEKS = [pd.Timestamp("2025-05-05") + pd.Timedelta(weeks=i) for i in range(5)]  
 DAYS = {w: cal.trading_days(w.date()) for w in WEEKS}
 
 
-def week_of(calcs_: dict, history: dict | None = None) -> report.Week:
+def week_of(calcs_: dict, history: dict | None = None) -> Week:
     tiers = list(calcs_)
-    return report.Week(WEEKS[-1].date(), tiers, gates={t: {} for t in tiers}, calcs=calcs_,
-                       history=history or {})
+    return Week(WEEKS[-1].date(), tiers, gates={t: {} for t in tiers}, calcs=calcs_,
+                history=history or {})
 
 
 def movers_after(per_day: dict[str, list[float]]) -> pd.DataFrame:
@@ -75,7 +79,7 @@ def test_movers_start_from_three_earlier_weeks_and_say_how_many():
     assert shown["earlier_weeks"].tolist() == [4, 4]
     note = week_of({"T1": {"movers": movers}}).movers_note(10)
     assert "at least 3" in note and "T1: every z-score below uses 4 earlier weeks" in note
-    assert "Earlier weeks (of 12)<" in report.styled(shown).to_html()
+    assert "Earlier weeks (of 12)<" in style.styled(shown).to_html()
     empty = week_of({"T1": {"movers": calcs.empty("movers")}},
                     {"T1": {"tier_summary": pd.DataFrame({"week_start": WEEKS[-2:]})}})
     assert "No symbol has 3 earlier weeks yet" in empty.movers_note(10)
@@ -95,22 +99,22 @@ def venue_trend_table() -> pd.DataFrame:
 def test_a_window_shorter_than_its_name_says_how_many_weeks_it_holds():
     short = week_of({"T1": {"venue_trend": venue_trend_table()}},
                     {"T1": {"tier_summary": pd.DataFrame({"week_start": WEEKS})}})
-    html = report.styled(short.top_venues(5)["T1"]).to_html()
+    html = style.styled(short.top_venues(5)["T1"]).to_html()
     assert "Mean tier share (5 of 13 weeks)<" in html and "13-week" not in html
     assert "T1 5 of 13 weeks" in short.window_note()
     full = pd.DataFrame({"week_start": [WEEKS[-1] - pd.Timedelta(weeks=i) for i in range(13)]})
     whole = week_of({"T1": {"venue_trend": venue_trend_table()}},
                     {"T1": {"tier_summary": full}})
-    assert "Mean 13-week tier share<" in report.styled(whole.top_venues(5)["T1"]).to_html()
+    assert "Mean 13-week tier share<" in style.styled(whole.top_venues(5)["T1"]).to_html()
     assert whole.window_note() == "All 13 weeks are in the lake for T1."
     # the revision report's symbol trend: the weeks of its window the lake holds
     assert "5 of the 13 weeks of its window (this one and 4 earlier)" in revisions.trend_note(
         [w.date() for w in WEEKS[:-1]])
-    assert report.window_label("shares per day before", 5) == (
+    assert style.window_label("shares per day before", 5) == (
         "Mean shares per day before (5 of 13 weeks)")
 
 
-def a_symbol() -> report.Symbol:
+def a_symbol() -> Symbol:
     weekly = pd.DataFrame({"week_start": WEEKS[-2:], "issue_name": "Alpha Inc",
                            "ats_shares": [1e6, 2e6], "non_ats_shares": [3e6, 3e6],
                            "total_shares": [4e6, 5e6], "total_trades": [100, 120]})
@@ -119,12 +123,12 @@ def a_symbol() -> report.Symbol:
                           "wow_change": [0.1, 0.25]})
     short = pd.DataFrame({"week_start": WEEKS[-2:], "short_ratio": [0.4, 0.5],
                           "otc_share_of_regsho": [0.9, 1.3]})
-    return report.Symbol("T1", "ALPH", weekly, trend, pd.DataFrame(), short, pd.DataFrame())
+    return Symbol("T1", "ALPH", weekly, trend, pd.DataFrame(), short, pd.DataFrame())
 
 
 def test_the_symbol_table_says_how_many_weeks_each_mean_holds():
     s = a_symbol()
-    html = report.styled(s.table()).to_html()
+    html = style.styled(s.table()).to_html()
     assert "Mean shares per day, its weeks of the last 13<" in html
     assert "Weeks in the mean (of 13)<" in html and "13-week" not in html
     assert "at least 3" in s.table_note()
@@ -154,7 +158,7 @@ def test_the_index_shows_each_weeks_status_and_links_its_revisions(tmp_path):
                        "20250801T120000000000"]],
         "symbols": []}
     out = tmp_path / "index.html"
-    report.report_index(listing["weekly"], listing["revisions"], listing["symbols"], str(out))
+    index.report_index(listing["weekly"], listing["revisions"], listing["symbols"], str(out))
     html = out.read_text()
     rows = {m.group(1): m.group(0) for m in re.finditer(
         r"<tr><td><a href=\"weekly/week_start=([\d-]+)\.html\">.*?</tr>", html)}
@@ -165,7 +169,7 @@ def test_the_index_shows_each_weeks_status_and_links_its_revisions(tmp_path):
             + '.html"') in rows["2025-06-02"]
     assert "<b>overridden</b>, <b>revision held back</b>" in rows["2025-06-09"]
     assert "<b>pinned</b>" in rows["2025-06-09"] and "revisions/" not in rows["2025-06-09"]
-    assert all(f"<b>{s}</b>:" in html or f"<li>{s}:" in html for s in report.INDEX_STATUS)
+    assert all(f"<b>{s}</b>:" in html or f"<li>{s}:" in html for s in index.INDEX_STATUS)
 
 
 def test_index_listing_derives_each_status_from_the_ledger():
