@@ -39,6 +39,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
@@ -87,6 +88,15 @@ def socket_path(lake_root: str) -> str:
     os.makedirs(folder, mode=0o700, exist_ok=True)
     key = hashlib.sha256(os.path.realpath(lake_root).encode()).hexdigest()[:16]
     return os.path.join(folder, f"{key}.sock")
+
+
+def threads() -> int:
+    """This process's threads: the server forks only with one, and so do the steps that fork
+    (the gate's workers per tier)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
 
 
 # --- the run's side: start and stop ----------------------------------------------------------

@@ -24,11 +24,10 @@ import signal
 import socket
 import struct
 import sys
-import threading
 import time
 import traceback
 
-from spine.warm import SIGNALS, SINGLE_THREAD, TOKEN_VAR, fingerprint, run_here
+from spine.warm import SIGNALS, SINGLE_THREAD, TOKEN_VAR, fingerprint, run_here, threads
 
 IDLE_SECONDS = 600
 # What the server imports once, before it forks: everything a step imports, including what
@@ -43,7 +42,8 @@ PRELOAD = ("numpy", "pandas", "pyarrow", "pyarrow.parquet", "pyarrow.dataset", "
            "IPython.core.completer", "IPython.core.application", "pandas.io.formats.html",
            "pandas.io.formats.string", "pandas.core.arrays.arrow._arrow_utils",
            "encodings.unicode_escape", "spine.config", "spine.notebooks", "spine.cli",
-           "spine.cli.dispatch", "spine.pipeline", "spine.derive.calcs", "spine.reports.weekly",
+           "spine.cli.dispatch", "spine.steps", "spine.ingest.decide", "spine.derive.calc",
+           "spine.derive.calcs", "spine.reports.weekly",
            "spine.reports.symbol", "spine.reports.charts", "spine.reports.index",
            "spine.reports.revision", "spine.ingest.gates", "spine.status", "spine.lake.repair")
 
@@ -307,13 +307,6 @@ def _warm_up() -> None:
     calendar.xnys()  # the exchange calendar (0.3 s on a step's first trading-day count)
     backend_registry.list_all()  # matplotlib's backend entry points (the engine's shell asks)
     nbformat.validate(nbformat.read(notebooks.NOTEBOOKS / "calc.ipynb", as_version=4))  # schema
-
-
-def threads() -> int:
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return threading.active_count()
 
 
 def _rss_mb() -> float:

@@ -5,4 +5,5 @@ import sys
 
 from spine import warm
 
-sys.exit(warm.run("spine.cli", sys.argv[1:]))
+if __name__ == "__main__":  # not when imported (a walk over the package's modules)
+    sys.exit(warm.run("spine.cli", sys.argv[1:]))
