@@ -25,6 +25,7 @@ from snakemake.exceptions import WorkflowError
 
 from spine import config as spine_config
 from spine import plan
+from spine.ingest import ledger
 from spine.derive import registry
 
 
@@ -53,7 +54,7 @@ except RuntimeError as err:  # spine.ingest.sources.SourceError: a source cannot
 PARTS = COVERAGE.parts
 FETCH_KEY = plan.fetch_key(CFG, dt.datetime.now(dt.timezone.utc))
 RUN_KEY = plan.run_key(FETCH_KEY, PARTS)
-STATE0 = plan.LakeState.read(ROOT)  # the ledger's listing: no data file is opened
+STATE0 = ledger.LakeState.read(ROOT)  # the ledger's listing: no data file is opened
 
 
 include: "rules/common.smk"

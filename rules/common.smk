@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from spine.lake import integrity
-from spine import lake, notebooks, warm
+from spine import lake, steps, vocabulary, warm
+from spine.lake import verify
 from spine.derive import registry
 
 
@@ -25,8 +25,8 @@ def J(step, **keys):
 
 
 wildcard_constraints:
-    tier="T1|T2|OTCE",
-    nms_tier="T1|T2",
+    tier="|".join(vocabulary.TIERS),
+    nms_tier="|".join(vocabulary.NMS_TIERS),
     week_start=r"\d{4}-\d{2}-\d{2}",
     calc="|".join(registry.names()),
     symbol=r"[^/]+",
@@ -69,7 +69,7 @@ def state():
     run's ingest decided (its checkpoint record lists the ledger of every partition it gated)."""
     if not ingesting():
         return STATE0
-    record = checkpoints.ingest.get(run=RUN_KEY).output.record
+    record = checkpoints.gate.get(run=RUN_KEY).output.record
     key = (record, os.stat(record).st_mtime_ns)
     if key not in _STATE:
         _STATE.clear()
@@ -80,7 +80,7 @@ def state():
 
 def ingest_record():
     state()  # after the checkpoint
-    with open(checkpoints.ingest.get(run=RUN_KEY).output.record) as handle:
+    with open(checkpoints.gate.get(run=RUN_KEY).output.record) as handle:
         return json.load(handle)
 
 
@@ -134,14 +134,15 @@ def derive_targets(st, parts):
     """Every derived file of `parts` (clean, calculations, gate reports, weekly reports), every
     revision report and the revision index, as the state `st` says they should be; and the
     sweep of those it no longer accounts for (rule `retract`)."""
-    files = [L("retracted", fingerprint=integrity.held_fingerprint(st, CFG["regsho"]["enabled"]))]
+    files = [L("retracted", fingerprint=verify.held_fingerprint(st, CFG["regsho"]["enabled"]))]
     for tier, week in parts:
         s = st.get(tier, week)
         files += [L("gate", tier=tier, week_start=week, capture_id=c) for c in s.shown]
         if s.held:
             files += calc_files(tier, week)
-    files += [L("report", week_start=w) for w in plan.by_week(parts)]
-    files += [L("revision", tier=t, week_start=w, old=o, new=n) for t, w, o, n in st.revisions()]
+    files += [L("weekly_report", week_start=w) for w in plan.by_week(parts)]
+    files += [L("revision_report", tier=t, week_start=w, old=o, new=n)
+              for t, w, o, n in st.revisions()]
     files += [L("revision_index"), L("report_index")]
     return files
 
@@ -161,7 +162,7 @@ def symbol_inputs(tier, symbol):
     tier with Reg SHO, short_volume_weekly) of each held week; both captures of each revision."""
     view = symbol_view(tier)
     names = ["symbol_week", "symbol_trend"]
-    if CFG["regsho"]["enabled"] and tier in plan.NMS_TIERS:
+    if CFG["regsho"]["enabled"] and tier in vocabulary.NMS_TIERS:
         names.append("short_volume_weekly")
     files = [L("clean", tier=tier, week_start=w) for w in view["weeks"]]
     files += [L("calc", calc=n, tier=tier, week_start=w) for w in view["weeks"] for n in names]
@@ -192,8 +193,9 @@ def index_listing():
 
 def index_reports():
     st = state()
-    return ([L("report", week_start=w) for w in plan.by_week(st.gated())]
-            + [L("revision", tier=t, week_start=w, old=o, new=n) for t, w, o, n in st.revisions()]
+    return ([L("weekly_report", week_start=w) for w in plan.by_week(st.gated())]
+            + [L("revision_report", tier=t, week_start=w, old=o, new=n)
+               for t, w, o, n in st.revisions()]
             + [L("symbol_report", tier=t, symbol=s) for t, s in symbol_reports()])
 
 
@@ -233,7 +235,7 @@ onstart:
     # included), so the next run never finds a stale lock; Snakemake's own directory lock is
     # off in the profile for that reason (profiles/default/config.yaml).
     os.makedirs(ROOT, exist_ok=True)
-    _LOCK = open(os.path.join(ROOT, ".run.lock"), "w")
+    _LOCK = open(os.path.join(ROOT, lake.RUN_LOCK), "w")
     try:
         fcntl.flock(_LOCK, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -17,12 +17,12 @@ use rule notebook as fetch with:
         **J("fetch", tier="{tier}", week_start="{week_start}", fetch_key="{fetch_key}"),
     params:
         step="fetch",
-        json=lambda wc: notebooks.parameters("fetch", CFG, tier=wc.tier,
+        json=lambda wc: steps.parameters("fetch", CFG, tier=wc.tier,
                                              week_start=wc.week_start, fetch_key=wc.fetch_key),
         html="",
 
 
-checkpoint ingest:
+checkpoint gate:
     input:
         notebook="notebooks/gate.ipynb",
         # the run's receipts
@@ -39,7 +39,7 @@ checkpoint ingest:
         **J("gate", run="{run}"),
     params:
         step="gate",
-        json=lambda wc, input, output: notebooks.parameters(
+        json=lambda wc, input, output: steps.parameters(
             "gate", CFG, receipts=list(input.receipts), output=output.record),
         html="",
     threads: 1

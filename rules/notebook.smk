@@ -1,6 +1,6 @@
 # The notebook rule template. Every step is `python -m spine.notebooks <step>`: a papermill run
-# of notebooks/<step>.ipynb, in process, with the parameters spine.notebooks.parameters()
-# derives from the step's one declaration (spine.notebooks.STEPS); the executed copy is the
+# of notebooks/<step>.ipynb, in process, with the parameters spine.steps.parameters()
+# derives from the step's one declaration (spine.steps.STEPS); the executed copy is the
 # job's `notebook` log. Steps reuse it with `use rule notebook as <step> with:`.
 #
 # Jobs run `python` from PATH, and the interpreter running Snakemake comes first on it (see

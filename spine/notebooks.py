@@ -1,10 +1,7 @@
-"""The pipeline's steps: one notebook each, what config each reads, and how a step is run.
+"""The runner: one step's notebook executed in process, and rendered to HTML for a report.
 
 Every step is a papermill run of `notebooks/<step>.ipynb`; the executed copy is kept under the
-lake's `runs/`. `STEPS` is the one declaration of the config keys a step reads: the Snakefile
-passes exactly those (so changing another key never reruns the step), and in a pipeline run the
-step gets a `StepConfig` that refuses any other key, so the declaration cannot drift from what
-the step really reads.
+lake's `runs/`. What config each step reads, and its parameters: `spine.steps`.
 
     python -m spine.notebooks <step> <executed.ipynb> --params '<json>' [--html <report.html>]
 
@@ -24,58 +21,12 @@ import os
 import sys
 from pathlib import Path
 
+from spine.vocabulary import STEPS
+
+# Standard library only at the top: `python -m spine.notebooks` is each job's thin client
+# (tests/unit/test_warm.py); what a step needs is imported by the warm server that runs it.
+
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-
-# step -> the config keys it reads
-STEPS: dict[str, tuple[str, ...]] = {
-    "fetch": ("lake_root", "as_of", "source", "synthetic", "finra_api", "finra_files"),
-    "regsho": ("lake_root", "as_of", "regsho", "synthetic"),
-    "gate": ("lake_root", "as_of", "gates"),
-    "clean": ("lake_root",),
-    "calc": ("lake_root",),
-    "report": ("lake_root", "report"),
-    "symbol": ("lake_root",),
-    "revision": ("lake_root", "report"),
-}
-
-
-class StepConfigError(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class StepConfig(dict):
-    """The config of one step in a pipeline run: exactly the keys `STEPS` declares for it."""
-
-    def __init__(self, step: str, values: dict):
-        declared = set(STEPS[step])
-        missing, extra = declared - set(values), set(values) - declared
-        if missing or extra:
-            raise StepConfigError(f"step {step!r} got config keys {sorted(values)}; "
-                                  f"spine/notebooks.py STEPS declares {sorted(declared)}")
-        super().__init__(values)
-        self.step = step
-
-    def _check(self, key: str) -> None:
-        if key not in self and key != "by_hand":
-            raise StepConfigError(
-                f"step {self.step!r} reads config key {key!r}, which spine/notebooks.py STEPS "
-                f"does not give it (it gets {sorted(self)}); declare it there")
-
-    def __getitem__(self, key: str):
-        self._check(key)
-        return super().__getitem__(key)
-
-    def get(self, key: str, default=None):
-        self._check(key)
-        return super().get(key, default)
-
-
-def parameters(step: str, config: dict, **params) -> str:
-    """The papermill parameters of a step as JSON: its own (wildcards, plan facts) and the
-    declared part of the config, keys sorted so that equal parameters compare equal."""
-    return json.dumps({**params, "config": {k: config[k] for k in STEPS[step]}}, sort_keys=True,
-                      default=str)
 
 
 def render_html(notebook: str | Path, html: str | Path) -> None:
@@ -114,7 +65,7 @@ def _title(nb) -> str:
     return "Market Spine report"
 
 
-PLOTTING_STEPS = ("report", "revision", "symbol")
+PLOTTING_STEPS = ("weekly_report", "revision_report", "symbol_report")
 # Imported by the embedded engine whether a notebook plots or not: ploomber-engine's optional
 # profiling imports matplotlib.pyplot, and its shell enables IPython's inline backend. Both are
 # optional there (skipped when absent). Steps that plot nothing run with them hidden: 1.3 s less

@@ -1,7 +1,7 @@
 """`spine status`: for every (tier, week) the publication calendar says should be in the lake as
 of a date, what is there, and for every gap why (in domain words) and the command that fixes it.
 
-Read from the ledger's listing (spine.plan.LakeState: file names only), the fetch receipts'
+Read from the ledger's listing (spine.ingest.ledger.LakeState: file names only), the fetch receipts'
 listing and, for a week held back, its verdict event (the failed checks with their measured
 values and limits). A week the lake lacks that no configured source serves (older than FINRA's
 API holds, no download file: spine.ingest.sources.catalog.for_partition) is said to be so, with what would
@@ -16,8 +16,8 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from spine import calendar as cal
-from spine.ingest import gates, ledger
 from spine import lake, plan
+from spine.ingest import ledger, reconcile
 from spine.ingest.sources import HISTORY_RUNBOOK
 
 GRACE_DAYS = 3  # a week still missing this long after its publication date is stale
@@ -54,13 +54,12 @@ def _fetched(root: str, tier: str, week: dt.date) -> list[str]:
         return []
 
 
-def _held_by(root: str, tier: str, week: dt.date, event: plan.Event, e: Entry) -> str:
-    """The failed checks of a refused capture (into `e.checks`), described."""
-    report = ledger.read_event(plan.ledger_dir(root, tier, week) / event.file)["report"]
+def _held_by(report: dict, e: Entry) -> str:
+    """The failed checks of a refused capture's gate report (into `e.checks`), described."""
     failed = [c for c in report["checks"] if c["status"] == "FAIL"]
     e.checks = [c["check"] for c in failed]
-    return "; ".join(f"{c['check']} (measured {gates.plain(c['measured'])}, limit "
-                     f"{gates.plain(c['limit'])}): "
+    return "; ".join(f"{c['check']} (measured {reconcile.plain(c['measured'])}, limit "
+                     f"{reconcile.plain(c['limit'])}): "
                      f"{c['message']}" for c in failed)
 
 
@@ -70,7 +69,7 @@ def scope(config: dict, tiers: list[str] | None = None) -> tuple[list[str], list
     has; a lake with no ledger yet, every configured tier."""
     if tiers:
         return list(tiers), []
-    held = {t for t, _ in plan.LakeState.read(config["lake_root"]).parts}
+    held = {t for t, _ in ledger.LakeState.read(config["lake_root"]).parts}
     if not held:
         return list(config["tiers"]), []
     return ([t for t in config["tiers"] if t in held],
@@ -85,7 +84,7 @@ def status(config: dict, as_of=None, tiers: list[str] | None = None,
     root = config["lake_root"]
     as_of = cal.to_date(as_of or config["as_of"], "as_of")
     tiers, _ = scope(config, tiers)
-    state = plan.LakeState.read(root)
+    state = ledger.LakeState.read(root)
     out = []
     for tier in tiers:
         held_weeks = [w for t, w in state.parts if t == tier]
@@ -95,10 +94,10 @@ def status(config: dict, as_of=None, tiers: list[str] | None = None,
         weeks = cal.published_weeks(tier, as_of, first)
         upcoming = (weeks[-1] if weeks else first - dt.timedelta(days=7)) + dt.timedelta(days=7)
         for week in weeks + [upcoming]:
-            s = state.get(tier, week)
-            out.append(_entry(root, tier, week, as_of, s, grace_days,
+            out.append(_entry(root, state, tier, week, as_of, grace_days,
                               None if published is None else published.get(tier),
-                              week in recent, None if week == upcoming or s.held or s.verdicts
+                              week in recent, None if week == upcoming
+                              or state.get(tier, week).held or state.get(tier, week).verdicts
                               else _unheld(config, tier, week, as_of)))
     return out
 
@@ -125,10 +124,11 @@ def commands(root: str) -> tuple[str, str]:
     return f" lake_root={root}", f" --lake-root {root}"
 
 
-def _entry(root: str, tier: str, week: dt.date, as_of: dt.date, s: plan.PartitionState,
+def _entry(root: str, state: ledger.LakeState, tier: str, week: dt.date, as_of: dt.date,
            grace_days: int, source_has: set | None, recent: bool = False,
            unheld: tuple[str, str] | None = None) -> Entry:
     due = cal.publication_date(tier, week)
+    s = state.get(tier, week)
     snake, spine = commands(root)
     refetch = f"snakemake --cores 2 refetch --config 'weeks=[{week}]' 'tiers=[{tier}]'{snake}"
     e = Entry(tier, week.isoformat(), "", "", published=due.isoformat())
@@ -150,7 +150,7 @@ def _entry(root: str, tier: str, week: dt.date, as_of: dt.date, s: plan.Partitio
             refused = s.refused_since[-1]
             e.state = "revision refused"
             e.detail = (f"clean keeps {s.held}; a newer capture {refused} was held back: "
-                        + _held_by(root, tier, week, s.verdicts[refused], e))
+                        + _held_by(state.report(tier, week, refused), e))
             e.fix = ("workflows/incident/RESOLVE_QUALITY_GATE.md: if the restatement is real, "
                      f"spine override --tier {tier} --week-start {week} --check ... --reason "
                      f"'...'{spine}")
@@ -161,7 +161,7 @@ def _entry(root: str, tier: str, week: dt.date, as_of: dt.date, s: plan.Partitio
         latest = max(s.verdicts.values(), key=lambda v: v.at)
         e.state = "held back"
         e.detail = (f"fetched, capture {latest.capture_id} held back by "
-                    + _held_by(root, tier, week, latest, e))
+                    + _held_by(state.report(tier, week, latest.capture_id), e))
         e.fix = (f"workflows/incident/RESOLVE_QUALITY_GATE.md: {refetch} once FINRA has fixed "
                  f"it, or spine override --tier {tier} --week-start {week} --check ... "
                  f"--reason '...'{spine}")

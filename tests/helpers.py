@@ -147,3 +147,20 @@ def reads_during_replacements(root: str, seconds: float) -> tuple[dict[str, int]
         stop.set()
         writer.join()
     return reads, failures
+
+
+def derive(config: dict, tier: str, week_start, capture_id: str | None = None) -> dict:
+    """Clean and every calculation of one held (tier, week), in registry order, in this
+    process: what the Snakefile's clean and calc jobs make for the week (its windows read the
+    weeks the ledger holds, derived before). For tests and benchmarks that build a lake without
+    starting Snakemake."""
+    from spine import calendar as cal
+    from spine import lake
+    from spine.derive import registry
+    from spine.derive.calc import make_calc
+    from spine.derive.clean import make_clean
+
+    week = cal.check_week_start(week_start)
+    make_clean(config, tier, week, capture_id)
+    regsho = lake.path(config["lake_root"], "regsho_week", week_start=week).exists()
+    return {c.name: make_calc(config, c.name, tier, week) for c in registry.for_tier(tier, regsho)}

@@ -1,58 +1,56 @@
-"""Raw FINRA rows (API field names, as received) -> the clean detail-row table.
+"""The clean step: clean materialised from the raw capture the ledger says it holds.
 
-Conversion never drops or repairs a row: a value that is not a number or a date becomes null and
-the schema gate then names the row and field. Only detail summary types belong in clean; an
-aggregate type (ATS_W_SMBL, OTC_W_FIRM, ...) would double count, so it is left in raw and counted.
+Clean is derived, like the calculations: the raw capture and the ledger's verdict are the
+record, and `spine.ingest.convert` is the one conversion (the gates checked the same table).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from spine.schemas import (
-    API_TO_CLEAN,
-    CLEAN_COLUMNS,
-    DETAIL_SUMMARY_TYPES,
-    REGSHO_TO_CLEAN,
-)
-
-
-def _dates(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, format="%Y-%m-%d", errors="coerce").astype("datetime64[ns]")
+from spine import calendar as cal
+from spine import lake
+from spine.ingest import convert
+from spine.ingest.ledger import LakeState
+from spine.schemas import CLEAN_COLUMNS
+from spine.vocabulary import DATASET_WEEKLY
 
 
-def _numbers(values: pd.Series) -> pd.Series:
-    # FINRA sends numbers as JSON numbers, strings, or E-notation strings ("1.99E9").
-    return pd.to_numeric(values, errors="coerce").astype(float)
+class GateFailed(RuntimeError):
+    """Clean cannot be made: the week has no accepted version, or its capture is unreadable."""
 
 
-def to_clean(raw: pd.DataFrame, capture_id: str) -> tuple[pd.DataFrame, int]:
-    """Returns (clean detail rows, number of aggregate rows left out)."""
-    missing = [c for c in API_TO_CLEAN if c not in raw.columns]
-    if missing:
-        raise ValueError(f"raw capture {capture_id} lacks FINRA fields {missing}")
-    detail = raw["summaryTypeCode"].isin(DETAIL_SUMMARY_TYPES) | raw["summaryTypeCode"].isna()
-    raw = raw[detail]
-    df = raw[list(API_TO_CLEAN)].rename(columns=API_TO_CLEAN).reset_index(drop=True)
-    for col in ("week_start", "initial_published", "last_updated"):
-        df[col] = _dates(df[col])
-    for col in ("shares", "notional"):
-        df[col] = _numbers(df[col])
-    trades = _numbers(df["trades"])
-    df["trades"] = trades.where(trades == trades.round()).astype("Int64")
-    df["firm_crd"] = _numbers(df["firm_crd"]).astype("Int64")
-    for col in ("tier", "summary_type", "symbol", "issue_name", "mpid", "participant_name",
-                "product_type"):
-        df[col] = df[col].astype("str")  # missing stays missing
-    df["capture_id"] = capture_id
-    return df[CLEAN_COLUMNS], int((~detail).sum())
+def read_clean(root: str, tier: str, week_start: dt.date | str) -> pd.DataFrame:
+    week_start = cal.check_week_start(week_start)
+    df = lake.read_partition(root, "clean", DATASET_WEEKLY, {"tier": tier, "week_start": week_start})
+    return df[CLEAN_COLUMNS]
 
 
-
-def regsho_to_clean(raw: pd.DataFrame, capture_id: str) -> pd.DataFrame:
-    """Raw Reg SHO rows -> RegShoDaily (trade_date from the file's YYYYMMDD `Date`)."""
-    df = raw[list(REGSHO_TO_CLEAN)].rename(columns=REGSHO_TO_CLEAN).reset_index(drop=True)
-    df["trade_date"] = pd.to_datetime(df["trade_date"], format="%Y%m%d",
-                                      errors="coerce").astype("datetime64[ns]")
-    df["capture_id"] = capture_id
-    return df
+def make_clean(config: dict, tier: str, week_start: dt.date | str,
+               capture_id: str | None = None) -> pd.DataFrame:
+    """Materialise clean from the capture it holds (default: what the ledger says). Clean is
+    derived, like the calculations: the raw capture and the ledger's verdict are the record."""
+    root = config["lake_root"]
+    week_start = cal.check_week_start(week_start)
+    if capture_id is None:
+        capture_id = LakeState.read(root).held(tier, week_start)
+    if capture_id is None:
+        raise GateFailed(f"{tier} week {week_start} has no accepted version (its captures "
+                         f"failed their gates); see {root}/gates/")
+    keys = {"tier": tier, "week_start": week_start}
+    raw_path = lake.path(root, "capture", capture_id=capture_id, **keys)
+    try:
+        raw = pq.read_table(raw_path).to_pandas()
+    except (OSError, pa.ArrowException) as err:
+        raise GateFailed(f"{raw_path}: the raw capture clean is to hold cannot be read ({err}). "
+                         "Run `spine verify` to see the damage and "
+                         "workflows/incident/DATABASE_RECOVERY.md to repair it.") from None
+    clean, _ = convert.to_clean(raw, capture_id)
+    lake.write_partition(clean, root, "clean", DATASET_WEEKLY, keys,
+                         metadata={"spine.capture_id": capture_id},
+                         inputs=lake.made_from(root, raw_path))
+    return clean

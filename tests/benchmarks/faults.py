@@ -28,8 +28,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from spine.lake import integrity
-from spine import lake, plan
+from spine import lake
+from spine.lake import backup as backup_
+from spine.lake import repair, verify
+from spine.ingest import ledger
 
 REPO = Path(__file__).resolve().parents[2]
 BEFORE, AFTER, RESTATED = "2025-08-14", "2025-08-15", "2025-06-30"
@@ -73,7 +75,7 @@ def digest(root: Path) -> dict:
     for layer in ("clean", "calc"):
         for path in sorted((root / layer).rglob("*.parquet")):
             out[path.relative_to(root).as_posix()] = lake.content_hash(pd.read_parquet(path))
-    state = plan.LakeState.read(root)
+    state = ledger.LakeState.read(root)
     out["held"] = {f"{t}/{w}": s.held for (t, w), s in sorted(state.parts.items())}
     out["revisions"] = sorted(p.name for p in (root / "reports" / "revisions").rglob("*_to_*"))
     return out
@@ -114,7 +116,7 @@ def kills(work: Path, points: int) -> None:
         proc.wait()
         code, out = run(cfg)
         _, dry = run(cfg, "-n")
-        problems = integrity.verify(lake_)
+        problems = verify.verify(lake_)
         same = digest(lake_) == want
         ok = code == 0 and "Nothing to be done" in dry and not problems and same
         survived += ok
@@ -143,9 +145,9 @@ DAMAGES = {
 def damage(work: Path) -> None:
     ref = work / "ref"
     backup = work / "backup"
-    integrity.backup(ref, str(backup), out=open(os.devnull, "w"))
+    backup_.backup(ref, str(backup), out=open(os.devnull, "w"))
     want, want_rows = digest(ref), rows(ref)
-    held = plan.LakeState.read(ref).parts
+    held = ledger.LakeState.read(ref).parts
     t2 = next(s.held for (t, w), s in held.items() if t == "T2" and str(w) == RESTATED)
     targets = {
         "raw capture": next((ref / "raw").rglob(f"{t2}.parquet")),
@@ -177,12 +179,12 @@ def damage(work: Path) -> None:
             rel = targets[name].relative_to(ref).as_posix()
             DAMAGES[kind](lake_ / rel)
         injected += 1
-        found = [p for p in integrity.verify(lake_) if p.path.startswith(rel)]
+        found = [p for p in verify.verify(lake_) if p.path.startswith(rel)]
         seen = bool(found) or name == "manifest"
         if name == "manifest":
-            seen = all(p.kind == "unrecorded" for p in integrity.verify(lake_))
+            seen = all(p.kind == "unrecorded" for p in verify.verify(lake_))
         with open(work / "repair.log", "w") as log:
-            left = integrity.repair(lake_, backup=str(backup), configfile=str(config(lake_, AFTER)),
+            left = repair.repair(lake_, backup=str(backup), configfile=str(config(lake_, AFTER)),
                                     out=log)
         if kind == "unrecorded":  # a stray file is moved aside, not kept
             gone = not (lake_ / rel).exists()

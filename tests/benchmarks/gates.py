@@ -2,7 +2,7 @@
 (target: at most 10%). Prints figures; asserts nothing.
 
 For each tier, one full-size synthetic week (detail rows and FINRA's aggregates) is fetched into
-a fresh lake, then decided again and again with `spine regate` (`pipeline.regate`: read the raw
+a fresh lake, then decided again and again with `spine regate` (`decide.regate`: read the raw
 capture, convert, run every check, record the verdict), alternately with the reconciliation
 checks on and with them set to SKIP, in the same process (median of the runs), and the
 reconciliation alone on the capture as the gate reads it (median of 20): its share of the gate.
@@ -19,7 +19,9 @@ import time
 import pyarrow.parquet as pq
 
 from spine import config as config_
-from spine import lake, pipeline
+from spine import lake
+from spine.ingest import decide
+from spine.ingest import fetch
 from spine.ingest import reconcile
 
 AS_OF, WEEK, RUNS = "2025-09-30", "2025-06-02", 5
@@ -32,14 +34,14 @@ def main() -> None:
                             synthetic={"size": "full"})
         off = {**base, "gates": {**base["gates"], "severity": {c: "SKIP" for c in RECONCILE}}}
         for tier in ("T1", "T2", "OTCE"):
-            receipt = pipeline.fetch(base, tier, WEEK, fetch_key="asof-" + AS_OF)
-            report = pipeline.gate(base, tier, WEEK, receipt["capture_id"])
+            receipt = fetch.fetch(base, tier, WEEK, fetch_key="asof-" + AS_OF)
+            report = decide.gate(base, tier, WEEK, receipt["capture_id"])
             outcome = {c.check: c.status for c in report.checks if c.check in RECONCILE}
             timed = {"with": [], "without": []}
             for _ in range(RUNS):
                 for name, cfg in (("with", base), ("without", off)):
                     start = time.perf_counter()
-                    pipeline.regate(cfg, tier, WEEK, receipt["capture_id"])
+                    decide.regate(cfg, tier, WEEK, receipt["capture_id"])
                     timed[name].append(time.perf_counter() - start)
             with_, without = (statistics.median(timed[k]) for k in ("with", "without"))
             # the difference of two gates is within their noise: time the reconciliation itself

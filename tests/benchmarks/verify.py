@@ -17,8 +17,11 @@ import time
 from pathlib import Path
 
 from spine import config as config_
-from spine.lake import integrity
-from spine import pipeline, plan
+from spine import plan
+from spine.ingest import decide
+from tests.helpers import derive
+from spine.ingest import fetch
+from spine.lake import verify
 
 
 def build(root: Path, weeks: int, size: str) -> None:
@@ -28,10 +31,10 @@ def build(root: Path, weeks: int, size: str) -> None:
     started = time.monotonic()
     for i, week in enumerate(mondays):
         for tier in plan.TIERS:
-            receipt = pipeline.fetch(cfg, tier, week, "asof-2025-09-30")
-            pipeline.gate(cfg, tier, week, receipt["capture_id"])
-            pipeline.derive(cfg, tier, week)
-            pipeline.gate_reports(cfg, tier, week)
+            receipt = fetch.fetch(cfg, tier, week, "asof-2025-09-30")
+            decide.gate(cfg, tier, week, receipt["capture_id"])
+            derive(cfg, tier, week)
+            decide.gate_reports(cfg, tier, week)
         print(f"  built week {i + 1}/{weeks} ({week}) at {time.monotonic() - started:.0f} s",
               flush=True)
     (root / ".built").write_text(f"{weeks} {size}\n")
@@ -47,12 +50,12 @@ def main() -> None:
     if not (root / ".built").exists():
         print(f"building a {args.weeks}-week {args.size} lake in {root} (once)")
         build(root, args.weeks, args.size)
-    files = integrity.files_on_disk(root)
+    files = verify.files_on_disk(root)
     size = sum(files.values())
     times = []
     for _ in range(3):
         started = time.monotonic()
-        problems = integrity.verify(root)
+        problems = verify.verify(root)
         times.append(time.monotonic() - started)
     print(f"spine verify: {len(files):,} files, {size / 1e6:,.0f} MB, "
           f"{len(problems)} problem(s); best of 3 {min(times):.2f} s, worst {max(times):.2f} s "

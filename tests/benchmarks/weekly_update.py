@@ -49,10 +49,11 @@ import yaml
 
 from spine import warm
 from spine.ingest.sources import finra_files, synthetic
+from spine.ingest import ledger
 
 REPO = Path(__file__).resolve().parents[2]
 TIERS = ["T1", "T2", "OTCE"]
-STEPS = ["fetch", "gate", "clean", "calc", "regsho", "report"]  # print order (others after)
+STEPS = ["fetch", "gate", "clean", "calc", "regsho", "weekly_report"]  # print order (others after)
 # Snakemake starts papermill and jupyter from PATH: the interpreter's bin directory comes first.
 ENV = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent),
                                              os.environ.get("PATH", "")]))
@@ -175,12 +176,12 @@ def first_cell_overhead(lake: Path, env: dict, runs: int = 10) -> tuple[list[flo
     """Seconds from launching `python -m spine.notebooks clean ...` (the command a job runs) to
     its notebook's first code cell, and to the command's end, for a T1 week of `lake`."""
     from spine import config as config_
-    from spine import notebooks, plan
+    from spine import steps
 
-    state = plan.LakeState.read(lake)
+    state = ledger.LakeState.read(lake)
     tier, week = next((t, w) for t, w in state.accepted() if t == "T1")
     cfg = config_.load(lake_root=str(lake))
-    params = notebooks.parameters("clean", cfg, tier=tier, week_start=week.isoformat(),
+    params = steps.parameters("clean", cfg, tier=tier, week_start=week.isoformat(),
                                   capture_id=state.held(tier, week))
     out, whole = [], []
     for i in range(runs):

@@ -21,9 +21,9 @@ def lake_config(tmp_path_factory):
 def step_config(lake_config, step, **extra):
     """The config a step's notebook gets in a pipeline run: exactly the keys it declares."""
     from spine import config as config_
-    from spine import notebooks
+    from spine import steps
 
-    return json.loads(notebooks.parameters(step, config_.load(**lake_config, **extra)))["config"]
+    return json.loads(steps.parameters(step, config_.load(**lake_config, **extra)))["config"]
 
 
 def execute(name, tmp_path, **params):
@@ -36,7 +36,7 @@ def execute(name, tmp_path, **params):
 def test_steps_in_order_write_the_lake_on_the_jupyter_kernel(lake_config, tmp_path):
     """The kernel path JupyterLab users take: each step's notebook through papermill and the
     python3 kernel, in the pipeline's order, with the pipeline's parameters."""
-    from spine import pipeline
+    from spine.ingest import decide
 
     root = lake_config["lake_root"]
     execute("fetch", tmp_path, **PARAMS, fetch_key="asof-2025-08-01",
@@ -47,7 +47,7 @@ def test_steps_in_order_write_the_lake_on_the_jupyter_kernel(lake_config, tmp_pa
     execute("gate", tmp_path, receipts=[str(receipt)], output=str(record),
             config=step_config(lake_config, "gate"))
     assert json.loads(record.read_text())["partitions"][0]["status"] == "PASS"
-    pipeline.gate_reports(lake_config, **PARAMS)  # the Snakefile's gate_report rule
+    decide.gate_reports(lake_config, **PARAMS)  # the Snakefile's gate_report rule
     execute("clean", tmp_path, **PARAMS, capture_id=capture,
             config=step_config(lake_config, "clean"))
     assert lake.path(root, "clean", **PARAMS).exists()
@@ -60,8 +60,8 @@ def test_steps_in_order_write_the_lake_on_the_jupyter_kernel(lake_config, tmp_pa
         assert lake.path(root, "calc", calc=entry.name, **PARAMS).exists()
     view = {"OTCE": {"captures": [capture], "accepted": True, "calcs": names,
                      "override": None, "history": [PARAMS["week_start"]], "revisions": []}}
-    nb = execute("report", tmp_path, week_start="2025-06-02", tiers=view,
-                 config=step_config(lake_config, "report", report={"top_n": 5}))
+    nb = execute("weekly_report", tmp_path, week_start="2025-06-02", tiers=view,
+                 config=step_config(lake_config, "weekly_report", report={"top_n": 5}))
     outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 3, "the charts are embedded"
     text = json.dumps(outputs)
@@ -71,7 +71,7 @@ def test_steps_in_order_write_the_lake_on_the_jupyter_kernel(lake_config, tmp_pa
 def test_looking_at_a_lake_by_hand_writes_nothing_into_it(lake_config, tmp_path):
     """README: to look at the real lake, add "lake_root" to a notebook's config. The notebook
     computes and shows; the lake's files, manifest and ledger stay exactly as they were."""
-    from spine.lake import integrity
+    from spine.lake import verify
 
     root = lake_config["lake_root"]
     if not lake.path(root, "clean", **PARAMS).exists():
@@ -87,7 +87,7 @@ def test_looking_at_a_lake_by_hand_writes_nothing_into_it(lake_config, tmp_path)
     text = json.dumps([o for c in nb["cells"] for o in c.get("outputs", [])])
     assert f"Looking at {root}" in text and "rows" in text
     assert snapshot() == before
-    assert integrity.verify(root, regsho=False) == []
+    assert verify.verify(root, regsho=False) == []
 
 
 def test_a_pipeline_notebook_never_fetches_behind_the_dags_back(lake_config, tmp_path):

@@ -8,7 +8,8 @@ import sys
 import pandas as pd
 import pytest
 
-from spine import lake, pipeline
+from spine import lake
+from spine.ingest.ledger import LakeState
 from spine.ingest.sources import SourceError, finra_files, synthetic
 
 WEEK = "2025-06-02"
@@ -98,7 +99,7 @@ def test_import_file_command(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "gate: PASS" in proc.stdout and "snakemake --cores 2 reports" in proc.stdout
     # recorded as accepted in the ledger; clean and calculations are the derive stage's
-    state = pipeline.partition_state(str(root), "OTCE", dt.date.fromisoformat(WEEK))
+    state = LakeState.read(str(root)).get("OTCE", dt.date.fromisoformat(WEEK))
     capture = pd.read_parquet(lake.path(root, "capture", tier="OTCE", week_start=WEEK,
                                         capture_id=state.held))
     assert len(capture) == len(rows)

@@ -3,9 +3,14 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from spine.derive import clean
-from spine.ingest import gates
-from spine import pipeline
+from spine.ingest import convert
+from spine.ingest import checks, gates
+from spine.derive.clean import GateFailed
+from spine.ingest.ledger import LakeState
+from spine.ingest import decide
+from tests.helpers import derive
+from spine.ingest import fetch
+from spine import lake
 from spine.ingest.sources import synthetic
 
 WEEK = dt.date(2025, 6, 2)
@@ -14,7 +19,7 @@ NO_TRAILING = pd.DataFrame(columns=["week_start", "rows", "symbols"])
 
 def week(tier="T2"):
     raw = synthetic.weekly_rows(tier, WEEK, "2025-08-01", size="small")
-    return clean.to_clean(raw, "cafe")[0]
+    return convert.to_clean(raw, "cafe")[0]
 
 
 def evaluate(df, tier="T2", trailing=NO_TRAILING, **cfg):
@@ -28,14 +33,14 @@ def failed(report):
 
 def test_a_good_week_passes():
     report = evaluate(week())
-    assert report.status == gates.PASS, report.table()
+    assert report.status == checks.PASS, report.table()
 
 
 def test_negative_shares_fail_the_schema_gate_and_name_the_row():
     df = week()
     df.loc[7, "shares"] = -5.0
     report = evaluate(df)
-    assert report.status == gates.FAIL and failed(report) == {"schema"}
+    assert report.status == checks.FAIL and failed(report) == {"schema"}
     assert "shares greater_than_or_equal_to(0) (e.g. -5.0): rows 7" in report.failures[0].message
 
 
@@ -43,7 +48,7 @@ def test_a_bad_number_becomes_a_named_null_not_a_dropped_row():
     raw = synthetic.weekly_rows("T2", WEEK, "2025-08-01", size="small",
                                 aggregates=False).astype({"totalWeeklyTradeCount": object})
     raw.loc[3, "totalWeeklyTradeCount"] = "12x"
-    df, _ = clean.to_clean(raw, "cafe")
+    df, _ = convert.to_clean(raw, "cafe")
     assert len(df) == len(raw)
     report = evaluate(df)
     assert "schema" in failed(report) and "trades" in report.failures[0].message
@@ -79,29 +84,29 @@ def test_row_count_band_against_trailing_weeks():
     assert check.measured == len(df) and check.limit == [len(df) * 1.5, len(df) * 4.5]
     # with too few trailing weeks the band is skipped, not passed
     skipped = evaluate(df, trailing=trailing.head(1))
-    assert {c.check: c.status for c in skipped.checks}["rows_in_band"] == gates.SKIP
+    assert {c.check: c.status for c in skipped.checks}["rows_in_band"] == checks.SKIP
 
 
 def test_a_week_whose_only_capture_fails_has_no_clean_and_no_calcs(small_config):
     cfg = dict(small_config, gates={**small_config["gates"], "band_min_weeks": 1,
                                     "rows_band": [5.0, 6.0]})
     prior = WEEK - dt.timedelta(days=7)
-    pipeline.fetch(cfg, "T2", prior)
-    assert pipeline.gate(cfg, "T2", prior).status == gates.PASS  # no trailing week: band skipped
-    receipt = pipeline.fetch(cfg, "T2", WEEK)
-    report = pipeline.gate(cfg, "T2", WEEK, receipt["capture_id"])
-    assert report.status == gates.FAIL
+    fetch.fetch(cfg, "T2", prior)
+    assert decide.gate(cfg, "T2", prior).status == checks.PASS  # no trailing week: band skipped
+    receipt = fetch.fetch(cfg, "T2", WEEK)
+    report = decide.gate(cfg, "T2", WEEK, receipt["capture_id"])
+    assert report.status == checks.FAIL
     root = cfg["lake_root"]
-    assert not pipeline.lake.path(root, "clean", tier="T2", week_start=WEEK).exists()
-    verdict = pipeline.verdict(root, "T2", WEEK, receipt["capture_id"])
+    assert not lake.path(root, "clean", tier="T2", week_start=WEEK).exists()
+    verdict = LakeState.read(root).report("T2", WEEK, receipt["capture_id"])
     assert verdict["status"] == "FAIL" and verdict["advanced_to_clean"] is False
-    with pytest.raises(pipeline.GateFailed, match="no accepted version"):
-        pipeline.derive(cfg, "T2", WEEK)
+    with pytest.raises(GateFailed, match="no accepted version"):
+        derive(cfg, "T2", WEEK)
 
 
 # -- the domain checks (issue 9): each fails on a crafted bad week, passes on a good one -------
 def held(df=None):
-    return gates.Version.of(week() if df is None else df, "beef")
+    return checks.Version.of(week() if df is None else df, "beef")
 
 
 def run(df, previous=None, as_of="2025-08-01", ats=None, trailing=NO_TRAILING, **cfg):
@@ -115,7 +120,7 @@ def run(df, previous=None, as_of="2025-08-01", ats=None, trailing=NO_TRAILING, *
 
 def test_a_good_week_passes_every_domain_check_against_its_previous_version():
     report = run(week(), previous=held())
-    assert report.status == gates.PASS, report.table()
+    assert report.status == checks.PASS, report.table()
     assert {c.check for c in report.checks} == set(gates.CHECKS)
 
 
@@ -175,7 +180,7 @@ def test_a_holiday_week_is_compared_per_trading_day():
     trailing = pd.DataFrame({"week_start": [0, 1, 2], "rows": [len(df)] * 3,
                              "symbols": [df["symbol"].nunique()] * 3,
                              "shares_per_day": [per_day] * 3})
-    assert run(df, trailing=trailing).status == gates.PASS
+    assert run(df, trailing=trailing).status == checks.PASS
     assert "shares_per_day_in_band" in failed(run(df.assign(shares=df["shares"] * 4),
                                                   trailing=trailing))
 
@@ -184,10 +189,10 @@ def test_severity_warn_lets_a_week_through_and_skip_does_not_run_the_check():
     df = week()
     df.loc[4, "shares"] = float("inf")
     warned = run(df, severity={"values_finite": "WARN"})
-    assert warned.status == gates.PASS and [c.check for c in warned.warnings] == ["values_finite"]
+    assert warned.status == checks.PASS and [c.check for c in warned.warnings] == ["values_finite"]
     skipped = run(df, severity={"values_finite": "SKIP"})
     check = next(c for c in skipped.checks if c.check == "values_finite")
-    assert check.status == gates.SKIP and "SKIP in config" in check.message
+    assert check.status == checks.SKIP and "SKIP in config" in check.message
 
 
 def test_per_tier_settings_override_the_defaults():

@@ -12,9 +12,10 @@ from spine import config as config_
 from spine import plan
 from spine.reports.summary import run_summary
 from spine.ingest import sources
-from spine.ingest.sources import catalog, finra_api, finra_files
+from spine.ingest.sources import catalog, finra_api
 from spine.ingest.sources.synthetic import SyntheticSource
 from spine.ingest.sources.synthetic_market import EPOCH
+from spine.ingest import ledger
 
 AS_OF = "2026-12-03"
 RUNBOOK = "workflows/operational/BACKFILL_HISTORICAL.md"
@@ -199,7 +200,7 @@ def test_the_run_summary_names_the_weeks_no_source_holds_and_what_to_do(tmp_path
          "capture_id": c, "clean_holds": c}
         for w, c in (("2022-11-21", "a" * 16), ("2022-11-28", "b" * 16))]}
     gates = "Gate summary: 2 passed, 0 failed\n"
-    text = run_summary(root, "backfill", AS_OF, record, plan.LakeState({}), gates, cover)
+    text = run_summary(root, "backfill", AS_OF, record, ledger.LakeState({}), gates, cover)
     lines = text.splitlines()
     assert lines[0].startswith("Run summary (backfill, as of 2026-12-03): 2 partition(s) fetched")
     assert lines[1].startswith("  not held by any configured source: T1 2022-11-07 .. 2022-11-14 "
@@ -208,16 +209,16 @@ def test_the_run_summary_names_the_weeks_no_source_holds_and_what_to_do(tmp_path
     assert lines[3] == (f"Next: for the weeks no configured source holds, {cover.remedy}, then "
                         f"the same command again ({RUNBOOK})")
     # without such weeks, the summary is what it was
-    plain = run_summary(root, "backfill", AS_OF, record, plan.LakeState({}), gates)
+    plain = run_summary(root, "backfill", AS_OF, record, ledger.LakeState({}), gates)
     assert plain.splitlines()[-1] == "Next: nothing to do" and "not held" not in plain
-    assert plain == run_summary(root, "backfill", AS_OF, record, plan.LakeState({}),
+    assert plain == run_summary(root, "backfill", AS_OF, record, ledger.LakeState({}),
                                 gates, plan.Coverage())
 
 
 def test_a_run_that_fetched_nothing_still_says_why(tmp_path):
     root = str(tmp_path / "lake")
     _, cover = backfill(tmp_path, "2016-06-06", "2016-06-20", tiers=["T1"], source="finra_api")
-    text = run_summary(root, "backfill", AS_OF, None, plan.LakeState({}), None, cover)
+    text = run_summary(root, "backfill", AS_OF, None, ledger.LakeState({}), None, cover)
     lines = text.splitlines()
     assert lines[0] == ("Run summary (backfill, as of 2026-12-03): nothing fetched: no configured "
                         "source holds any of the 3 partition(s) it covers")

@@ -10,7 +10,11 @@ import pandas as pd
 import pytest
 
 from spine import config as config_
-from spine import pipeline
+from spine.ingest import decide
+from tests.helpers import derive
+from spine.ingest import fetch
+from spine.derive.calc import read_calc
+from spine.derive.clean import read_clean
 from spine.derive import registry
 
 DE_MINIMIS = "De Minimis Firms"
@@ -20,15 +24,15 @@ def run_week(root, tier, week):
     as_of = (week + dt.timedelta(days=60)).isoformat()
     cfg = config_.load(lake_root=str(root), as_of=as_of, synthetic={"size": "small"},
                        regsho={"enabled": False})
-    capture = pipeline.fetch(cfg, tier, week, f"asof-{as_of}")["capture_id"]
-    report = pipeline.gate(cfg, tier, week, capture)
+    capture = fetch.fetch(cfg, tier, week, f"asof-{as_of}")["capture_id"]
+    report = decide.gate(cfg, tier, week, capture)
     checks = {c.check: c for c in report.checks}
     assert report.status == "PASS", [c.message for c in report.failures]
     for name in ("reconciles_by_symbol", "reconciles_by_firm"):
         assert checks[name].status == "PASS", checks[name].message
-    pipeline.derive(cfg, tier, week)
-    clean = pipeline.read_clean(cfg["lake_root"], tier, week)
-    calcs = {c.name: pipeline.read_calc(cfg["lake_root"], c.name, tier, week)
+    derive(cfg, tier, week)
+    clean = read_clean(cfg["lake_root"], tier, week)
+    calcs = {c.name: read_calc(cfg["lake_root"], c.name, tier, week)
              for c in registry.for_tier(tier, False)}
     return clean, calcs
 

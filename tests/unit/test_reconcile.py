@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from spine.ingest import ats, reconcile
-from spine.derive import clean as clean_
-from spine.ingest.gates import FAIL, PASS, SKIP, WARN, GateConfig, evaluate
-from spine.schemas import DETAIL_SUMMARY_TYPES
+from spine.ingest import convert
+from spine.ingest.checks import FAIL, PASS, SKIP, WARN
+from spine.ingest.gates import GateConfig, evaluate
+from spine.vocabulary import DETAIL_SUMMARY_TYPES, SIDES
 from spine.ingest.sources.synthetic import weekly_rows
 
 WEEK = dt.date(2025, 6, 2)
@@ -30,7 +31,7 @@ def with_aggregates(rows):
 
 
 def gate(raw, cfg=None, tier="T2"):
-    clean, aggregates = clean_.to_clean(raw, "c" * 16)
+    clean, aggregates = convert.to_clean(raw, "c" * 16)
     return evaluate(clean, dataset="finra_otc_weekly", tier=tier, week_start=WEEK,
                     capture_id="c" * 16, trailing=pd.DataFrame(columns=["rows", "symbols"]),
                     aggregate_rows=aggregates, cfg=cfg, as_of=AS_OF, ats_mpids=ats.mpids(),
@@ -44,17 +45,17 @@ def check(report, name):
 def test_aggregates_have_one_row_per_key_and_the_detail_totals():
     rows = detail()
     agg = reconcile.aggregate(rows)
-    for side in reconcile.SIDES.values():
+    for side in SIDES.values():
         d = rows[rows["summaryTypeCode"] == side["detail"]]
         total = d["totalWeeklyShareQuantity"].sum()
-        for kind in ("SMBL", "FIRM"):
+        for kind in ("symbol", "firm"):
             a = agg[agg["summaryTypeCode"] == side[kind]]
             assert a["totalWeeklyShareQuantity"].sum() == pytest.approx(total, abs=1e-3)
             assert a["totalWeeklyTradeCount"].sum() == d["totalWeeklyTradeCount"].sum()
-        smbl = agg[agg["summaryTypeCode"] == side["SMBL"]]
+        smbl = agg[agg["summaryTypeCode"] == side["symbol"]]
         assert len(smbl) == len(d.drop_duplicates(reconcile.SYMBOL_KEY))
         assert smbl["MPID"].isna().all() and smbl["firmCRDNumber"].isna().all()
-        firm = agg[agg["summaryTypeCode"] == side["FIRM"]]
+        firm = agg[agg["summaryTypeCode"] == side["firm"]]
         assert firm["issueSymbolIdentifier"].isna().all()
         assert len(firm) == reconcile.firm_key(d).nunique()
 

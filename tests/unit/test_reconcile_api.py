@@ -10,9 +10,11 @@ import sys
 import pytest
 
 from spine import config as config_
-from spine import pipeline, plan
+from spine.ingest import decide
+from spine.ingest import fetch
 from spine import status as status_
 from spine.emulator import Emulator, Faults
+from spine.ingest import ledger
 
 AS_OF = "2025-08-01"
 FAULTS = {
@@ -35,8 +37,8 @@ def lake(tmp_path_factory):
         reports = {}
         for key in FAULTS:
             tier, week = key.split(":")
-            capture = pipeline.fetch(cfg, tier, week, f"asof-{AS_OF}")["capture_id"]
-            reports[key] = pipeline.gate(cfg, tier, week, capture)
+            capture = fetch.fetch(cfg, tier, week, f"asof-{AS_OF}")["capture_id"]
+            reports[key] = decide.gate(cfg, tier, week, capture)
         yield cfg, em, reports
 
 
@@ -69,9 +71,9 @@ def test_a_symbol_total_off_by_one_share_is_held_back_and_a_refetch_fixes_it(lak
     # the fix: once FINRA serves figures that agree, a re-fetch is accepted (what the printed
     # `snakemake refetch` runs: a fetch under a new key, then the gate)
     em.faults.reconcile.pop("T2:2025-06-02")
-    capture = pipeline.fetch(cfg, "T2", "2025-06-02", "at-20250801T120000")["capture_id"]
-    assert pipeline.gate(cfg, "T2", "2025-06-02", capture).status == "PASS"
-    assert plan.LakeState.read(cfg["lake_root"]).held("T2", "2025-06-02") == capture
+    capture = fetch.fetch(cfg, "T2", "2025-06-02", "at-20250801T120000")["capture_id"]
+    assert decide.gate(cfg, "T2", "2025-06-02", capture).status == "PASS"
+    assert ledger.LakeState.read(cfg["lake_root"]).held("T2", "2025-06-02") == capture
 
 
 def test_a_missing_firm_row_warns_and_the_week_goes_through(lake):
@@ -93,7 +95,7 @@ def test_a_missing_detail_row_is_held_back_and_the_printed_override_lets_it_thro
     override = re.search(r"(spine override [^;]*?--reason '\.\.\.')", symbol.message).group(1)
     done = run_cli(override, cfg["lake_root"])
     assert done.returncode == 0, done.stderr
-    held = plan.LakeState.read(cfg["lake_root"]).get("T2", "2025-06-16")
+    held = ledger.LakeState.read(cfg["lake_root"]).get("T2", "2025-06-16")
     assert held.held == report.capture_id and held.held in held.overrides
 
 

@@ -8,7 +8,10 @@ import sys
 import pytest
 
 from spine import config as config_
-from spine import pipeline, status
+from spine import status
+from spine.ingest.ledger import LakeState
+from spine.ingest import decide
+from spine.ingest import fetch
 
 TIER = "T2"
 AS_OF = "2025-08-20"  # T2 weeks up to 2025-07-14 are published (2025-07-14 + 35 = 08-18)
@@ -21,10 +24,10 @@ def lake(tmp_path):
     cfg = config_.load(lake_root=str(tmp_path / "lake"), as_of=AS_OF, tiers=[TIER],
                        synthetic={"size": "small", "restate": {"every_nth_week": 0}})
     for week in (W[0], W[1]):  # present
-        pipeline.gate(cfg, TIER, week, pipeline.fetch(cfg, TIER, week, "k")["capture_id"])
+        decide.gate(cfg, TIER, week, fetch.fetch(cfg, TIER, week, "k")["capture_id"])
     strict = dict(cfg, gates={**cfg["gates"], "max_row_shares": 1.0})
-    pipeline.gate(strict, TIER, W[2], pipeline.fetch(cfg, TIER, W[2], "k")["capture_id"])
-    pipeline.fetch(cfg, TIER, W[3], "k")  # fetched, never gated
+    decide.gate(strict, TIER, W[2], fetch.fetch(cfg, TIER, W[2], "k")["capture_id"])
+    fetch.fetch(cfg, TIER, W[3], "k")  # fetched, never gated
     # W[4]: never fetched (published 2025-08-18, 2 days before as_of: within the grace)
     return cfg
 
@@ -112,16 +115,16 @@ def test_consecutive_gaps_are_one_backfill_and_pins_and_overrides_are_listed(lak
     assert (f"start={stale[0].week_start} end={stale[-1].week_start} 'tiers=[T2]' "
             f"lake_root={root}") in text
     # an override and a pin are in force: listed, and --first says nothing is left (on stderr)
-    pipeline.override(lake, TIER, W[2], ["values_finite"], "checked with FINRA")
-    first = pipeline.partition_state(root, TIER, W[0]).held
-    pipeline.pin(lake, TIER, W[0], first, "rollback drill")
+    decide.override(lake, TIER, W[2], ["values_finite"], "checked with FINRA")
+    first = LakeState.read(root).get(TIER, W[0]).held
+    decide.pin(lake, TIER, W[0], first, "rollback drill")
     got = by_week(status.status(lake))
     assert got["2025-06-30"].state == "overridden" and got["2025-06-16"].state == "pinned"
     text = status.render(status.status(lake), AS_OF)
     assert "In force: T2 2025-06-16 pinned; T2 2025-06-30 overridden" in text
     cmd = [sys.executable, "-m", "spine.cli", "status", "--lake-root", root, "--as-of", AS_OF,
            "--first", "--since", "2025-06-16"]
-    pipeline.gate(lake, TIER, W[3])  # the week fetched but never decided: decided now
+    decide.gate(lake, TIER, W[3])  # the week fetched but never decided: decided now
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 1 and done.stdout == ""
     assert "nothing needs an operator in" in done.stderr and "2025-06-30 overridden" in \

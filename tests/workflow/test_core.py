@@ -13,11 +13,14 @@ import time
 import pandas as pd
 import pytest
 
-from spine import lake, notebooks, plan, warm
+from spine import lake, plan, steps, warm
 from spine.ingest import ledger
 from spine.derive import registry
-from tests.helpers import REPO, alive, executed, planned, run_snakemake
+from spine.lake import verify
+from spine.vocabulary import DATASET_WEEKLY
+from tests.helpers import REPO, alive, executed, planned
 from tests.workflow.conftest import AS_OF, RESTATED
+from spine.ingest import history
 
 pytestmark = pytest.mark.e2e
 
@@ -37,19 +40,19 @@ def test_a_revision_reruns_exactly_what_it_touches(revision_runs):
     multi-week calculations of the later weeks whose windows hold it, those weeks' reports, its
     gate report and revision report, the two indexes and the summary; the 8 fetches and the one
     gate job of the new as_of. Nothing else."""
-    state = plan.LakeState.read(revision_runs.root)
+    state = ledger.LakeState.read(revision_runs.root)
     later = len(state.revision_window("T2", RESTATED)["later"])
     calcs = registry.for_tier("T2", regsho=False)
     windowed = [c for c in calcs if registry.reach(c.name) > 1]
     assert later == 3 and [c.name for c in windowed] == ["symbol_trend", "movers", "venue_trend"]
     assert executed(revision_runs.procs["revised"]) == {
-        "fetch": 8, "ingest": 1, "gate_report": 1, "clean": 1,
-        "calc": len(calcs) + later * len(windowed), "report": 1 + later,
+        "fetch": 8, "gate": 1, "gate_report": 1, "clean": 1,
+        "calc": len(calcs) + later * len(windowed), "weekly_report": 1 + later,
         "revision_report": 1, "revision_index": 1, "report_index": 1, "gate_summary": 1,
         "retract": 1, "weekly": 1}
     (tier, week, old, new), = state.revisions()
     assert (tier, week.isoformat()) == ("T2", RESTATED) and old != new
-    html = lake.path(revision_runs.root, "revision", tier=tier, week_start=week, old=old,
+    html = lake.path(revision_runs.root, "revision_report", tier=tier, week_start=week, old=old,
                      new=new).read_text()
     assert "added" in html and "Effect on the symbol trend" in html
     # what a reviewer reads: no raw Python reprs, float noise or midnight times, a real title
@@ -69,8 +72,8 @@ def test_a_revision_reruns_exactly_what_it_touches(revision_runs):
 def test_an_identical_refetch_reruns_nothing_downstream(revision_runs):
     jobs = executed(revision_runs.procs["identical"])
     jobs.pop("weekly", None)  # the target rule itself, when Snakemake lists it
-    assert jobs == {"fetch": 8, "ingest": 1}
-    events = ledger.events(str(revision_runs.root), lake.DATASET)
+    assert jobs == {"fetch": 8, "gate": 1}
+    events = history.events(str(revision_runs.root), DATASET_WEEKLY)
     assert (events["event"] == "seen_again").sum() >= 8
 
 
@@ -79,16 +82,16 @@ def test_reports_never_fetches(revision_runs, tmp_path):
     deleted report is rebuilt by it."""
     root = revision_runs.copy(tmp_path / "lake")
     assert planned(revision_runs.snake("reports", "-n", root=root)) == {}
-    lake.path(root, "report", week_start=RESTATED).unlink()
+    lake.path(root, "weekly_report", week_start=RESTATED).unlink()
     jobs = planned(revision_runs.snake("reports", "-n", root=root))  # as_of: today
-    assert jobs == {"report": 1, "report_index": 1, "reports": 1}
-    assert "fetch" not in jobs and "ingest" not in jobs and "fetch_regsho" not in jobs
+    assert jobs == {"weekly_report": 1, "report_index": 1, "reports": 1}
+    assert "fetch" not in jobs and "gate" not in jobs and "fetch_regsho" not in jobs
 
 
 def test_damage_is_rebuilt_by_the_ordinary_command_without_redownloading(revision_runs, tmp_path):
     root = revision_runs.copy(tmp_path / "lake")
     week = dt.date.fromisoformat(RESTATED)
-    held = plan.LakeState.read(root).held("T2", week)
+    held = ledger.LakeState.read(root).held("T2", week)
     clean = lake.path(root, "clean", tier="T2", week_start=week)
     before = pd.read_parquet(clean)
     raw_files = sorted(p.name for p in (root / "raw").rglob("*"))
@@ -97,14 +100,14 @@ def test_damage_is_rebuilt_by_the_ordinary_command_without_redownloading(revisio
         clean,  # a clean partition: rebuilt from its accepted raw capture and the ledger
         lake.path(root, "calc", calc="venue_share", tier="T2", week_start="2025-06-30"),
         lake.path(root, "gate", tier="T2", week_start="2025-05-26",
-                  capture_id=plan.LakeState.read(root).held("T2", dt.date(2025, 5, 26))),
-        lake.path(root, "report", week_start="2025-07-07"),
+                  capture_id=ledger.LakeState.read(root).held("T2", dt.date(2025, 5, 26))),
+        lake.path(root, "weekly_report", week_start="2025-07-07"),
     ]
     for path in damaged:
         path.unlink()
     proc = revision_runs.snake("--config", f"as_of={AS_OF['identical']}", root=root)
     jobs = executed(proc)
-    assert "fetch" not in jobs and "ingest" not in jobs
+    assert "fetch" not in jobs and "gate" not in jobs
     # clean rebuilt is newer than what read it: the week's 7 calculations and the 3 multi-week
     # ones of each of the 3 later weeks; venue_share of 2025-06-30 and its tier_summary
     assert jobs["clean"] == 1 and jobs["calc"] == 7 + 3 * 3 + 2 and jobs["gate_report"] == 1
@@ -120,14 +123,14 @@ def test_damage_is_rebuilt_by_the_ordinary_command_without_redownloading(revisio
 def test_every_step_gets_exactly_the_config_it_reads():
     """The Snakefile passes each step the keys STEPS declares; a step reading any other key
     fails (the Reg SHO step reads as_of: it is declared, and the plan clips it to the week)."""
-    assert "as_of" in notebooks.STEPS["regsho"]
-    cfg = notebooks.StepConfig("calc", {"lake_root": "/x"})
+    assert "as_of" in steps.STEPS["fetch_regsho"]
+    cfg = steps.StepConfig("calc", {"lake_root": "/x"})
     with pytest.raises(KeyError, match="reads config key 'as_of'"):
         cfg["as_of"]
     with pytest.raises(KeyError, match="does not give it"):
         cfg.get("gates")
     with pytest.raises(KeyError, match="declares"):
-        notebooks.StepConfig("regsho", {"lake_root": "/x"})
+        steps.StepConfig("fetch_regsho", {"lake_root": "/x"})
     assert plan.regsho_as_of(dt.date(2025, 6, 2), "2025-08-01") == "2025-06-06"
     assert plan.regsho_as_of(dt.date(2025, 6, 2), "2025-06-04") == "2025-06-04"
 
@@ -166,7 +169,7 @@ def test_kill_9_then_the_same_command_completes_with_the_same_lake(tmp_path, rev
     again = subprocess.run([*cmd, "-n"], cwd=REPO, env=env, capture_output=True, text=True)
     assert planned(again) == {}
     # the same lake as the uninterrupted run (which has since seen the restatement)
-    got, want = plan.LakeState.read(tmp_path / "lake"), plan.LakeState.read(revision_runs.root)
+    got, want = ledger.LakeState.read(tmp_path / "lake"), ledger.LakeState.read(revision_runs.root)
     assert got.accepted() == want.accepted()
     (_, restated, old, _), = want.revisions()
     for tier, week in got.accepted():
@@ -189,31 +192,30 @@ def test_what_the_ledger_stops_holding_leaves_every_layer_in_the_next_run(revisi
     import duckdb
 
     from spine import config as config_
-    from spine.lake import integrity
-    from spine import pipeline
+    from spine.ingest import decide
 
     root = revision_runs.copy(tmp_path / "lake")
     gone = dt.date(2025, 5, 26)
     cfg = config_.load(**dict(revision_runs.config, lake_root=str(root),
                               as_of=AS_OF["identical"]))
     strict = dict(cfg, gates={**cfg["gates"], "max_row_shares": 1.0})
-    assert pipeline.regate(strict, "T2", gone)[0] is None
-    (_, restated, old, new), = plan.LakeState.read(root).revisions()
-    pipeline.pin(cfg, "T2", restated, old, "rolled back for the test")
-    before = {p.kind for p in integrity.verify(root, regsho=False)}
+    assert decide.regate(strict, "T2", gone)[0] is None
+    (_, restated, old, new), = ledger.LakeState.read(root).revisions()
+    decide.pin(cfg, "T2", restated, old, "rolled back for the test")
+    before = {p.kind for p in verify.verify(root, regsho=False)}
     assert before == {"orphan", "behind"}  # verify sees both before any run
     jobs = executed(revision_runs.snake("reports", root=root))
     assert jobs["retract"] == 1 and jobs["clean"] == 1
-    files = integrity.files_on_disk(root)
+    files = verify.files_on_disk(root)
     assert not [f for f in files if f.startswith(("clean/", "calc/")) and f"={gone}/" in f]
-    assert integrity.verify(root, regsho=False) == []
+    assert verify.verify(root, regsho=False) == []
     assert lake.file_metadata(lake.path(root, "clean", tier="T2", week_start=restated))[
         "spine.capture_id"] == old
     seen = set(pd.read_parquet(root / "calc" / "symbol_week")["week_start"].astype(str).str[:10])
     duck = {r[0] for r in duckdb.connect().execute(
         f"select distinct cast(week_start as varchar) from read_parquet('{root}/calc/"
         "symbol_week/**/*.parquet', hive_partitioning=true)").fetchall()}
-    held = {w.isoformat() for _, w in plan.LakeState.read(root).accepted()}
+    held = {w.isoformat() for _, w in ledger.LakeState.read(root).accepted()}
     assert seen == duck == held and str(gone) not in held
     assert planned(revision_runs.snake("reports", "-n", root=root)) == {}
 
@@ -232,9 +234,9 @@ def test_quiet_runs_loud_failures(revision_runs, tmp_path):
     assert proc.returncode != 0 and '"cells"' not in out and "Traceback" not in out
     lines = out.splitlines()
     first = next(i for i, line in enumerate(lines) if "failed:" in line)
-    assert lines[first].startswith("step symbol (tier=T2, symbol=NOPE) failed: ValueError: "
-                                   "symbol 'NOPE' has no rows")
-    assert "runs/symbol/tier=T2/symbol=NOPE.ipynb" in lines[first + 1]
-    assert "logs/symbol/tier=T2/symbol=NOPE.log" in lines[first + 2]
+    assert lines[first].startswith("step symbol_report (tier=T2, symbol=NOPE) failed: "
+                                   "ValueError: symbol 'NOPE' has no rows")
+    assert "runs/symbol_report/tier=T2/symbol=NOPE.ipynb" in lines[first + 1]
+    assert "logs/symbol_report/tier=T2/symbol=NOPE.log" in lines[first + 2]
     assert len(lines) - first < 20 and "resumes" in lines[-1] + lines[-2] + lines[-3] + \
         lines[-4] + lines[-5]

@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 
 from spine import lake
-from spine.ingest import ledger
 from spine.ingest.sources import finra_files, synthetic
+from spine.vocabulary import DATASET_WEEKLY
 from tests.helpers import executed, planned
 from tests.workflow.conftest import RESTATED
+from spine.ingest import history
 
 pytestmark = pytest.mark.e2e
 
@@ -43,16 +44,17 @@ def test_a_refused_import_is_recorded_and_reported(revision_runs, tmp_path):
                            "T2", "--week-start", week, "--lake-root", str(root)],
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "FAIL  unique_natural_key" in proc.stdout
-    refused = ledger.events(str(root), lake.DATASET).query("event == 'refused'")
+    refused = history.events(str(root), DATASET_WEEKLY).query("event == 'refused'")
     assert len(refused) == 1
     jobs = planned(revision_runs.snake("reports", "-n", root=root))
-    assert jobs == {"gate_report": 1, "report": 1, "revision_report": 1, "revision_index": 1,
-                    "report_index": 1, "reports": 1, "retract": 1}  # a new verdict: a new sweep
+    assert jobs == {"gate_report": 1, "weekly_report": 1, "revision_report": 1,
+                    "revision_index": 1, "report_index": 1, "reports": 1,
+                    "retract": 1}  # a new verdict: a new sweep
     assert executed(revision_runs.snake("reports", root=root)) == jobs
     assert lake.path(root, "clean", tier="T2", week_start=week).read_bytes() == clean_before
-    html = lake.path(root, "revision", tier="T2", week_start=week,
+    html = lake.path(root, "revision_report", tier="T2", week_start=week,
                      old=refused.iloc[0]["previous_capture"],
                      new=refused.iloc[0]["capture_id"]).read_text()
     assert "refused" in html and "unique_natural_key" in html
-    assert "Refused by a gate: T2" in lake.path(root, "report", week_start=week).read_text()
+    assert "Refused by a gate: T2" in lake.path(root, "weekly_report", week_start=week).read_text()
     assert planned(revision_runs.snake("reports", "-n", root=root)) == {}

@@ -217,8 +217,8 @@ def test_add_calculation_runbook(tmp_path):
     assert re.search(r"^trade_size_buckets rows \d+ weeks 2 ", out, re.M)
     assert "Gate summary: 2 passed, 0 failed" in out
     bump = out.split("sed -i")[1]
-    assert re.search(r"^calc\s+2$", bump, re.M) and re.search(r"^report\s+2$", bump, re.M)
-    assert not re.search(r"^(clean|fetch|ingest)\s+\d", bump, re.M)
+    assert re.search(r"^calc\s+2$", bump, re.M) and re.search(r"^weekly_report\s+2$", bump, re.M)
+    assert not re.search(r"^(clean|fetch|gate)\s+\d", bump, re.M)
     assert "Nothing to be done" in out and "['2']" in out  # after the bump's run
     assert "trade_size_buckets rows" in out and "weeks 2 sums [1.0]" in out
     assert "in the report: True" in out

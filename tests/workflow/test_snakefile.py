@@ -7,7 +7,7 @@ import tempfile
 import pytest
 
 from spine import calendar as cal
-from spine import pipeline
+from spine import steps
 from tests.helpers import REPO, planned, run_snakemake
 
 pytestmark = pytest.mark.e2e
@@ -30,12 +30,12 @@ def test_weekly_default_target_covers_recently_published_weeks(tmp_path):
     expected = sum(len(cal.recent_weeks(t, "2025-08-01", 2)) for t in ("T1", "T2"))
     # the fetches, then the run's one gate job (the checkpoint between the stages): the derive
     # stage is planned from its verdicts
-    assert counts == {"fetch": expected, "ingest": 1, "weekly": 1} and expected == 4
+    assert counts == {"fetch": expected, "gate": 1, "weekly": 1} and expected == 4
     assert not (tmp_path / "lake").exists(), "a dry run writes nothing"
 
 
 def test_notebook_defaults_use_a_temporary_lake():
-    cfg = pipeline.notebook_config({"as_of": "2025-08-01"})
+    cfg = steps.notebook_config({"as_of": "2025-08-01"})
     assert cfg["lake_root"].startswith(tempfile.gettempdir())
     assert not cfg["lake_root"].startswith(str(REPO))
     assert cfg["synthetic"]["size"] == "small"

@@ -5,7 +5,10 @@ import pandas as pd
 import pytest
 
 from spine import config as config_
-from spine import lake, pipeline
+from spine import lake
+from spine.ingest import decide
+from tests.helpers import derive
+from spine.ingest import fetch
 from spine.emulator import Emulator, Faults
 from spine.ingest.sources import finra_files, synthetic
 from tests.helpers import run_snakemake
@@ -20,9 +23,9 @@ def synthetic_baseline(root, tiers, weeks):
     cfg = config_.load(lake_root=str(root), as_of=AS_OF, synthetic={"size": "small"})
     for tier in tiers:
         for week in weeks:
-            pipeline.fetch(cfg, tier, week)
-            pipeline.gate(cfg, tier, week)
-            pipeline.derive(cfg, tier, week)
+            fetch.fetch(cfg, tier, week)
+            decide.gate(cfg, tier, week)
+            derive(cfg, tier, week)
 
 
 def test_finra_api_with_faults_and_oauth_gives_the_synthetic_lake(tmp_path):

@@ -1,0 +1,139 @@
+"""The steps: the config each reads, the parameters it gets, and a notebook's config by hand.
+
+Every step is a papermill run of `notebooks/<step>.ipynb` (`spine.notebooks` runs it), made by
+one rule of the same name. `STEPS` is the one declaration of the config keys a step reads: the
+Snakefile passes exactly those (so changing another key never reruns the step), and in a
+pipeline run the step gets a `StepConfig` that refuses any other key, so the declaration cannot
+drift from what the step really reads.
+
+By hand (JupyterLab), a notebook's parameters cell leaves `lake_root` out: `notebook_config`
+gives it a scratch lake on the small synthetic source, and `upstream` has the Snakefile make
+what the step reads there (`snakemake refetch --until ...`): the Snakefile is the one
+orchestrator, by hand as in a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from spine import config as config_
+from spine import lake
+
+REPO = Path(__file__).resolve().parents[1]  # the Snakefile, when not run from a repository
+
+# step -> the config keys it reads
+STEPS: dict[str, tuple[str, ...]] = {
+    "fetch": ("lake_root", "as_of", "source", "synthetic", "finra_api", "finra_files"),
+    "fetch_regsho": ("lake_root", "as_of", "regsho", "synthetic"),
+    "gate": ("lake_root", "as_of", "gates"),
+    "clean": ("lake_root",),
+    "calc": ("lake_root",),
+    "weekly_report": ("lake_root", "report"),
+    "revision_report": ("lake_root", "report"),
+    "symbol_report": ("lake_root",),
+}
+
+
+class StepConfigError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class StepConfig(dict):
+    """The config of one step in a pipeline run: exactly the keys `STEPS` declares for it."""
+
+    def __init__(self, step: str, values: dict):
+        declared = set(STEPS[step])
+        missing, extra = declared - set(values), set(values) - declared
+        if missing or extra:
+            raise StepConfigError(f"step {step!r} got config keys {sorted(values)}; "
+                                  f"spine/steps.py STEPS declares {sorted(declared)}")
+        super().__init__(values)
+        self.step = step
+
+    def _check(self, key: str) -> None:
+        if key not in self and key != "by_hand":
+            raise StepConfigError(
+                f"step {self.step!r} reads config key {key!r}, which spine/steps.py STEPS "
+                f"does not give it (it gets {sorted(self)}); declare it there")
+
+    def __getitem__(self, key: str):
+        self._check(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default=None):
+        self._check(key)
+        return super().get(key, default)
+
+
+def notebook_config(overrides: dict, step: str | None = None) -> dict:
+    """The config a notebook runs with. The pipeline passes exactly the keys `step` reads
+    (`STEPS`) and gets them as a StepConfig, which refuses any other key. By hand, the
+    repository's config with `overrides`; without `lake_root` it is the embedded `small` source
+    in a fresh temporary lake, so running a notebook in JupyterLab never writes into the
+    repository (`upstream` has the Snakefile make what the step reads)."""
+    overrides = dict(overrides)
+    if step and set(overrides) == set(STEPS[step]):
+        return StepConfig(step, overrides)
+    by_hand = not overrides.get("lake_root")
+    if by_hand:
+        overrides["lake_root"] = str(Path(tempfile.mkdtemp(prefix="market-spine-")) / "lake")
+        overrides["synthetic"] = {"size": "small", **overrides.get("synthetic", {})}
+    cfg = config_.load(**overrides) | {"by_hand": by_hand}
+    if not by_hand:  # a lake named by hand (the real one, to look at): read, never written
+        lake.LOOKING.add(Path(cfg["lake_root"]).absolute())
+        print(f"Looking at {cfg['lake_root']}: this notebook reads it and writes nothing into "
+              "it (the pipeline writes the lake; leave lake_root out to work in a scratch lake)")
+    return cfg
+
+
+def snakemake(args: list[str], log=None, cwd: Path | None = None) -> int:
+    """Run the Snakefile with this interpreter's Snakemake: the repository's the command is
+    run from, else the installed package's. Returns its exit status."""
+    cmd = [sys.executable, "-m", "snakemake", *args]
+    print("$ snakemake " + " ".join(args), file=log or sys.stdout, flush=True)
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    workdir = cwd or (Path.cwd() if (Path.cwd() / "Snakefile").exists() else REPO)
+    return subprocess.run(cmd, cwd=workdir, env=env, stdout=log,
+                          stderr=subprocess.STDOUT).returncode
+
+
+# what a notebook opened by hand reads, as the Snakefile's rules that make it (`--until`)
+UPSTREAM = {"gate": ("fetch",), "clean": ("gate_report",), "calc": ("calc",),
+            "weekly_report": ("calc", "gate_report"), "revision_report": ("calc", "gate_report"),
+            "symbol_report": ("calc",)}
+
+
+def upstream(config: dict, step: str, tier: str, weeks: list[str], **overrides) -> None:
+    """For a notebook opened by hand on its scratch lake: the Snakefile makes what the step
+    reads (`snakemake refetch --until <rules>` for the tier and weeks), as a pipeline run
+    would. In a pipeline run, or on a lake named by hand, it does nothing: Snakemake ran the
+    steps before, and a missing input must fail loudly rather than be made behind the DAG's
+    back. `overrides`: config keys for this run (a later `as_of`, to see a revision)."""
+    if not config.get("by_hand"):
+        return
+    folder = Path(config["lake_root"]).parent
+    values = {k: v for k, v in config.items() if k != "by_hand"} | {
+        "tiers": [tier], "weeks": [str(w) for w in weeks], "start": "", "end": ""} | overrides
+    configfile = folder / "config.yaml"
+    configfile.write_text(yaml.safe_dump(json.loads(json.dumps(values, default=str))))
+    with open(folder / "snakemake.log", "a") as log:
+        code = snakemake(["--cores", "2", "refetch", "--until", *UPSTREAM[step],
+                          "--configfile", str(configfile), "--nolock"], log=log)
+    if code:
+        raise RuntimeError(f"making what step {step} reads ({tier} {', '.join(map(str, weeks))}) "
+                           f"failed; the Snakemake log is {folder / 'snakemake.log'}")
+
+
+def parameters(step: str, config: dict, **params) -> str:
+    """The papermill parameters of a step as JSON: its own (wildcards, plan facts) and the
+    declared part of the config, keys sorted so that equal parameters compare equal."""
+    return json.dumps({**params, "config": {k: config[k] for k in STEPS[step]}}, sort_keys=True,
+                      default=str)
