@@ -15,22 +15,8 @@ Serves the embedded synthetic data with the real services' semantics:
 - Fault injection (`Faults`): 429 with Retry-After, 500s, slow responses, dropped connections,
   and a required bearer token.
 - A disagreement between FINRA's aggregates and its detail rows (`Faults.reconcile`: a
-  `"T2:2025-06-02"` key, tier and week_start, to one of the names below). The row is the first
-  candidate in the order of its key (security line: symbol, issue name, product type; firm:
-  MPID, else CRD, else name), so the same week always breaks the same way:
-  - `symbol_total_off_by_one`: one ATS_W_SMBL row's totalWeeklyShareQuantity is 1 more than its
-    detail rows' sum (the first security line whose ATS detail rows are all whole shares, so
-    the difference is beyond the fractional tolerance);
-  - `firm_row_missing`: one OTC_W_FIRM row is removed (the firm's detail rows stay);
-  - `detail_row_missing`: one OTC_W_SMBL_FIRM detail row is removed while the aggregates stay
-    whole (the first by security line, then firm);
-  - `tier_value_nms`: the first 3 ATS_W_SMBL_FIRM rows carry FINRA's undocumented
-    tierIdentifier `NMS` (the aggregates keep the tier and still agree: the tier gate sees it,
-    not reconcile);
-  - `new_ats`: one extra ATS, MPID `ZZAT`, name `ZZ ALTERNATIVE TRADING`, trades the first 5
-    security lines that have non-ATS rows (a tenth of the first firm's shares there, at least
-    100), with ATS_W_SMBL_FIRM rows and the aggregates recomputed to agree with them: FINRA
-    lists an ATS that no reference list has (reconcile agrees; the ATS list check sees it).
+  `"T2:2025-06-02"` key, tier and week_start, to one of the names of
+  `spine.emulator_faults.RECONCILE_FAULTS`).
 
     spine emulator --port 8080 --as-of 2025-08-01      (then source=finra_api with
     'finra_api={"base_url": "http://127.0.0.1:8080"}')
@@ -50,16 +36,14 @@ import numpy as np
 import pandas as pd
 
 from spine import calendar as cal
-from spine.ingest import reconcile as rec
+from spine.emulator_faults import RECONCILE_FAULTS
 from spine.ingest.sources import regsho
 from spine.ingest.sources.synthetic import parse_revisions, regsho_rows, weekly_rows
+from spine.schemas import API_FIELDS
+from spine.vocabulary import TIERS
 
 PAGE_CAP_BYTES = 3 * 1024 * 1024
 MAX_LIMIT = 5000
-NEW_ATS = {"MPID": "ZZAT", "marketParticipantName": "ZZ ALTERNATIVE TRADING",
-           "firmCRDNumber": 999001}  # no synthetic firm's CRD (theirs are below 330,000)
-NEW_ATS_LINES = 5  # security lines the new ATS trades
-NMS_ROWS = 3  # detail rows with tierIdentifier NMS
 
 
 @dataclass
@@ -129,7 +113,7 @@ class Emulator:
 
     def partitions(self, historic: bool) -> list[tuple[str, str]]:
         out = []
-        for tier in cal.TIERS:
+        for tier in TIERS:
             latest = cal.latest_published_week(tier, self.as_of)
             for i in range(0, 3 * 52):
                 week = latest - dt.timedelta(days=7 * i)
@@ -193,68 +177,6 @@ class Emulator:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def _in_key_order(rows: pd.DataFrame, summary_type: str, by: str = rec.SMBL) -> pd.DataFrame:
-    """The rows of one summary type in the order of their key (security line, then firm)."""
-    rows = rows[rows["summaryTypeCode"] == summary_type]
-    keys = pd.DataFrame({"_firm": rec.firm_key(rows).astype("string").fillna("")})
-    if by == rec.SMBL:
-        keys = rows[rec.SYMBOL_KEY].astype("string").fillna("").join(keys)
-    return rows.loc[keys.sort_values(list(keys.columns), kind="mergesort").index]
-
-
-def symbol_total_off_by_one(rows: pd.DataFrame) -> pd.DataFrame:
-    """One ATS_W_SMBL row 1 share more than its detail rows (a line without fractional rows)."""
-    side = rec.SIDES["ATS"]
-    detail = rows[rows["summaryTypeCode"] == side[rec.DETAIL]]
-    fractional = detail[detail[rec.SHARES] % 1 != 0]
-    skip = set(fractional[rec.SYMBOL_KEY].itertuples(index=False, name=None))
-    lines = _in_key_order(rows, side[rec.SMBL])
-    keys = lines[rec.SYMBOL_KEY].itertuples(index=False, name=None)
-    pick = next(i for i, key in zip(lines.index, keys) if key not in skip)
-    out = rows.copy()
-    out.loc[pick, rec.SHARES] += 1
-    return out
-
-
-def firm_row_missing(rows: pd.DataFrame) -> pd.DataFrame:
-    """One OTC_W_FIRM row removed."""
-    firms = _in_key_order(rows, rec.SIDES["non-ATS"][rec.FIRM], by=rec.FIRM)
-    return rows.drop(index=firms.index[0])
-
-
-def detail_row_missing(rows: pd.DataFrame) -> pd.DataFrame:
-    """One OTC_W_SMBL_FIRM detail row removed, the aggregates left whole."""
-    return rows.drop(index=_in_key_order(rows, rec.SIDES["non-ATS"][rec.DETAIL]).index[0])
-
-
-def tier_value_nms(rows: pd.DataFrame) -> pd.DataFrame:
-    """A few detail rows with FINRA's undocumented tierIdentifier `NMS`."""
-    out = rows.copy()
-    first = _in_key_order(rows, rec.SIDES["ATS"][rec.DETAIL]).index[:NMS_ROWS]
-    out.loc[first, "tierIdentifier"] = "NMS"
-    return out
-
-
-def new_ats(rows: pd.DataFrame) -> pd.DataFrame:
-    """A new ATS (`ZZAT`) trading a few security lines, its aggregates consistent with it."""
-    detail = rows[rows["summaryTypeCode"].isin([s[rec.DETAIL] for s in rec.SIDES.values()])]
-    lines = _in_key_order(detail, rec.SIDES["non-ATS"][rec.DETAIL]).drop_duplicates(rec.SYMBOL_KEY)
-    extra = lines.head(NEW_ATS_LINES).copy()
-    extra["summaryTypeCode"] = rec.SIDES["ATS"][rec.DETAIL]
-    for name, value in NEW_ATS.items():
-        extra[name] = value
-    price = extra[rec.NOTIONAL] / extra[rec.SHARES]
-    extra[rec.SHARES] = (extra[rec.SHARES] // 10).clip(lower=100)
-    extra[rec.TRADES] = (extra[rec.SHARES] // 200).clip(lower=1)
-    extra[rec.NOTIONAL] = (extra[rec.SHARES] * price).round(2)
-    detail = pd.concat([detail, extra.astype(detail.dtypes.to_dict())], ignore_index=True)
-    return pd.concat([detail, rec.aggregate(detail)], ignore_index=True)
-
-
-RECONCILE_FAULTS = {f.__name__: f for f in (symbol_total_off_by_one, firm_row_missing,
-                                            detail_row_missing, tier_value_nms, new_ats)}
 
 
 def _json_records(df: pd.DataFrame) -> bytes:
@@ -336,8 +258,6 @@ class _Handler(BaseHTTPRequestHandler):
                     "availablePartitions": parts}
             return self._send(200, json.dumps(body).encode())
         if path.startswith("/metadata/group/otcMarket/name/"):
-            from spine.schemas import API_FIELDS
-
             return self._send(200, json.dumps({"fields": [{"name": f} for f in API_FIELDS]}).encode())
         if path.startswith("/regsho/CNMSshvol"):
             em.count("regsho")

@@ -10,61 +10,24 @@ XNYS trading days of the week, so a holiday week is not read as a drop.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pandera.errors
 from pandera.typing import DataFrame
 
 from spine.derive import registry
 from spine import schemas
-from spine.schemas import ATS, NON_ATS, CleanWeekly, SymbolHHI, SymbolWeek, VenueShare
+from spine.ingest.venues import reported_mpid, venue_label
+from spine.schemas import CleanWeekly, SymbolHHI, SymbolWeek, VenueShare
+from spine.vocabulary import ATS, NON_ATS
 
 # A security line: symbol and issue name, not product type. A symbol that moved tape within a
 # week (CTS and UTP rows, same issue name) is one security, and one line; a reused ticker (two
 # issue names) is two securities, two lines. Download files carry no product type at all.
 SECURITY = ["week_start", "tier", "symbol", "issue_name"]
-
-
-# Before the week of 2019-11-11 (FINRA Regulatory Notice 19-29) FINRA pooled the small non-ATS
-# firms of each symbol into one row without MPID or CRD number, named "De Minimis Firms". The
-# calculations count it as one venue (docs/data-contract.md, "How each calculation treats
-# FINRA's special rows"), labelled so that no ranking shows it as a firm.
-DE_MINIMIS_NAME = "De Minimis Firms"
-DE_MINIMIS_LABEL = "De Minimis Firms (pooled)"
-
-
-def _mpid(rows: pd.DataFrame) -> pd.Series:
-    """The MPID, null where it is missing or blank (a firm that reports only a CRD number)."""
-    mpid = rows["mpid"].astype("string")
-    return mpid.mask((mpid.str.strip().fillna("") == "").to_numpy(dtype=bool))
-
-
-def de_minimis(rows: pd.DataFrame) -> pd.Series:
-    """Whether each row is FINRA's pooled "De Minimis Firms" row: non-ATS, no MPID, no CRD
-    number, that name (any case or spacing). A firm without MPID whose own name merely starts
-    with "De Minimis" is a firm, not the pool."""
-    pooled = ((rows["summary_type"] == NON_ATS).to_numpy(dtype=bool)
-              & _mpid(rows).isna().to_numpy(dtype=bool)
-              & rows["firm_crd"].isna().to_numpy(dtype=bool))
-    if pooled.any():  # the name only where it can matter: normalising every row's costs 0.3 s
-        names = rows["participant_name"].iloc[np.flatnonzero(pooled)].astype("string")
-        names = names.str.split().str.join(" ").str.casefold()
-        pooled[np.flatnonzero(pooled)] = (names == DE_MINIMIS_NAME.casefold()).fillna(
-            False).to_numpy(dtype=bool)
-    return pd.Series(pooled, index=rows.index)
-
-
-def venue_label(clean: pd.DataFrame) -> pd.Series:
-    """A venue is one reporting MPID (or `CRD <number>` for a firm that reports without one,
-    a blank MPID counting as none; or its name when neither is known) within one summary type,
-    so a firm that runs an ATS and also trades as a non-ATS dealer counts as two venues:
-    `GSCO ATS` and `GSCO non-ATS`. FINRA's pooled De Minimis row is one venue, labelled
-    `De Minimis Firms (pooled) non-ATS`."""
-    crd = "CRD " + clean["firm_crd"].astype("string")
-    ident = _mpid(clean).fillna(crd).fillna(clean["participant_name"].astype("string"))
-    ident = ident.mask(de_minimis(clean).to_numpy(), DE_MINIMIS_LABEL)
-    return ident + np.where(clean["summary_type"] == ATS, " ATS", " non-ATS")
 
 
 def symbol_week(clean: DataFrame[CleanWeekly]) -> DataFrame[SymbolWeek]:
@@ -103,7 +66,7 @@ def venue_share(clean: DataFrame[CleanWeekly]) -> DataFrame[VenueShare]:
     first given), shares, trades, distinct symbols, `tier_share` (its share of the tier's
     shares that week, ATS and non-ATS together; sums to 1 over a tier-week) and `rank`
     (1 = most shares; ties share the lower rank)."""
-    df = clean.assign(venue=venue_label(clean), mpid=_mpid(clean))
+    df = clean.assign(venue=venue_label(clean), mpid=reported_mpid(clean))
     keys = ["week_start", "tier", "summary_type", "venue"]
     out = df.groupby(keys, sort=True).agg(
         mpid=("mpid", "first"),
@@ -344,10 +307,6 @@ def compute(name: str, inputs: dict[str, pd.DataFrame], **context) -> pd.DataFra
     """Run calculation `name` on `inputs` (its registry inputs by name) and the `context` its
     function asks for (week_start, tier, trading_days); return its rows in its schema's column
     order, checked against the schema (a failure names the calculation and the failing rows)."""
-    import inspect
-
-    import pandera.errors
-
     func = globals()[name]
     wanted = inspect.signature(func).parameters
     result = func(**{k: v for k, v in {**inputs, **context}.items() if k in wanted})
@@ -370,8 +329,6 @@ END = "<!-- end of calculations -->"
 def contract_markdown() -> str:
     """One section per calculation of the registry: what it is, its version, inputs and
     partitioning, the function's own account of it, and its columns as its schema checks them."""
-    import inspect
-
     parts = []
     for entry in registry.CALCS:
         inputs = ", ".join(f"`{i.name}`" + (f" ({i.weeks}-week window)" if i.weeks > 1 else "")

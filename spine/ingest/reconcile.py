@@ -25,13 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-DETAIL, SMBL, FIRM = "detail", "SMBL", "FIRM"
-# side -> its detail type and its two aggregates
-SIDES = {
-    "ATS": {DETAIL: "ATS_W_SMBL_FIRM", SMBL: "ATS_W_SMBL", FIRM: "ATS_W_FIRM"},
-    "non-ATS": {DETAIL: "OTC_W_SMBL_FIRM", SMBL: "OTC_W_SMBL", FIRM: "OTC_W_FIRM"},
-}
-AGGREGATE_SUMMARY_TYPES = [t for s in SIDES.values() for t in (s[SMBL], s[FIRM])]
+from spine.vocabulary import SIDES
+
+# the parts of a side in spine.vocabulary.SIDES: its detail type and its two aggregates
+DETAIL, SMBL, FIRM = "detail", "symbol", "firm"
 SYMBOL_KEY = ["issueSymbolIdentifier", "issueName", "productTypeCode"]
 FIRM_FIELDS = ["MPID", "firmCRDNumber", "marketParticipantName"]
 SHARES, TRADES, NOTIONAL = ("totalWeeklyShareQuantity", "totalWeeklyTradeCount",
@@ -145,6 +142,30 @@ def aggregate(detail: pd.DataFrame) -> pd.DataFrame:
     return result.reindex(columns=detail.columns).astype(detail.dtypes.to_dict())
 
 
+def plain(value) -> str:
+    """A measurement as an operator reads it: thousands separators, never E-notation (a
+    fraction keeps at most 4 decimals), lists joined."""
+    if value is None:
+        return "-"
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if not np.isfinite(value):
+            return str(value)
+        if abs(value) >= 1e15:  # past any real count: its order of magnitude says enough
+            exp = int(np.floor(np.log10(abs(value))))
+            return f"{value / 10 ** exp:.2f} × 10^{exp}"
+        if value == int(value) or abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:,.4f}".rstrip("0").rstrip(".")
+    if isinstance(value, (list, tuple)):
+        return ", ".join(plain(v) for v in value)
+    return str(value)
+
+
 @dataclass
 class Outcome:
     """One check's result, before the gates give it a status: `problems` lines (empty: it
@@ -158,8 +179,6 @@ class Outcome:
 
 
 def _num(x: float) -> str:
-    from spine.ingest.gates import plain
-
     return plain(float(x)) if np.isfinite(x) else "none"
 
 

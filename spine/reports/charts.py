@@ -7,8 +7,8 @@ from __future__ import annotations
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 
-from spine.derive import calcs
 from spine.derive.calcs import Z_MIN_PRIOR_WEEKS
+from spine.ingest.venues import venue_label
 from spine.reports.symbol import Symbol
 from spine.reports.weekly import Week
 
@@ -58,7 +58,7 @@ def week_venues(week: Week, n: int = 5):
                              squeeze=False)
     for ax, tier in zip(axes[0], tiers):
         vs = week.history[tier]["venue_share"]
-        vs = vs.assign(venue=calcs.venue_label(vs))
+        vs = vs.assign(venue=venue_label(vs))
         top = (vs[vs["week_start"] == vs["week_start"].max()]
                .nsmallest(n, "rank")["venue"].tolist())
         pivot = (vs[vs["venue"].isin(top)]
@@ -124,7 +124,7 @@ def symbol_volume(s: Symbol):
 def symbol_venues(s: Symbol, n: int = 6):
     """Each week's shares by venue, as % of the symbol's off-exchange shares: the `n`
     largest venues over the whole history, the rest as "other"."""
-    v = s.venues.assign(venue=calcs.venue_label(s.venues))
+    v = s.venues.assign(venue=venue_label(s.venues))
     top = v.groupby("venue")["shares"].sum().nlargest(n).index
     v["venue"] = v["venue"].where(v["venue"].isin(top), "other")
     pivot = v.pivot_table(index="week_start", columns="venue", values="shares",

@@ -16,6 +16,7 @@ import pandera.errors
 import pyarrow.parquet as pq
 
 from spine.derive import calcs
+from spine.ingest.venues import venue_label
 from spine import lake, plan
 from spine.ingest import ledger
 from spine import calendar as cal
@@ -68,7 +69,7 @@ class Diff:
     def largest(self, by: str, n: int = 10) -> pd.DataFrame:
         """Symbols (by='symbol') or venues (by='venue') with the largest absolute share change."""
         def per(df: pd.DataFrame) -> pd.Series:
-            key = df["symbol"] if by == "symbol" else calcs.venue_label(df)
+            key = df["symbol"] if by == "symbol" else venue_label(df)
             return df.groupby(key)["shares"].sum()
         before, after = per(self.old), per(self.new)
         out = pd.DataFrame({"shares_before": before, "shares_after": after}).fillna(0.0)
@@ -96,7 +97,7 @@ class Diff:
                                           "report): calculations are not computed on it"]})
             return {"summary": note, "venues": note.iloc[0:0], "securities": note.iloc[0:0]}
         old_vs, new_vs = calcs.venue_share(self.old), calcs.venue_share(self.new)
-        label = lambda df: calcs.venue_label(df)  # noqa: E731
+        label = lambda df: venue_label(df)  # noqa: E731
         venues = pd.DataFrame({
             "tier_share_before": old_vs.set_index(label(old_vs))["tier_share"],
             "tier_share_after": new_vs.set_index(label(new_vs))["tier_share"],

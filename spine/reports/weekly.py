@@ -16,7 +16,8 @@ from spine.derive import registry
 from spine.derive.calcs import Z_MIN_PRIOR_WEEKS
 from spine.derive.registry import TREND_WEEKS
 from spine.ingest import ledger
-from spine.ingest.gates import PASS, plain
+from spine.ingest.checks import PASS
+from spine.ingest.reconcile import plain
 from spine.reports.style import regsho_note, window_label
 
 

@@ -19,6 +19,7 @@ import pandera.errors
 import pytest
 
 from spine.derive import calcs, registry
+from spine.ingest.venues import venue_label
 from spine.schemas import CLEAN_COLUMNS, CleanWeekly, RegShoDaily
 
 POOL = "De Minimis Firms (pooled) non-ATS"  # the pooled row's venue label
@@ -98,7 +99,7 @@ def derive(cleans: dict, tier: str, trading_days: dict, regsho_weeks: dict | Non
 
 
 def by_venue(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.set_index(calcs.venue_label(frame))
+    return frame.set_index(venue_label(frame))
 
 
 # --- 1. non-ATS firms keyed by CRD number -------------------------------------------------------
@@ -128,7 +129,7 @@ def test_crd_only_firms_are_one_venue_per_crd_through_every_calculation():
             row("BBB", "OTC", 200, 2, mpid="NITE", crd=444),
             row("BBB", "OTC", 200, 2, crd=111, name="ALPHA DEALER L.L.C.")]
     c = clean(rows, week, "T1")
-    assert calcs.venue_label(c).tolist() == [
+    assert venue_label(c).tolist() == [
         "NITE non-ATS", "CRD 111 non-ATS", "CRD 222 non-ATS", "CRD 333 non-ATS",
         "CRD 555 non-ATS", "XATS ATS", "NITE non-ATS", "CRD 111 non-ATS"]
     rs = regsho({"2025-06-02": [("AAA", 400, 2000)]})
@@ -320,7 +321,7 @@ def test_the_pool_ends_on_2019_11_11_and_a_firm_named_de_minimis_is_a_firm():
     c1 = clean([row("AAA", "ATS", 300, 3, mpid="XATS"), row("AAA", "OTC", 500, 5, mpid="NITE"),
                 row("AAA", "OTC", 120, 6, crd=777, name="TINY BD LLC"),
                 row("AAA", "OTC", 80, 8, name="DE MINIMIS BROKER DEALER A")], w1, "T2")
-    assert calcs.venue_label(c1).tolist()[-1] == "DE MINIMIS BROKER DEALER A non-ATS"
+    assert venue_label(c1).tolist()[-1] == "DE MINIMIS BROKER DEALER A non-ATS"
     out = derive({w0: c0, w1: c1}, "T2", {w0: 5, w1: 5})
     h0, h1 = out[w0]["symbol_hhi"].iloc[0], out[w1]["symbol_hhi"].iloc[0]
     assert (h0.hhi, h0.venue_count) == (pytest.approx(3800), 3)

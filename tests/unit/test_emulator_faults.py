@@ -7,13 +7,15 @@ import pytest
 import requests
 
 from spine.ingest import ats, reconcile
-from spine.emulator import NEW_ATS, RECONCILE_FAULTS, Emulator, Faults
-from spine.schemas import DETAIL_SUMMARY_TYPES, normalise_weekly
+from spine.emulator import Emulator, Faults
+from spine.emulator_faults import NEW_ATS, RECONCILE_FAULTS
+from spine.schemas import normalise_weekly
+from spine.vocabulary import DETAIL_SUMMARY_TYPES, SUMMARY_TYPES
 from spine.ingest.sources import synthetic
 
 AS_OF, TIER, WEEK = "2025-08-01", "T2", "2025-06-02"
 OTHER_WEEK = "2025-05-26"
-ALL_TYPES = DETAIL_SUMMARY_TYPES + reconcile.AGGREGATE_SUMMARY_TYPES
+ALL_TYPES = list(SUMMARY_TYPES)
 SYMBOL, FIRM = "reconciles_by_symbol", "reconciles_by_firm"
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 
 from spine.derive import calcs
 from spine import plan
-from spine.ingest import gates
+from spine.ingest import reconcile
 from spine.reports import index, style
 from spine.reports import revision as revisions
 from spine.reports.symbol import Symbol
@@ -38,9 +38,9 @@ def test_styled_tables_have_no_raw_reprs():
 
 
 def test_gate_measurements_read_as_numbers():
-    assert gates.plain(None) == "-"
-    assert gates.plain(1234567.891) == "1,234,568"
-    assert gates.plain([1, 2.5]) == "1, 2.5"
+    assert reconcile.plain(None) == "-"
+    assert reconcile.plain(1234567.891) == "1,234,568"
+    assert reconcile.plain([1, 2.5]) == "1, 2.5"
     assert style.header("z_shares_per_day") == "Z-score shares per day"
     assert style.header("mean_13w_tier_share") == "Mean 13-week tier share"
 

@@ -10,7 +10,7 @@ from spine import calendar as cal
 from spine.ingest.sources import synthetic, synthetic_market
 from spine.ingest.sources.synthetic import Revision
 from spine.schemas import API_FIELDS
-from spine.vocabulary import DETAIL_SUMMARY_TYPES, SUMMARY_TYPES
+from spine.vocabulary import AGGREGATE_SUMMARY_TYPES, DETAIL_SUMMARY_TYPES, SUMMARY_TYPES
 
 D = dt.date.fromisoformat
 AS_OF = "2025-09-30"
@@ -224,5 +224,5 @@ def test_a_restated_weeks_aggregates_are_restated_too():
     totals = [df[df["summaryTypeCode"] == "OTC_W_FIRM"]["totalWeeklyShareQuantity"].sum()
               for df in (before, after)]
     assert totals[0] != totals[1]
-    restated = after[after["summaryTypeCode"].isin(reconcile.AGGREGATE_SUMMARY_TYPES)]
+    restated = after[after["summaryTypeCode"].isin(AGGREGATE_SUMMARY_TYPES)]
     assert (restated["lastUpdateDate"] == "2025-08-15").any()
