@@ -1,8 +1,10 @@
 """Market Spine: FINRA OTC Transparency research pipeline (see README.md and
 docs/architecture.md, which draws the package's folders along the data's way)."""
 
+from spine.vocabulary import DATASET_WEEKLY
 
-def as_known_at(dataset: str = "finra_otc_weekly", known_at=None, *, root="data"):
+
+def as_known_at(dataset: str = DATASET_WEEKLY, known_at=None, *, root="data"):
     """The clean table as it was known at ledger time `known_at` (the wall-clock UTC time of a
     run, not the `as_of` it ran for): spine.ingest.history.as_known_at. Imported when called, so
     that `import spine` loads no pandas: every job's thin client imports it (test_warm.py)."""

@@ -13,6 +13,9 @@ import jsonschema
 import yaml
 
 from spine import calendar as cal
+from spine.ingest import gates
+from spine.ingest.sources.catalog import SOURCES
+from spine.vocabulary import DATASET_REGSHO, DATASET_WEEKLY, TIERS
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO / "config" / "schema.yaml"
@@ -127,3 +130,35 @@ def load(path: str | Path = CONFIG_PATH, **overrides: Any) -> dict:
         else:
             config[key] = value
     return validate(config)
+
+
+GENERATED = "  # --- written by `python -m spine.config` (the vocabulary, the gate checks, the sources) ---"
+
+
+def schema_enums(checks: list[str], levels: list[str], sources: dict[str, list[str]]) -> str:
+    """The enums of config/schema.yaml, each written once at the end of its `$defs`: the tiers
+    (spine.vocabulary), the gate checks and their levels (spine.ingest.gates), the sources of
+    each dataset (spine.ingest.sources.catalog)."""
+    def enum(name: str, values) -> str:
+        return f"  {name}: {{enum: [{', '.join(values)}]}}"
+
+    lines = [GENERATED, enum("tier", TIERS), enum("source", sources[DATASET_WEEKLY]),
+             enum("regsho_source", sources[DATASET_REGSHO]), enum("level", levels),
+             "  check:", "    enum:"] + [f"      - {c}" for c in checks]
+    return "\n".join(lines) + "\n"
+
+
+def current_schema() -> str:
+    """config/schema.yaml as it should read: its text up to the generated block, then the block
+    made from the code as it is now (`python -m spine.config` writes it)."""
+    text = SCHEMA_PATH.read_text()
+    head = text[:text.index(GENERATED)] if GENERATED in text else text
+    sources = {d: [n for n, cls in SOURCES.items() if d in cls.datasets]
+               for d in (DATASET_WEEKLY, DATASET_REGSHO)}
+    levels = [gates.FAIL, gates.WARN, gates.SKIP]
+    return head + schema_enums(list(gates.CHECKS), levels, sources)
+
+
+if __name__ == "__main__":  # python -m spine.config: write the schema's generated block
+    SCHEMA_PATH.write_text(current_schema())
+    print(f"wrote {SCHEMA_PATH}")
