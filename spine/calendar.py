@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-TIERS = ("T1", "T2", "OTCE")
+from spine.vocabulary import TIERS
+
 TIER_DESCRIPTIONS = {"T1": "NMS Tier 1", "T2": "NMS Tier 2", "OTCE": "OTC"}
 PUBLICATION_LAG_DAYS = {"T1": 21, "T2": 35, "OTCE": 35}
 EASTERN = ZoneInfo("America/New_York")

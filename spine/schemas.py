@@ -10,10 +10,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-TIERS = ["T1", "T2", "OTCE"]
-DETAIL_SUMMARY_TYPES = ["ATS_W_SMBL_FIRM", "OTC_W_SMBL_FIRM"]
-ATS = "ATS_W_SMBL_FIRM"
-NON_ATS = "OTC_W_SMBL_FIRM"
+from spine.vocabulary import DETAIL_SUMMARY_TYPES, TIERS
 
 # The FINRA Query API's weeklySummary fields, in the API's order: the raw layer's layout.
 API_FIELDS = [
@@ -130,8 +127,8 @@ class CleanWeekly(pa.DataFrameModel):
     """The current accepted version of a (tier, week): detail rows only."""
 
     week_start: Series[pd.Timestamp]
-    tier: Series[str] = pa.Field(isin=TIERS)
-    summary_type: Series[str] = pa.Field(isin=DETAIL_SUMMARY_TYPES)
+    tier: Series[str] = pa.Field(isin=list(TIERS))
+    summary_type: Series[str] = pa.Field(isin=list(DETAIL_SUMMARY_TYPES))
     symbol: Series[str] = pa.Field(str_length={"min_value": 1})
     issue_name: Series[str] = pa.Field(nullable=True)
     mpid: Series[str] = pa.Field(nullable=True)
@@ -162,7 +159,7 @@ class TierWeek(pa.DataFrameModel):
     """The partition keys every weekly calculation starts with."""
 
     week_start: Series[pd.Timestamp]
-    tier: Series[str] = pa.Field(isin=TIERS)
+    tier: Series[str] = pa.Field(isin=list(TIERS))
 
     class Config:
         strict = True
@@ -187,7 +184,7 @@ class SymbolWeek(TierWeek):
 class VenueShare(TierWeek):
     """Per (week, tier, summary type, venue): volume and share of the tier's volume."""
 
-    summary_type: Series[str] = pa.Field(isin=DETAIL_SUMMARY_TYPES)
+    summary_type: Series[str] = pa.Field(isin=list(DETAIL_SUMMARY_TYPES))
     mpid: Series[str] = pa.Field(nullable=True)
     firm_crd: Series[pd.Int64Dtype] = pa.Field(nullable=True)
     participant_name: Series[str] = pa.Field(nullable=True)
@@ -343,7 +340,7 @@ class VenueTrend(TierWeek):
     over time, rank change, and whether it entered or exited."""
 
     venue: Series[str]
-    summary_type: Series[str] = pa.Field(isin=DETAIL_SUMMARY_TYPES)
+    summary_type: Series[str] = pa.Field(isin=list(DETAIL_SUMMARY_TYPES))
     participant_name: Series[str] = pa.Field(nullable=True)
     shares: Series[float] = pa.Field(ge=0)
     tier_share: Series[float] = pa.Field(ge=0, le=1)

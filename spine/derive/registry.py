@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ALL_TIERS = ("T1", "T2", "OTCE")
-NMS_TIERS = ("T1", "T2")  # the tiers Reg SHO covers
+from spine.vocabulary import NMS_TIERS, TIERS
+
 SOURCES = ("clean", "regsho")  # inputs that are not calculations
 TREND_WEEKS = 13  # the long window of the trend calculations (and the weekly report's charts)
 SHORT_WEEKS = 4  # ... and their short one
@@ -47,7 +47,7 @@ class Calc:
     schema: str  # the pandera model in spine.schemas
     inputs: tuple[Input, ...]
     description: str
-    tiers: tuple[str, ...] = ALL_TIERS
+    tiers: tuple[str, ...] = TIERS
     partitioning: tuple[str, ...] = ("tier", "week_start")  # calc/<name>/tier=../week_start=..
 
     @property

@@ -8,7 +8,7 @@ the calculation functions the `calc` notebook calls (spine.derive: clean, then e
 calculation of spine/derive/registry.py), stage by stage as the DAG orders them, each stage's
 (tier, week) jobs on a pool of two processes. With
 --before DIR it first times the same derive with the code in DIR (a checkout of an earlier
-commit, e.g. `git worktree add /tmp/before <commit>`), whose API is detected.
+commit with the same layout, e.g. `git worktree add /tmp/before <commit>`).
 
     python tests/benchmarks/derive.py                                  (make bench)
     python tests/benchmarks/derive.py --before /tmp/before             before and after
@@ -17,7 +17,6 @@ commit, e.g. `git worktree add /tmp/before <commit>`), whose API is detected.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import subprocess
 import sys
@@ -25,11 +24,22 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import pandas as pd
+
+from spine import config as config_
+from spine import lake
+from spine.derive import registry
+from spine.derive.calc import make_calc
+from spine.derive.clean import make_clean
+from spine.ingest import fetch, ledger
+from spine.reports.symbol import symbol_history
+from spine.vocabulary import DATASET_WEEKLY, TIERS
+
 HERE = Path(__file__).resolve().parent
 
 
 def weeks_of(root: Path) -> list[str]:
-    folder = root / "clean" / "finra_otc_weekly" / "tier=T1"
+    folder = root / "clean" / DATASET_WEEKLY / "tier=T1"
     return sorted(p.name.split("=")[1] for p in folder.iterdir() if p.name.startswith("week_start="))
 
 
@@ -40,28 +50,13 @@ _PLAN: dict = {}  # per worker process: the config and the ledger's state, read 
 def derive_one(args: tuple[str, str, str, str]) -> None:
     """Clean (name "clean") or one calculation of one (tier, week), as its job would."""
     root, name, tier, week = args
-    from spine import config as config_
-    from spine import plan
-    from tests.helpers import derive
-    from spine.ingest import fetch
-    from spine.derive.calc import make_calc
-    from spine.derive.clean import make_clean
-
     if root not in _PLAN:
         _PLAN[root] = (config_.load(lake_root=root, as_of="2025-09-30",
-                                    synthetic={"size": "full"}), plan.LakeState.read(root))
+                                    synthetic={"size": "full"}), ledger.LakeState.read(root))
     cfg, state = _PLAN[root]
-    if not hasattr(pipeline, "derive"):  # the code before the registry, one job at a time
-        if name == "symbol_rolling":
-            pipeline.calc_rolling(cfg, tier, week, state.window(tier, week))
-        else:
-            {"clean": make_calc, "short_volume": pipeline.calc_short_volume}[name](
-                cfg, tier, week)
-    elif name == "clean":
+    if name == "clean":
         make_clean(cfg, tier, week, state.held(tier, week))
     else:
-        from spine.derive import registry
-
         windows = {i.name: [w.isoformat() for w in state.window(tier, week, i.weeks)]
                    for i in registry.get(name).inputs if i.name not in registry.SOURCES}
         make_calc(cfg, name, tier, week, windows)
@@ -70,20 +65,10 @@ def derive_one(args: tuple[str, str, str, str]) -> None:
 def stages() -> list[list[tuple[str, tuple[str, ...]]]]:
     """(name, tiers) per stage, in the order the DAG can run them: clean, then each
     calculation once everything it reads exists (all weeks of a stage run in parallel)."""
-    from tests.helpers import derive
-    from spine.ingest import fetch
-    from spine.derive.calc import make_calc
-    from spine.derive.clean import make_clean
-
-    if not hasattr(pipeline, "derive"):
-        return [[("clean", ("T1", "T2", "OTCE"))], [("symbol_rolling", ("T1", "T2", "OTCE")),
-                                                     ("short_volume", ("T1", "T2"))]]
-    from spine.derive import registry
-
     level: dict[str, int] = {}
     for c in registry.CALCS:
         level[c.name] = 1 + max(level.get(i.name, 0) for i in c.inputs)
-    out = [[("clean", ("T1", "T2", "OTCE"))]]
+    out = [[("clean", TIERS)]]
     for n in range(1, max(level.values()) + 1):
         out.append([(c.name, c.tiers) for c in registry.CALCS if level[c.name] == n])
     return out
@@ -102,13 +87,6 @@ def derive_all(root: Path, weeks: list[str]) -> float:
 
 
 def ensure_regsho(root: Path, weeks: list[str]) -> None:
-    from spine import config as config_
-    from spine import lake
-    from tests.helpers import derive
-    from spine.ingest import fetch
-    from spine.derive.calc import make_calc
-    from spine.derive.clean import make_clean
-
     cfg = config_.load(lake_root=str(root), as_of="2025-09-30", synthetic={"size": "full"})
     for week in weeks:
         if not lake.path(root, "regsho_week", week_start=week).exists():
@@ -116,10 +94,6 @@ def ensure_regsho(root: Path, weeks: list[str]) -> None:
 
 
 def symbol_year(root: Path, weeks: list[str]) -> tuple[str, float, int]:
-    import pandas as pd
-
-    from spine.reports.symbol import symbol_history
-
     latest = pd.read_parquet(root / "calc" / "symbol_week" / "tier=T1" / f"week_start={weeks[-1]}")
     symbol = latest.nlargest(1, "total_shares")["symbol"].iloc[0]
     times = []
@@ -152,10 +126,8 @@ def main() -> None:
         if out.returncode:
             sys.exit(f"the derive with {args.before} failed:\n{out.stderr[-3000:]}")
         print(f"  before ({args.before}): {float(out.stdout.split()[-1]):.1f} s "
-              "(clean, symbol_week, venue_share, symbol_hhi, symbol_rolling, short_volume)")
+              "(clean and every calculation of its registry)")
     seconds = derive_all(root, weeks)
-    from spine.derive import registry
-
     print(f"  now: {seconds:.1f} s for clean and {len(registry.CALCS)} calculations "
           f"({', '.join(registry.names())}); target < 120 s")
     symbol, best, rows = symbol_year(root, weeks)

@@ -16,6 +16,7 @@ from spine.ingest.sources import catalog, finra_api
 from spine.ingest.sources.synthetic import SyntheticSource
 from spine.ingest.sources.synthetic_market import EPOCH
 from spine.ingest import ledger
+from spine.vocabulary import TIERS
 
 AS_OF = "2026-12-03"
 RUNBOOK = "workflows/operational/BACKFILL_HISTORICAL.md"
@@ -40,7 +41,7 @@ def download(tmp_path, tier, week, kinds=("ats", "otc")):
         (tmp_path / "downloads" / f"{tier}_{week}_{kind}.txt").write_text("")
 
 
-@pytest.mark.parametrize("tier", cal.TIERS)
+@pytest.mark.parametrize("tier", TIERS)
 def test_finra_api_serves_the_4_years_up_to_the_tiers_latest_published_week(tmp_path, tier):
     api = catalog.get("finra_api", cfg(tmp_path))
     latest = cal.latest_published_week(tier, AS_OF)
