@@ -12,6 +12,7 @@ import datetime as dt
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+import exchange_calendars as xc
 import pandas as pd
 
 from spine.vocabulary import TIERS
@@ -26,9 +27,7 @@ _CAL_START = "2012-01-01"
 
 @lru_cache(maxsize=1)
 def xnys():
-    """The XNYS calendar (imported on first use: exchange_calendars takes 0.15 s to import)."""
-    import exchange_calendars as xc
-
+    """The XNYS calendar, made once (it takes exchange_calendars a moment)."""
     return xc.get_calendar("XNYS", start=_CAL_START)
 
 
