@@ -11,7 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spine import cli, pipeline, vocabulary
+from spine import cli, vocabulary
+from spine.cli import dispatch
+from spine.ingest import decide
+from tests.helpers import derive
+from spine.ingest import fetch
 from spine.reports import revision as revisions
 from spine import config as config_
 from spine.config import ConfigError
@@ -30,9 +34,9 @@ def root(tmp_path_factory):
                                                  "published": AFTER}]})
     for as_of in (BEFORE, AFTER):
         later = dict(cfg, as_of=as_of)
-        receipt = pipeline.fetch(later, TIER, WEEK, f"asof-{as_of}")
-        pipeline.gate(later, TIER, WEEK, receipt["capture_id"])
-        pipeline.derive(later, TIER, WEEK)
+        receipt = fetch.fetch(later, TIER, WEEK, f"asof-{as_of}")
+        decide.gate(later, TIER, WEEK, receipt["capture_id"])
+        derive(later, TIER, WEEK)
     return cfg["lake_root"]
 
 
@@ -202,7 +206,7 @@ def test_ctrl_c_and_a_bad_config_end_in_one_line(root, capsys, monkeypatch, rais
     def fails(args):
         raise raised
 
-    monkeypatch.setattr(cli, "diff", fails)
+    monkeypatch.setitem(dispatch.COMMANDS, "diff", fails)
     try:
         done = cli.main(["diff", "--tier", TIER, "--week-start", str(WEEK), "--lake-root", root])
     except BaseException as escaped:  # noqa: BLE001 - a KeyboardInterrupt would stop pytest
