@@ -13,7 +13,7 @@ import jsonschema
 import yaml
 
 from spine import calendar as cal
-from spine.ingest import gates
+from spine.ingest import checks, gates
 from spine.ingest.sources.catalog import SOURCES
 from spine.vocabulary import DATASET_REGSHO, DATASET_WEEKLY, TIERS
 
@@ -155,7 +155,7 @@ def current_schema() -> str:
     head = text[:text.index(GENERATED)] if GENERATED in text else text
     sources = {d: [n for n, cls in SOURCES.items() if d in cls.datasets]
                for d in (DATASET_WEEKLY, DATASET_REGSHO)}
-    levels = [gates.FAIL, gates.WARN, gates.SKIP]
+    levels = [checks.FAIL, checks.WARN, checks.SKIP]
     return head + schema_enums(list(gates.CHECKS), levels, sources)
 
 
