@@ -68,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
                        "to quarantine (every snakemake run does this; so does spine repair)")
     p.add_argument("--lake-root", required=True, help="the lake")
     p.add_argument("--fingerprint", help="the ledger state the run planned from "
-                   "(spine.lake.integrity.held_fingerprint); a ledger changed since is an error")
+                   "(spine.lake.verify.held_fingerprint); a ledger changed since is an error")
     p.add_argument("--no-regsho", action="store_true",
                    help="Reg SHO is off in the run's config: its calculations are not kept")
     p = sub.add_parser("revision-index", help="write the HTML index of revisions")

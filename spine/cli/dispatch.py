@@ -11,7 +11,7 @@ from pathlib import Path
 from spine.cli import lake, ledger, reference, reports
 from spine.cli.common import lake_root, load_config
 from spine.config import ConfigError
-from spine.lake.integrity import LakeBusy
+from spine.lake import LakeBusy
 
 COMMANDS = {"import-file": ledger.import_file, "diff": ledger.diff, "pin": ledger.pin,
             "regate": ledger.regate, "override": ledger.override,

@@ -12,7 +12,9 @@ import time
 from spine import config as config_
 from spine import status as status_
 from spine.cli.common import configfile, lake_root, regsho_enabled
-from spine.lake import integrity
+from spine.lake import backup as backup_
+from spine.lake import repair as repair_
+from spine.lake import verify as verify_
 
 
 def status(args: argparse.Namespace) -> int:
@@ -51,8 +53,8 @@ def verify(args: argparse.Namespace) -> int:
     """Check every file of the lake against the manifest and the ledger; exit 1 on damage."""
     root = lake_root(args)
     started = time.monotonic()
-    problems = integrity.verify(root, regsho_enabled(args))
-    files = len(integrity.files_on_disk(root))
+    problems = verify_.verify(root, regsho_enabled(args))
+    files = len(verify_.files_on_disk(root))
     for p in problems:
         print(p.line())
     took = time.monotonic() - started
@@ -68,22 +70,22 @@ def verify(args: argparse.Namespace) -> int:
 def repair(args: argparse.Namespace) -> int:
     """Rebuild what is damaged from raw and the ledger; restore or re-fetch damaged records."""
     root = lake_root(args)
-    left = integrity.repair(root, backup=args.backup, refetch=args.refetch,
-                            configfile=args.configfile, regsho=regsho_enabled(args))
+    left = repair_.repair(root, backup=args.backup, refetch=args.refetch,
+                          configfile=args.configfile, regsho=regsho_enabled(args))
     return _outcome(root, left, "repair")
 
 
 def backup(args: argparse.Namespace) -> int:
     """Copy what cannot be derived to a folder or object store, incrementally."""
-    integrity.backup(lake_root(args), args.dest)
+    backup_.backup(lake_root(args), args.dest)
     return 0
 
 
 def restore(args: argparse.Namespace) -> int:
     """Bring the records back from a backup, rebuild the rest and verify."""
     root = lake_root(args)
-    left = integrity.restore(args.src, root, configfile=args.configfile,
-                             regsho=regsho_enabled(args))
+    left = repair_.restore(args.src, root, configfile=args.configfile,
+                           regsho=regsho_enabled(args))
     return _outcome(root, left, "restore")
 
 
@@ -99,7 +101,7 @@ def _outcome(root: str, left: list, command: str) -> int:
 
 def retract(args: argparse.Namespace) -> int:
     """The run's sweep (rule `retract`): the lake's lock is the run's, so none is taken here."""
-    moved = integrity.retract(args.lake_root, not args.no_regsho, args.fingerprint)
+    moved = repair_.retract(args.lake_root, not args.no_regsho, args.fingerprint)
     print(f"{len(moved)} derived file(s) the ledger no longer accounts for moved to quarantine"
           if moved else "every derived file is accounted for by the ledger")
     return 0

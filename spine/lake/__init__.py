@@ -12,7 +12,7 @@ half-written one, and two writers never interleave. Raw captures are written wit
 
 Every file written under a lake is recorded in its manifest (`<root>/manifest/*.jsonl`, one
 append-only file per writing process): path, bytes, SHA-256, when, by which step, from which
-inputs. `spine verify` (spine/lake/integrity.py) checks the lake against it.
+inputs. `spine verify` (spine/lake/verify.py) checks the lake against it.
 """
 
 from __future__ import annotations
@@ -38,7 +38,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from spine.vocabulary import DATASET_REGSHO, DATASET_WEEKLY
+
 PART_FILE = "part-0.parquet"
+RUN_LOCK = ".run.lock"  # the lake's run lock (`lake_lock`), a file under its root
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 DATE_COLUMNS = ("week_start", "initial_published", "last_updated", "trade_date")
@@ -59,7 +62,7 @@ def partition_dir(root: str | Path, layer: str, dataset: str, **keys: object) ->
 
 
 # Lakes this process only looks at: a notebook run by hand on a lake it did not create
-# (spine.pipeline.notebook_config) computes and shows, and writes nothing into it.
+# (spine.steps.notebook_config) computes and shows, and writes nothing into it.
 LOOKING: set[Path] = set()
 
 
@@ -80,6 +83,33 @@ def partition_lock(directory: Path, name: str = ".lock") -> Iterator[None]:
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / name, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class LakeBusy(RuntimeError):
+    """Another run holds the lake's lock (`lake_lock`)."""
+
+
+@contextlib.contextmanager
+def lake_lock(root: str | Path, wait: float = 0.0) -> Iterator[None]:
+    """The lake's run lock (rules/common.smk's `onstart` takes the same one): one writer of the
+    whole lake at a time. Waits up to `wait` seconds, then raises LakeBusy."""
+    path = Path(root) / RUN_LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LakeBusy(f"another run is using the lake {path.parent}; wait "
+                                   "for it to finish and run this again") from None
+                time.sleep(0.2)
         try:
             yield
         finally:
@@ -240,6 +270,17 @@ def file_metadata(path: str | Path) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in meta.items() if k != b"pandas"}
 
 
+def made_from(root: str | Path, *paths: str | Path) -> dict[str, str]:
+    """For the manifest: what a file was made from (lake-relative path -> SHA-256 now)."""
+    base = Path(root).absolute()
+    return {Path(p).absolute().relative_to(base).as_posix(): sha256_file(p) for p in paths}
+
+
+def held_capture(path: str | Path) -> str | None:
+    """The capture_id a clean partition file holds (its footer), or None if there is none."""
+    return file_metadata(path).get("spine.capture_id") if Path(path).exists() else None
+
+
 def read_json(path: str | Path) -> dict:
     return json.loads(Path(path).read_text())
 
@@ -300,30 +341,31 @@ def content_hash(df: pd.DataFrame) -> str:
 
 # Where each step puts its files, relative to the lake root. The Snakefile and the notebooks
 # both build paths from these, so the layout is written down once.
-DATASET = "finra_otc_weekly"
+_WEEK = DATASET_WEEKLY + "/tier={tier}/week_start={week_start}"  # a tier's week
+_DAY = DATASET_REGSHO + "/trade_date={trade_date}"  # a Reg SHO trade date
 LAYOUT = {
-    "raw": "raw/finra_otc_weekly/tier={tier}/week_start={week_start}",
-    "fetch": "fetches/finra_otc_weekly/tier={tier}/week_start={week_start}/{fetch_key}.json",
-    "capture": "raw/finra_otc_weekly/tier={tier}/week_start={week_start}/{capture_id}.parquet",
+    "raw": "raw/" + _WEEK,
+    "fetch": "fetches/" + _WEEK + "/{fetch_key}.json",
+    "capture": "raw/" + _WEEK + "/{capture_id}.parquet",
     # the payload exactly as received (API pages, download files), outside the dataset folders
     "payload": "payloads/{dataset}/{partition}/{capture_id}.zip",
-    "ledger_event": "ledger/finra_otc_weekly/tier={tier}/week_start={week_start}/{event_file}",
+    "ledger_event": "ledger/" + _WEEK + "/{event_file}",
     "ingest": "ingest/{run}.json",
-    "gate": "gates/finra_otc_weekly/tier={tier}/week_start={week_start}/capture_id={capture_id}.json",
-    "clean": "clean/finra_otc_weekly/tier={tier}/week_start={week_start}/" + PART_FILE,
+    "gate": "gates/" + _WEEK + "/capture_id={capture_id}.json",
+    "clean": "clean/" + _WEEK + "/" + PART_FILE,
     "calc": "calc/{calc}/tier={tier}/week_start={week_start}/" + PART_FILE,
-    "report": "reports/weekly/week_start={week_start}.html",
-    "revision": "reports/revisions/tier={tier}/week_start={week_start}/{old}_to_{new}.html",
+    "weekly_report": "reports/weekly/week_start={week_start}.html",
+    "revision_report": "reports/revisions/tier={tier}/week_start={week_start}/{old}_to_{new}.html",
     "revision_index": "reports/revisions/index.html",
     "symbol_report": "reports/symbols/tier={tier}/symbol={symbol}.html",
     "report_index": "reports/index.html",
-    "regsho_capture": "raw/finra_regsho_daily/trade_date={trade_date}/{capture_id}.parquet",
-    "regsho_event": "ledger/finra_regsho_daily/trade_date={trade_date}/{event_file}",
-    "regsho_fetch": "fetches/finra_regsho_daily/trade_date={trade_date}/fetch.json",
-    "regsho_clean": "clean/finra_regsho_daily/trade_date={trade_date}/" + PART_FILE,
-    "regsho_week": "fetches/finra_regsho_daily/weeks/week_start={week_start}.json",
+    "regsho_capture": "raw/" + _DAY + "/{capture_id}.parquet",
+    "regsho_event": "ledger/" + _DAY + "/{event_file}",
+    "regsho_fetch": "fetches/" + _DAY + "/fetch.json",
+    "regsho_clean": "clean/" + _DAY + "/" + PART_FILE,
+    "regsho_week": "fetches/" + DATASET_REGSHO + "/weeks/week_start={week_start}.json",
     "gate_summary": "gates/summary/{run}.txt",
-    # each sweep of derived files the ledger no longer accounts for (spine.lake.integrity.retract),
+    # each sweep of derived files the ledger no longer accounts for (spine.lake.repair.retract),
     # named by the fingerprint of what the ledger held: a new one is due when that changes
     "retracted": "quarantine/sweeps/{fingerprint}.json",
     # executed notebooks, logs and Snakemake benchmark records, per job

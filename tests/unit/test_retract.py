@@ -11,9 +11,13 @@ import pandas as pd
 import pytest
 
 from spine import config as config_
-from spine.lake import integrity
-from spine import lake, pipeline, plan
+from spine import lake
+from spine.ingest import decide
+from tests.helpers import derive
+from spine.ingest import fetch
 from spine.derive import registry
+from spine.ingest import ledger
+from spine.lake import repair, verify
 
 TIER, WEEKS = "T2", [dt.date(2025, 6, 2), dt.date(2025, 6, 9)]
 AS_OF = "2025-08-14"
@@ -24,15 +28,15 @@ def build(root: Path, strict_first: bool = False) -> dict:
     band no week can meet, then let through by an override."""
     cfg = config_.load(lake_root=str(root), as_of=AS_OF, synthetic={"size": "small"})
     for week in WEEKS:
-        capture = pipeline.fetch(cfg, TIER, week, f"asof-{AS_OF}")["capture_id"]
+        capture = fetch.fetch(cfg, TIER, week, f"asof-{AS_OF}")["capture_id"]
         if strict_first and week == WEEKS[0]:
             strict = dict(cfg, gates={**cfg["gates"], "max_row_shares": 1.0})
-            assert pipeline.gate(strict, TIER, week, capture).status == "FAIL"
-            pipeline.override(cfg, TIER, week, ["values_finite"], "checked by hand")
+            assert decide.gate(strict, TIER, week, capture).status == "FAIL"
+            decide.override(cfg, TIER, week, ["values_finite"], "checked by hand")
         else:
-            assert pipeline.gate(cfg, TIER, week, capture).status == "PASS"
-        pipeline.derive(cfg, TIER, week)
-        pipeline.gate_reports(cfg, TIER, week)
+            assert decide.gate(cfg, TIER, week, capture).status == "PASS"
+        derive(cfg, TIER, week)
+        decide.gate_reports(cfg, TIER, week)
     return cfg
 
 
@@ -48,11 +52,11 @@ def weeks_seen(root: str, calc: str) -> dict[str, set[str]]:
 
 
 def orphans(root: str, regsho: bool = True) -> set[str]:
-    return {p.path for p in integrity.verify(root, regsho) if p.kind == "orphan"}
+    return {p.path for p in verify.verify(root, regsho) if p.kind == "orphan"}
 
 
 def derived_of(root: str, week: dt.date) -> set[str]:
-    return {rel for rel in integrity.files_on_disk(root)
+    return {rel for rel in verify.files_on_disk(root)
             if rel.startswith(("clean/", "calc/")) and f"week_start={week}" in rel}
 
 
@@ -62,20 +66,20 @@ def test_a_revoked_override_leaves_nothing_of_its_week(tmp_path):
     files = derived_of(root, week)
     assert lake.path(root, "clean", tier=TIER, week_start=week).relative_to(root).as_posix() \
         in files and len(files) >= 7  # clean and the calculations
-    pipeline.override(cfg, TIER, week, [], "taken back", revoke=True)
-    assert plan.LakeState.read(root).held(TIER, week) is None
+    decide.override(cfg, TIER, week, [], "taken back", revoke=True)
+    assert ledger.LakeState.read(root).held(TIER, week) is None
     # verify names every derived file of the week (clean and each calculation), not only clean
     assert orphans(root) == files
     assert all(str(week) in seen for seen in weeks_seen(root, "symbol_week").values())
-    moved = integrity.retract(root, regsho=True)
+    moved = repair.retract(root, regsho=True)
     assert set(moved) == files and derived_of(root, week) == set()
     assert weeks_seen(root, "symbol_week") == {"pandas": {str(WEEKS[1])},
                                                "duckdb": {str(WEEKS[1])}}
-    assert not [p for p in integrity.verify(root) if p.kind == "orphan"]
+    assert not [p for p in verify.verify(root) if p.kind == "orphan"]
     # kept, never deleted: in quarantine with the reason in the manifest
     kept = list((Path(root) / "quarantine").rglob("part-0.parquet"))
     assert len(kept) == len(files)
-    why = integrity.manifest(root)[sorted(files)[0]]
+    why = verify.manifest(root)[sorted(files)[0]]
     assert why["removed"] and "no accepted capture of T2 week 2025-06-02" in why["why"]
 
 
@@ -84,10 +88,10 @@ def test_a_regate_that_refuses_leaves_nothing_of_its_week(tmp_path):
     root, week = cfg["lake_root"], WEEKS[1]
     files = derived_of(root, week)
     strict = dict(cfg, gates={**cfg["gates"], "max_row_shares": 1.0})
-    held, report = pipeline.regate(strict, TIER, week)
+    held, report = decide.regate(strict, TIER, week)
     assert report.status == "FAIL" and held is None
     assert orphans(root) == files
-    integrity.retract(root, regsho=True)
+    repair.retract(root, regsho=True)
     assert derived_of(root, week) == set() and orphans(root) == set()
     # the gate reports stay: the ledger still holds both verdicts of the capture
     assert list(Path(root, "gates").rglob(f"week_start={week}/*.json"))
@@ -99,12 +103,12 @@ def test_a_calculation_removed_from_the_registry_or_off_with_reg_sho(tmp_path, m
     assert orphans(root) == set()
     kept = [c for c in registry.CALCS if c.name != "venue_trend"]
     monkeypatch.setattr(registry, "CALCS", kept)
-    gone = {rel for rel in integrity.files_on_disk(root) if rel.startswith("calc/venue_trend/")}
+    gone = {rel for rel in verify.files_on_disk(root) if rel.startswith("calc/venue_trend/")}
     assert len(gone) == 2 and orphans(root) == gone
-    problem = next(p for p in integrity.verify(root) if p.kind == "orphan")
+    problem = next(p for p in verify.verify(root) if p.kind == "orphan")
     assert "venue_trend is not a calculation of tier T2" in problem.detail
     assert "spine repair" in problem.fix
-    integrity.retract(root, regsho=True)
+    repair.retract(root, regsho=True)
     assert not (Path(root) / "calc" / "venue_trend").exists() or not list(
         (Path(root) / "calc" / "venue_trend").rglob("*.parquet"))
 
@@ -112,11 +116,11 @@ def test_a_calculation_removed_from_the_registry_or_off_with_reg_sho(tmp_path, m
 def test_a_ledger_changed_since_the_plan_is_an_error_not_a_sweep(tmp_path):
     cfg = build(tmp_path / "lake")
     root = cfg["lake_root"]
-    planned = integrity.held_fingerprint(plan.LakeState.read(root), True)
+    planned = verify.held_fingerprint(ledger.LakeState.read(root), True)
     strict = dict(cfg, gates={**cfg["gates"], "max_row_shares": 1.0})
-    pipeline.regate(strict, TIER, WEEKS[1])
+    decide.regate(strict, TIER, WEEKS[1])
     with pytest.raises(RuntimeError, match="changed while this run held its lock"):
-        integrity.retract(root, regsho=True, fingerprint=planned)
+        repair.retract(root, regsho=True, fingerprint=planned)
     assert derived_of(root, WEEKS[1])  # nothing moved
 
 
@@ -125,12 +129,12 @@ def test_held_nothing_again_after_a_revoke_is_a_new_state_for_the_sweep(tmp_path
     fingerprint differs from the first one, so the next run sweeps again."""
     cfg = config_.load(lake_root=str(tmp_path / "lake"), as_of=AS_OF, synthetic={"size": "small"})
     root, week = cfg["lake_root"], WEEKS[0]
-    capture = pipeline.fetch(cfg, TIER, week, f"asof-{AS_OF}")["capture_id"]
+    capture = fetch.fetch(cfg, TIER, week, f"asof-{AS_OF}")["capture_id"]
     strict = dict(cfg, gates={**cfg["gates"], "max_row_shares": 1.0})
-    pipeline.gate(strict, TIER, week, capture)
-    refused = integrity.held_fingerprint(plan.LakeState.read(root), True)
-    pipeline.override(cfg, TIER, week, ["values_finite"], "checked by hand")
-    overridden = integrity.held_fingerprint(plan.LakeState.read(root), True)
-    pipeline.override(cfg, TIER, week, [], "taken back", revoke=True)
-    revoked = integrity.held_fingerprint(plan.LakeState.read(root), True)
+    decide.gate(strict, TIER, week, capture)
+    refused = verify.held_fingerprint(ledger.LakeState.read(root), True)
+    decide.override(cfg, TIER, week, ["values_finite"], "checked by hand")
+    overridden = verify.held_fingerprint(ledger.LakeState.read(root), True)
+    decide.override(cfg, TIER, week, [], "taken back", revoke=True)
+    revoked = verify.held_fingerprint(ledger.LakeState.read(root), True)
     assert len({refused, overridden, revoked}) == 3
