@@ -106,17 +106,19 @@ def snakemake(args: list[str], log=None, cwd: Path | None = None) -> int:
 
 
 # what a notebook opened by hand reads, as the Snakefile's rules that make it (`--until`)
-UPSTREAM = {"gate": ("fetch",), "clean": ("gate_report",), "calc": ("calc",),
-            "weekly_report": ("calc", "gate_report"), "revision_report": ("calc", "gate_report"),
-            "symbol_report": ("calc",)}
+UPSTREAM = {"gate": ("fetch",), "clean": ("gate",), "calc": ("gate", "calc"),
+            "weekly_report": ("gate", "calc", "gate_report"),
+            "revision_report": ("gate", "calc", "gate_report"), "symbol_report": ("gate", "calc")}
 
 
 def upstream(config: dict, step: str, tier: str, weeks: list[str], **overrides) -> None:
     """For a notebook opened by hand on its scratch lake: the Snakefile makes what the step
-    reads (`snakemake refetch --until <rules>` for the tier and weeks), as a pipeline run
-    would. In a pipeline run, or on a lake named by hand, it does nothing: Snakemake ran the
-    steps before, and a missing input must fail loudly rather than be made behind the DAG's
-    back. `overrides`: config keys for this run (a later `as_of`, to see a revision)."""
+    reads, as a pipeline run would: `snakemake refetch --until fetch|gate` for the tier and
+    weeks, then `snakemake reports --until <rules>` for what the gate's verdicts let follow
+    (the derive stage is planned after the gate). In a pipeline run, or on a lake named by
+    hand, it does nothing: Snakemake ran the steps before, and a missing input must fail loudly
+    rather than be made behind the DAG's back. `overrides`: config keys for this run (a later
+    `as_of`, to see a revision)."""
     if not config.get("by_hand"):
         return
     folder = Path(config["lake_root"]).parent
@@ -124,12 +126,16 @@ def upstream(config: dict, step: str, tier: str, weeks: list[str], **overrides) 
         "tiers": [tier], "weeks": [str(w) for w in weeks], "start": "", "end": ""} | overrides
     configfile = folder / "config.yaml"
     configfile.write_text(yaml.safe_dump(json.loads(json.dumps(values, default=str))))
+    rules = UPSTREAM[step]
+    runs = [["refetch", "--until", rules[0]]] + ([["reports", "--until", *rules[1:]]]
+                                                 if rules[1:] else [])
     with open(folder / "snakemake.log", "a") as log:
-        code = snakemake(["--cores", "2", "refetch", "--until", *UPSTREAM[step],
-                          "--configfile", str(configfile), "--nolock"], log=log)
-    if code:
-        raise RuntimeError(f"making what step {step} reads ({tier} {', '.join(map(str, weeks))}) "
-                           f"failed; the Snakemake log is {folder / 'snakemake.log'}")
+        for run in runs:
+            if snakemake(["--cores", "2", *run, "--configfile", str(configfile), "--nolock"],
+                         log=log):
+                raise RuntimeError(
+                    f"making what step {step} reads ({tier} {', '.join(map(str, weeks))}) "
+                    f"failed; the Snakemake log is {folder / 'snakemake.log'}")
 
 
 def parameters(step: str, config: dict, **params) -> str:

@@ -14,7 +14,7 @@ from spine import calendar as cal
 from spine.cli.common import load_config
 from spine.derive import calcs
 from spine.emulator import Emulator, Faults
-from spine.ingest import ats
+from spine.ingest import ats, ledger
 from spine.ingest.sources import SourceError
 from spine.vocabulary import SIDES
 
@@ -23,7 +23,7 @@ def ats_list(args: argparse.Namespace) -> int:
     """Show FINRA's ATS MPIDs as the repository holds them; --refresh re-reads FINRA's page."""
     path = Path(args.list) if args.list else ats.LIST
     if args.learned:
-        found = ats.learned(load_config(args.lake_root)["lake_root"])
+        found = ats.learned(ledger.LakeState.read(load_config(args.lake_root)["lake_root"]))
         listed = ats.mpids(path) if path.is_file() else frozenset()
         print(f"{len(found)} ATS(s) FINRA listed in this lake's captures ({SIDES['ATS']['firm']}) "
               "that the reference list lacked when gated" + (":" if found else ""))

@@ -10,7 +10,7 @@ carry their MPIDs) and replaces the page's rows, keeping rows listed by other so
 
 In FINRA's API data the summary type is FINRA's own word, and its `ATS_W_FIRM` rows list every
 ATS of the week: the gates judge a capture's venues by them, and record an ATS the list lacks
-in the week's gate report (`new_ats`); `learned(lake_root)` collects those, each with the first
+in the week's gate report (`new_ats`); `learned(state)` collects those, each with the first
 week it was seen (`spine ats-list --learned`). Download files carry no summary type, so their
 type is inferred from this list.
 """
@@ -26,7 +26,6 @@ from pathlib import Path
 
 from bs4 import BeautifulSoup
 
-from spine.ingest import ledger
 from spine.ingest.sources import SourceError
 from spine.ingest.sources.http import Client
 
@@ -110,14 +109,14 @@ def refresh(url: str = URL, path: str | Path = LIST, client=None) -> dict:
             "kept": len(kept)}
 
 
-def learned(root: str | Path) -> list[dict]:
+def learned(state) -> list[dict]:
     """The ATSs FINRA listed in a lake's captures (`ATS_W_FIRM`) that the reference list lacked
-    when they were gated: mpid, name, the first (tier, week) it was seen, and how many weeks."""
+    when they were gated, from the ledger's state (a spine.ingest.ledger.LakeState): mpid,
+    name, the first (tier, week) it was seen, and how many weeks."""
     seen: dict[str, dict] = {}
-    state = ledger.LakeState.read(root)
     for tier, week in sorted(state.parts, key=lambda p: (p[1], p[0])):
-        for event in state.get(tier, week).verdicts.values():
-            report = ledger.read_event(ledger.ledger_dir(root, tier, week) / event.file)["report"]
+        for capture in state.get(tier, week).verdicts:
+            report = state.report(tier, week, capture)
             for mpid, name in (report.get("new_ats") or {}).items():
                 row = seen.setdefault(mpid, {"mpid": mpid, "name": name, "tier": tier,
                                              "first_week": week.isoformat(), "weeks": set()})
