@@ -65,8 +65,8 @@ class Backup:
         return name
 
     def _local(self) -> bool:
-        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
-        return "file" in protocols
+        protocol = self.fs.protocol
+        return "file" in (protocol if isinstance(protocol, tuple) else (protocol,))
 
     @functools.cached_property
     def snapshot(self) -> dict[str, dict]:

@@ -73,7 +73,8 @@ def snakemake(root: Path, target: str, configfile: str | None, extra: list[str] 
     print("$ " + " ".join(cmd[2:]), file=log or sys.stdout, flush=True)
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     workdir = Path.cwd() if (Path.cwd() / "Snakefile").exists() else REPO
-    return subprocess.run(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+    return subprocess.run(cmd, cwd=workdir, env=env, stdout=log,
+                          stderr=subprocess.STDOUT).returncode
 
 
 def repair(root: str | Path, *, backup: str | None = None, refetch: bool = False,
@@ -174,7 +175,8 @@ def restore(src: str, root: str | Path, *, configfile: str | None = None,
         for rel, want in sorted(snap.items()):
             path = root / rel
             if path.exists():
-                if path.stat().st_size == want["bytes"] and lake.sha256_file(path) == want["sha256"]:
+                if (path.stat().st_size == want["bytes"]
+                        and lake.sha256_file(path) == want["sha256"]):
                     continue
                 if rel.startswith(lake.MANIFEST + "/") and path.stat().st_size > want["bytes"]:
                     continue  # a manifest file that has grown since the backup: keep it

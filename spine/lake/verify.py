@@ -148,8 +148,8 @@ def derived_kind(rel: str) -> tuple[str, dict[str, str]] | None:
 
 def unaccounted_why(rel: str, state: ledger.LakeState, regsho: bool) -> str | None:
     """Why the ledger does not account for a derived file (None: it does). Clean and each
-    calculation exist for a week clean holds (the calculations of spine.derive.registry for its tier),
-    a gate report for a capture with a verdict, a weekly report for a week with one, a
+    calculation exist for a week clean holds (the calculations of spine.derive.registry for its
+    tier), a gate report for a capture with a verdict, a weekly report for a week with one, a
     revision report for a revision on record, a symbol report for a tier clean holds."""
     found = derived_kind(rel)
     if found is None:
