@@ -95,17 +95,17 @@ use rule notebook as fetch_regsho with:
         html="",
 
 
-use rule notebook as report with:
+use rule notebook as weekly_report with:
     input:
-        notebook="notebooks/report.ipynb",
+        notebook="notebooks/weekly_report.ipynb",
         data=lambda wc: week_inputs(wc.week_start),
     output:
-        html=L("report", week_start="{week_start}"),
+        html=L("weekly_report", week_start="{week_start}"),
     log:
-        **J("report", week_start="{week_start}"),
+        **J("weekly_report", week_start="{week_start}"),
     params:
-        step="report",
-        json=lambda wc: notebooks.parameters("report", CFG, week_start=wc.week_start,
+        step="weekly_report",
+        json=lambda wc: notebooks.parameters("weekly_report", CFG, week_start=wc.week_start,
                                              tiers=state().week_view(
                                                  wc.week_start, CFG["regsho"]["enabled"])),
         html=lambda wc, output: f"--html {output.html}",
@@ -113,7 +113,7 @@ use rule notebook as report with:
 
 use rule notebook as revision_report with:
     input:
-        notebook="notebooks/revision.ipynb",
+        notebook="notebooks/revision_report.ipynb",
         old=L("capture", tier="{tier}", week_start="{week_start}", capture_id="{old}"),
         new=L("capture", tier="{tier}", week_start="{week_start}", capture_id="{new}"),
         gate=L("gate", tier="{tier}", week_start="{week_start}", capture_id="{new}"),
@@ -125,12 +125,13 @@ use rule notebook as revision_report with:
                              for e in [state().get(wc.tier, wc.week_start).overrides.get(wc.new)]
                              if e],
     output:
-        html=L("revision", tier="{tier}", week_start="{week_start}", old="{old}", new="{new}"),
+        html=L("revision_report", tier="{tier}", week_start="{week_start}", old="{old}",
+               new="{new}"),
     log:
-        **J("revision", tier="{tier}", week_start="{week_start}", old="{old}", new="{new}"),
+        **J("revision_report", tier="{tier}", week_start="{week_start}", old="{old}", new="{new}"),
     params:
-        step="revision",
-        json=lambda wc: notebooks.parameters("revision", CFG, tier=wc.tier,
+        step="revision_report",
+        json=lambda wc: notebooks.parameters("revision_report", CFG, tier=wc.tier,
                                              week_start=wc.week_start, old=wc.old, new=wc.new,
                                              **state().revision_window(wc.tier, wc.week_start)),
         html=lambda wc, output: f"--html {output.html}",
@@ -138,15 +139,15 @@ use rule notebook as revision_report with:
 
 use rule notebook as symbol_report with:
     input:
-        notebook="notebooks/symbol.ipynb",
+        notebook="notebooks/symbol_report.ipynb",
         data=lambda wc: symbol_inputs(wc.tier, wc.symbol),
     output:
         html=L("symbol_report", tier="{tier}", symbol="{symbol}"),
     log:
-        **J("symbol", tier="{tier}", symbol="{symbol}"),
+        **J("symbol_report", tier="{tier}", symbol="{symbol}"),
     params:
-        step="symbol",
-        json=lambda wc: notebooks.parameters("symbol", CFG, tier=wc.tier, symbol=wc.symbol,
+        step="symbol_report",
+        json=lambda wc: notebooks.parameters("symbol_report", CFG, tier=wc.tier, symbol=wc.symbol,
                                              **symbol_view(wc.tier)),
         html=lambda wc, output: f"--html {output.html}",
 
@@ -170,7 +171,7 @@ rule report_index:
 rule revision_index:
     """All revisions, newest first, linking their reports."""
     input:
-        lambda wc: [L("revision", tier=t, week_start=w, old=o, new=n)
+        lambda wc: [L("revision_report", tier=t, week_start=w, old=o, new=n)
                     for t, w, o, n in state().revisions()],
     output:
         html=L("revision_index"),
@@ -193,7 +194,8 @@ rule gate_summary:
         gates=ancient(lambda wc: [L("gate", tier=p["tier"], week_start=p["week_start"],
                                     capture_id=p["capture_id"])
                                   for p in ingest_record()["partitions"]]),
-        reports=ancient(lambda wc: [L("report", week_start=w) for w in plan.by_week(PARTS)]),
+        reports=ancient(lambda wc: [L("weekly_report", week_start=w)
+                                    for w in plan.by_week(PARTS)]),
     output:
         summary=L("gate_summary", run="{run}"),
     log:

@@ -13,7 +13,7 @@ from spine.vocabulary import TIERS
 
 
 # A tier-week's status in the report index, as `index_listing` (rules/common.smk) derives it
-# from the ledger's folded state (spine.plan.PartitionState); a week can have several.
+# from the ledger's folded state (spine.ingest.ledger.PartitionState); a week can have several.
 INDEX_STATUS = {
     "accepted": "clean holds a capture that passed its gates",
     "held back": "refused by a gate; no version of the week is accepted",

@@ -16,6 +16,7 @@ import pandera.errors
 import pyarrow.parquet as pq
 
 from spine.derive import calcs
+from spine.derive.calc import read_calc
 from spine.ingest.venues import venue_label
 from spine import lake, plan
 from spine.ingest import ledger
@@ -278,11 +279,9 @@ def window_weeks(root: str, d: Diff, earlier: list[str] | None, later: list[str]
 def trend_effect(root: str, d: Diff, earlier: list[dt.date], n: int = 10) -> pd.DataFrame:
     """symbol_trend of the revised week computed on the old and on the new version (the
     `earlier` weeks of the window as the lake holds them), largest changes first."""
-    from spine import pipeline
-
     if not d.computable:
         return pd.DataFrame({"note": ["a version fails the clean schema: no rolling effect"]})
-    others = [pipeline.read_calc(root, "symbol_week", d.tier, w) for w in earlier]
+    others = [read_calc(root, "symbol_week", d.tier, w) for w in earlier]
     days = {pd.Timestamp(w): cal.trading_days(w) for w in [*earlier, d.week_start]}
 
     def trend(version: pd.DataFrame) -> pd.DataFrame:
@@ -322,7 +321,7 @@ def trend_note(earlier: list[dt.date]) -> str:
 def links_markdown(root: str, d: Diff, later: list[dt.date]) -> str:
     """Both captures' records: when and by which run they were fetched and decided, and the
     rolling outputs recomputed. Links are relative to the report."""
-    report_dir = lake.path(root, "revision", tier=d.tier, week_start=d.week_start,
+    report_dir = lake.path(root, "revision_report", tier=d.tier, week_start=d.week_start,
                            old=d.old_capture, new=d.new_capture).parent
     ev = ledger.events(root, lake.DATASET, tier=d.tier, week_start=d.week_start.isoformat())
     lines = []
@@ -355,7 +354,7 @@ def notebook_lake(config: dict, tier: str, week_start: str) -> dict:
     from spine import pipeline
 
     if config.get("lake_root"):
-        return pipeline.notebook_config(config, "revision")
+        return pipeline.notebook_config(config, "revision_report")
     week = cal.check_week_start(week_start)
     published = cal.publication_date(tier, week) + dt.timedelta(days=30)
     before = pipeline.notebook_config({"as_of": published.isoformat(), "synthetic": {

@@ -15,9 +15,10 @@ def run_summary(root: str, run: str, as_of: str, record: dict | None, state,
     (accepted, restated, held back, with the failed checks), the weeks it covers that no
     configured source holds (per run of weeks, with why: `coverage`, the run's
     spine.plan.Coverage), where the reports are, and the next command. `record` is the run's
-    ingest record, `state` the ledger after it (spine.plan.LakeState), `summary` the run's gate
-    summary (spine.reports.index.gate_summary's file); `record` and `summary` are None for a run that fetched
-    nothing because no configured source holds any week it covers."""
+    ingest record, `state` the ledger after it (spine.ingest.ledger.LakeState), `summary` the
+    run's gate summary (spine.reports.index.gate_summary's file); `record` and `summary` are
+    None for a run that fetched nothing because no configured source holds any week it
+    covers."""
     flag = commands(root)[1]
     unheld = [f"  {line}" for line in coverage.unheld_lines()] if coverage is not None else []
 

@@ -12,9 +12,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from spine import calendar as cal
-from spine import lake, pipeline, plan
+from spine import lake, plan, steps
+from spine.derive.calc import read_calc
 from spine.derive.calcs import Z_MIN_PRIOR_WEEKS
 from spine.derive.registry import TREND_WEEKS
+from spine.ingest import ledger
 from spine.reports.style import regsho_note
 from spine.vocabulary import NMS_TIERS
 
@@ -105,17 +107,16 @@ def symbol_plan(config: dict, tier: str, symbol: str, weeks: list[str],
     plan passed them. By hand without a `lake_root`: a temporary small lake of the 6 weeks
     before as_of, built first; with one, from its ledger. No symbol: the most traded one of the
     latest week."""
-    cfg = pipeline.notebook_config(config, "symbol")
+    cfg = steps.notebook_config(config, "symbol_report")
     if cfg.get("by_hand") and not weeks:
         last = cal.latest_published_week(tier, cfg["as_of"])
-        for week in plan.rolling_window(last, 6):
-            pipeline.ensure_upstream(cfg, tier, week, "report")
+        steps.upstream(cfg, "symbol_report", tier, plan.rolling_window(last, 6))
     if not weeks:
-        st = plan.LakeState.read(cfg["lake_root"])
+        st = ledger.LakeState.read(cfg["lake_root"])
         weeks = [w.isoformat() for t, w in st.accepted() if t == tier]
         revisions = [[w.isoformat(), o, n] for t, w, o, n in st.revisions() if t == tier]
     if not symbol:
-        latest = pipeline.read_calc(cfg["lake_root"], "symbol_week", tier, weeks[-1])
+        latest = read_calc(cfg["lake_root"], "symbol_week", tier, weeks[-1])
         symbol = latest.nlargest(1, "total_shares")["symbol"].iloc[0]
     return cfg, weeks, revisions, symbol
 

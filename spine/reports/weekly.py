@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from spine import calendar as cal
-from spine import lake, pipeline, plan
+from spine import lake, plan
 from spine.derive import registry
+from spine.derive.calc import read_calc
 from spine.derive.calcs import Z_MIN_PRIOR_WEEKS
 from spine.derive.registry import TREND_WEEKS
 from spine.ingest import ledger
@@ -242,11 +243,11 @@ class Week:
 
 
 def week_view(root: str, week_start: dt.date | str, tiers: list[str]) -> dict[str, dict]:
-    """What a weekly report shows per tier (spine.plan.LakeState.week_view, the view the
+    """What a weekly report shows per tier (spine.ingest.ledger.LakeState.week_view, the view the
     Snakefile passes), for hand runs: from the lake's ledger, with the calculations the lake
     has."""
     week = cal.check_week_start(week_start)
-    view = plan.LakeState.read(root).week_view(week, regsho=True)
+    view = ledger.LakeState.read(root).week_view(week, regsho=True)
 
     def has(name: str, tier: str, w) -> bool:
         return lake.path(root, "calc", calc=name, tier=tier, week_start=w).exists()
@@ -274,10 +275,10 @@ def load_week(config: dict, week_start: dt.date | str, tiers: dict[str, dict]) -
     for tier, v in tiers.items():
         if not v["accepted"]:
             continue
-        week.calcs[tier] = {name: pipeline.read_calc(root, name, tier, week_start)
+        week.calcs[tier] = {name: read_calc(root, name, tier, week_start)
                             for name in v["calcs"]}
         week.history[tier] = {
-            name: pd.concat([pipeline.read_calc(root, name, tier, w) for w in v["history"]],
+            name: pd.concat([read_calc(root, name, tier, w) for w in v["history"]],
                             ignore_index=True)
             for name in plan.HISTORY_CALCS}
         if v.get("override"):

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 
 from spine.derive import calcs
-from spine import plan
 from spine.ingest import reconcile
 from spine.reports import index, style
 from spine.reports import revision as revisions
@@ -14,6 +13,7 @@ from spine.reports.symbol import Symbol
 from spine.reports.weekly import Week
 from spine import calendar as cal
 from tests.helpers import REPO
+from spine.ingest import ledger
 
 REPRS = re.compile(r">\s*(None|nan|NaN|NaT|<NA>|inf)\s*<|Timestamp\(|\d{2}:\d{2}:\d{2}<|"
                    r"\de[+-]\d\d|\.\d{5,}<")
@@ -141,10 +141,10 @@ def test_otc_share_of_regsho_above_100_percent_says_why_on_the_page():
     assert "T1: 1 of 2 symbols above 100%" in note
     assert "ALPH: 1 of 2 weeks above 100%" in a_symbol().table_note()
     # and the pages show the notes
-    for notebook, calls in (("report", ["week.short_volume_note()", "week.movers_note(",
-                                        "week.window_note()"]),
-                            ("symbol", ["s.table_note()"]),
-                            ("revision", ["revisions.trend_note("])):
+    for notebook, calls in (("weekly_report", ["week.short_volume_note()", "week.movers_note(",
+                                               "week.window_note()"]),
+                            ("symbol_report", ["s.table_note()"]),
+                            ("revision_report", ["revisions.trend_note("])):
         source = (REPO / "notebooks" / f"{notebook}.ipynb").read_text()
         assert all(c in source for c in calls), notebook
 
@@ -177,7 +177,7 @@ def test_index_listing_derives_each_status_from_the_ledger():
 
     def ev(n, event, capture):
         return f"2025080{n}T120000000000-{event}-{capture}.parquet"
-    st = plan.LakeState({
+    st = ledger.LakeState({
         "T1/2025-06-02": [ev(1, "captured", a), ev(1, "accepted", a), ev(2, "captured", b),
                           ev(2, "accepted", b), ev(3, "captured", c), ev(3, "refused", c)],
         "T2/2025-06-02": [ev(1, "captured", a), ev(1, "refused", a)],

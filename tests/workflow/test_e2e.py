@@ -54,9 +54,9 @@ def test_backfill_three_weeks_two_tiers_then_nothing_to_do(tmp_path):
                   "hive_partitioning=true) where summaryTypeCode like '%_W_SMBL_FIRM'").fetchone()[0]
     assert raw == sum(n for *_, n, _ in counts)
     for week in WEEKS:
-        html = lake.path(root, "report", week_start=week).read_text()
+        html = lake.path(root, "weekly_report", week_start=week).read_text()
         assert "data:image/png;base64" in html and "OTCN" in html
-        assert lake.path(root, "run", step="report", job=f"week_start={week}").exists()
+        assert lake.path(root, "run", step="weekly_report", job=f"week_start={week}").exists()
     assert lake.path(root, "run", step="fetch", job=lake.job(
         "fetch", tier="T1", week_start=WEEKS[0], fetch_key="asof-2025-08-01")).exists()
     assert lake.path(root, "run", step="clean", job=f"tier=T1/week_start={WEEKS[0]}").exists()
@@ -90,11 +90,11 @@ def test_a_week_that_fails_its_gate_is_held_back_and_the_run_fails(tmp_path):
     assert not lake.path(root, "clean", tier="OTCE", week_start=WEEKS[1]).exists()
     assert not lake.path(root, "calc", calc="symbol_week", tier="OTCE", week_start=WEEKS[1]).exists()
     # both weekly reports still render; the failing one shows the failed check
-    html = lake.path(root, "report", week_start=WEEKS[1]).read_text()
+    html = lake.path(root, "weekly_report", week_start=WEEKS[1]).read_text()
     assert "Refused by a gate: OTCE" in html and "rows_in_band" in html
     assert "Gate summary: 1 passed, 1 failed" in lake.path(
         root, "gate_summary", run="backfill").read_text()
-    assert lake.path(root, "report", week_start=WEEKS[0]).exists()
+    assert lake.path(root, "weekly_report", week_start=WEEKS[0]).exists()
     # the run is complete: the verdict is kept, and a dry run has nothing to do
     again = run_snakemake(tmp_path, config, "backfill", "--config", f"start={WEEKS[0]}",
                           f"end={WEEKS[1]}", "-n")
