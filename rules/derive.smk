@@ -10,7 +10,7 @@ localrules: gate_report, revision_index, report_index, gate_summary, retract
 rule retract:
     """The lake equals its ledger: every derived file the ledger does not account for (a week
     it stopped holding after a revoked override, a pin or a regate that refused; a calculation
-    removed from the registry or off with Reg SHO) moves to quarantine (spine.lake.integrity.retract).
+    removed from the registry or off with Reg SHO) moves to quarantine (spine.lake.repair.retract).
     Its record is named by the fingerprint of what the ledger accounts for (of `state()`), so
     one is due whenever that changes, and in a run that ingests it is only known, so only run,
     after the verdicts. It reads the ledger's listing and the derived layers' (no input file)."""

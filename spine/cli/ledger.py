@@ -10,7 +10,7 @@ import sys
 from spine import pipeline, plan
 from spine.cli.common import load_config, reports_command
 from spine.ingest.sources import SourceError
-from spine.lake.integrity import LakeBusy, lake_lock
+from spine.lake import LakeBusy, lake_lock
 from spine.reports import revision as revisions
 from spine.status import commands as status_commands
 
