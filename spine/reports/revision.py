@@ -7,6 +7,7 @@ its shares, trades or notional differ. Used by the revision report, `spine diff`
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -266,8 +267,6 @@ def window_weeks(root: str, d: Diff, earlier: list[str] | None, later: list[str]
     """The earlier weeks of the revised week's rolling window with a version in clean, and
     the later weeks whose window contains it: as the plan passed them, or (by hand) from the
     ledger."""
-    from spine import plan
-
     if earlier is None or later is None:
         st = plan.LakeState.read(root)
         earlier = [w for w in st.window(d.tier, d.week_start, plan.TREND_WEEKS)
@@ -342,8 +341,6 @@ def links_markdown(root: str, d: Diff, later: list[dt.date]) -> str:
 
 
 def _relpath(target: Path, start: Path) -> str:
-    import os
-
     return os.path.relpath(Path(target).resolve(), Path(start).resolve())
 
 
