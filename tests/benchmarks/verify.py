@@ -2,8 +2,8 @@
 Prints figures; asserts nothing.
 
 The lake is built in-process (fetch, gate, clean and the per-week calculations of every tier
-and week, through spine.pipeline: the files the Snakefile's ingest and calc steps write, without
-the notebooks and reports) into --lake, once; later runs reuse it.
+and week, through spine.ingest and tests.helpers.derive: the files the Snakefile's gate, clean
+and calc steps write, without the notebooks and reports) into --lake, once; later runs reuse it.
 
     python tests/benchmarks/verify.py --lake /tmp/market-spine-bench-52w       (make bench)
     python tests/benchmarks/verify.py --lake /tmp/x --weeks 4 --size small      quick check
@@ -13,24 +13,27 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 import time
 from pathlib import Path
 
 from spine import config as config_
-from spine import plan
-from spine.ingest import decide
-from tests.helpers import derive
-from spine.ingest import fetch
+from spine.ingest import decide, fetch
 from spine.lake import verify
+from spine.vocabulary import TIERS
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def build(root: Path, weeks: int, size: str) -> None:
+    from tests.helpers import derive  # the repository is on sys.path once run as a script
+
     last = dt.date(2025, 6, 30)
     cfg = config_.load(lake_root=str(root), as_of="2025-09-30", synthetic={"size": size})
     mondays = [last - dt.timedelta(weeks=n) for n in range(weeks)][::-1]
     started = time.monotonic()
     for i, week in enumerate(mondays):
-        for tier in plan.TIERS:
+        for tier in TIERS:
             receipt = fetch.fetch(cfg, tier, week, "asof-2025-09-30")
             decide.gate(cfg, tier, week, receipt["capture_id"])
             derive(cfg, tier, week)
@@ -63,4 +66,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
     main()
