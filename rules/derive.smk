@@ -55,7 +55,7 @@ use rule notebook as clean with:
         **J("clean", tier="{tier}", week_start="{week_start}"),
     params:
         step="clean",
-        json=lambda wc: notebooks.parameters("clean", CFG, tier=wc.tier, week_start=wc.week_start,
+        json=lambda wc: steps.parameters("clean", CFG, tier=wc.tier, week_start=wc.week_start,
                                              capture_id=state().must_hold(wc.tier, wc.week_start)),
         html="",
 
@@ -73,7 +73,7 @@ use rule notebook as calc with:
         **J("calc", calc="{calc}", tier="{tier}", week_start="{week_start}"),
     params:
         step="calc",
-        json=lambda wc: notebooks.parameters(
+        json=lambda wc: steps.parameters(
             "calc", CFG, calc=wc.calc, version=registry.get(wc.calc).version, tier=wc.tier,
             week_start=wc.week_start, windows=calc_windows(wc.calc, wc.tier, wc.week_start)),
         html="",
@@ -81,15 +81,15 @@ use rule notebook as calc with:
 
 use rule notebook as fetch_regsho with:
     input:
-        notebook="notebooks/regsho.ipynb",
+        notebook="notebooks/fetch_regsho.ipynb",
     output:
         week=L("regsho_week", week_start="{week_start}"),
     log:
-        **J("regsho", week_start="{week_start}"),
+        **J("fetch_regsho", week_start="{week_start}"),
     params:
-        step="regsho",
-        json=lambda wc: notebooks.parameters(
-            "regsho", dict(CFG, as_of=plan.regsho_as_of(dt.date.fromisoformat(wc.week_start),
+        step="fetch_regsho",
+        json=lambda wc: steps.parameters(
+            "fetch_regsho", dict(CFG, as_of=plan.regsho_as_of(dt.date.fromisoformat(wc.week_start),
                                                         CFG["as_of"])),
             week_start=wc.week_start),
         html="",
@@ -105,7 +105,7 @@ use rule notebook as weekly_report with:
         **J("weekly_report", week_start="{week_start}"),
     params:
         step="weekly_report",
-        json=lambda wc: notebooks.parameters("weekly_report", CFG, week_start=wc.week_start,
+        json=lambda wc: steps.parameters("weekly_report", CFG, week_start=wc.week_start,
                                              tiers=state().week_view(
                                                  wc.week_start, CFG["regsho"]["enabled"])),
         html=lambda wc, output: f"--html {output.html}",
@@ -131,7 +131,7 @@ use rule notebook as revision_report with:
         **J("revision_report", tier="{tier}", week_start="{week_start}", old="{old}", new="{new}"),
     params:
         step="revision_report",
-        json=lambda wc: notebooks.parameters("revision_report", CFG, tier=wc.tier,
+        json=lambda wc: steps.parameters("revision_report", CFG, tier=wc.tier,
                                              week_start=wc.week_start, old=wc.old, new=wc.new,
                                              **state().revision_window(wc.tier, wc.week_start)),
         html=lambda wc, output: f"--html {output.html}",
@@ -147,7 +147,7 @@ use rule notebook as symbol_report with:
         **J("symbol_report", tier="{tier}", symbol="{symbol}"),
     params:
         step="symbol_report",
-        json=lambda wc: notebooks.parameters("symbol_report", CFG, tier=wc.tier, symbol=wc.symbol,
+        json=lambda wc: steps.parameters("symbol_report", CFG, tier=wc.tier, symbol=wc.symbol,
                                              **symbol_view(wc.tier)),
         html=lambda wc, output: f"--html {output.html}",
 

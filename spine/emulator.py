@@ -96,15 +96,15 @@ class Emulator:
         self._server: ThreadingHTTPServer | None = None
 
     # -- data ------------------------------------------------------------------------------
-    def weekly(self, tier: str, week: str) -> pd.DataFrame:
+    def weekly(self, tier: str, week_start: str) -> pd.DataFrame:
         """The week as served: detail and aggregates, and the reconcile fault set for it."""
-        fault = self.faults.reconcile.get(f"{tier}:{week}")
-        key = (tier, week, fault)
+        fault = self.faults.reconcile.get(f"{tier}:{week_start}")
+        key = (tier, week_start, fault)
         with self._lock:
             if key not in self._cache:
                 try:
                     rows = weekly_rows(
-                        tier, week, self.as_of, seed=self.seed, size=self.size,
+                        tier, week_start, self.as_of, seed=self.seed, size=self.size,
                         revisions=parse_revisions(self.revisions), restate=self.restate)
                 except (LookupError, ValueError):
                     rows = pd.DataFrame()
@@ -121,8 +121,8 @@ class Emulator:
                     out.append((tier, week.isoformat()))
         return out
 
-    def is_live(self, tier: str, week: str) -> bool:
-        return (tier, week) in set(self.partitions(historic=False))
+    def is_live(self, tier: str, week_start: str) -> bool:
+        return (tier, week_start) in set(self.partitions(historic=False))
 
     # -- auth ------------------------------------------------------------------------------
     def issue_token(self) -> dict:

@@ -28,27 +28,27 @@ Partition = tuple[str, dt.date]  # (tier, week_start)
 
 # --- week arithmetic ---------------------------------------------------------------------------
 
-def rolling_window(week: dt.date, weeks: int) -> list[dt.date]:
-    """The `weeks` weeks of the window that ends at `week`, oldest first (it included)."""
-    return [week - WEEK * k for k in range(weeks - 1, -1, -1)]
+def rolling_window(week_start: dt.date, weeks: int) -> list[dt.date]:
+    """The `weeks` weeks of the window that ends at `week_start`, oldest first (it included)."""
+    return [week_start - WEEK * k for k in range(weeks - 1, -1, -1)]
 
 
-def windows_containing(week: dt.date) -> list[dt.date]:
-    """The weeks whose derived files can depend on `week`: it and the next REACH_WEEKS - 1."""
-    return [week + WEEK * k for k in range(REACH_WEEKS)]
+def windows_containing(week_start: dt.date) -> list[dt.date]:
+    """The weeks whose derived files can depend on `week_start`: it and the next REACH_WEEKS - 1."""
+    return [week_start + WEEK * k for k in range(REACH_WEEKS)]
 
 
-def trailing_weeks(week: dt.date, n: int) -> list[dt.date]:
-    """The `n` weeks before `week`, nearest first (the gates' count band)."""
-    return [week - WEEK * k for k in range(1, n + 1)]
+def trailing_weeks(week_start: dt.date, n: int) -> list[dt.date]:
+    """The `n` weeks before `week_start`, nearest first (the gates' count band)."""
+    return [week_start - WEEK * k for k in range(1, n + 1)]
 
 
-def regsho_as_of(week: dt.date, as_of: str | dt.date) -> str:
+def regsho_as_of(week_start: dt.date, as_of: str | dt.date) -> str:
     """The as_of a week's Reg SHO step sees: the run's as_of, but never past the week's Friday.
     Reg SHO days after as_of are not published yet; for any week already out (every week a run
     covers) the value is its Friday, so moving as_of does not refetch old Reg SHO weeks."""
     as_of = dt.date.fromisoformat(str(as_of))
-    return min(as_of, week + dt.timedelta(days=4)).isoformat()
+    return min(as_of, week_start + dt.timedelta(days=4)).isoformat()
 
 
 # --- what a run covers -------------------------------------------------------------------------
@@ -139,9 +139,9 @@ def coverage(config: dict, partitions: list[Partition]) -> Coverage:
     return out
 
 
-def any_week(text: str, week: dt.date | str) -> str:
+def any_week(text: str, week_start: dt.date | str) -> str:
     """A reason about one week said of any week: its date written <week>."""
-    return text.replace(str(week), "<week>")
+    return text.replace(str(week_start), "<week>")
 
 
 def fetch_key(config: dict, now: dt.datetime) -> str:

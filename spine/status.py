@@ -46,8 +46,8 @@ class Entry:
         return NEEDS_OPERATOR[self.state]
 
 
-def _fetched(root: str, tier: str, week: dt.date) -> list[str]:
-    folder = lake.path(root, "fetch", tier=tier, week_start=week, fetch_key="x").parent
+def _fetched(root: str, tier: str, week_start: dt.date) -> list[str]:
+    folder = lake.path(root, "fetch", tier=tier, week_start=week_start, fetch_key="x").parent
     try:
         return sorted(e.name for e in os.scandir(folder) if e.name.endswith(".json"))
     except FileNotFoundError:
@@ -102,11 +102,11 @@ def status(config: dict, as_of=None, tiers: list[str] | None = None,
     return out
 
 
-def _unheld(config: dict, tier: str, week: dt.date, as_of: dt.date) -> tuple[str, str] | None:
+def _unheld(config: dict, tier: str, week_start: dt.date, as_of: dt.date) -> tuple[str, str] | None:
     """(why, what would serve it) when no configured source serves the week; None when one does."""
     from spine.ingest.sources import catalog, finra_files
 
-    source, reasons = catalog.for_partition(config, tier, week, as_of)
+    source, reasons = catalog.for_partition(config, tier, week_start, as_of)
     return None if source else ("; ".join(reasons), finra_files.remedy(config))
 
 
@@ -124,14 +124,14 @@ def commands(root: str) -> tuple[str, str]:
     return f" lake_root={root}", f" --lake-root {root}"
 
 
-def _entry(root: str, state: ledger.LakeState, tier: str, week: dt.date, as_of: dt.date,
+def _entry(root: str, state: ledger.LakeState, tier: str, week_start: dt.date, as_of: dt.date,
            grace_days: int, source_has: set | None, recent: bool = False,
            unheld: tuple[str, str] | None = None) -> Entry:
-    due = cal.publication_date(tier, week)
-    s = state.get(tier, week)
+    due = cal.publication_date(tier, week_start)
+    s = state.get(tier, week_start)
     snake, spine = commands(root)
-    refetch = f"snakemake --cores 2 refetch --config 'weeks=[{week}]' 'tiers=[{tier}]'{snake}"
-    e = Entry(tier, week.isoformat(), "", "", published=due.isoformat())
+    refetch = f"snakemake --cores 2 refetch --config 'weeks=[{week_start}]' 'tiers=[{tier}]'{snake}"
+    e = Entry(tier, week_start.isoformat(), "", "", published=due.isoformat())
     if due > as_of:
         e.state, e.detail = "not yet published", f"FINRA publishes it on {due}"
         return e
@@ -140,19 +140,19 @@ def _entry(root: str, state: ledger.LakeState, tier: str, week: dt.date, as_of: 
             e.state = "overridden"
             e.detail = (f"clean holds {s.held}, let through by an override on "
                         f"{_when(s.overrides[s.held].at)} (spine override --revoke --tier "
-                        f"{tier} --week-start {week} --reason '...'{spine} takes it back)")
+                        f"{tier} --week-start {week_start} --reason '...'{spine} takes it back)")
         elif s.status()[0] == "pinned":
             e.state = "pinned"
             e.detail = (f"clean holds {s.held}, pinned on {_when(s.decided_by.at)} (spine pin "
-                        f"--tier {tier} --week-start {week} --capture ... --reason "
+                        f"--tier {tier} --week-start {week_start} --capture ... --reason "
                         f"'...'{spine} moves it)")
         elif s.refused_since:
             refused = s.refused_since[-1]
             e.state = "revision refused"
             e.detail = (f"clean keeps {s.held}; a newer capture {refused} was held back: "
-                        + _held_by(state.report(tier, week, refused), e))
+                        + _held_by(state.report(tier, week_start, refused), e))
             e.fix = ("workflows/incident/RESOLVE_QUALITY_GATE.md: if the restatement is real, "
-                     f"spine override --tier {tier} --week-start {week} --check ... --reason "
+                     f"spine override --tier {tier} --week-start {week_start} --check ... --reason "
                      f"'...'{spine}")
         else:
             e.state, e.detail = "present", f"clean holds {s.held}"
@@ -161,25 +161,25 @@ def _entry(root: str, state: ledger.LakeState, tier: str, week: dt.date, as_of: 
         latest = max(s.verdicts.values(), key=lambda v: v.at)
         e.state = "held back"
         e.detail = (f"fetched, capture {latest.capture_id} held back by "
-                    + _held_by(state.report(tier, week, latest.capture_id), e))
+                    + _held_by(state.report(tier, week_start, latest.capture_id), e))
         e.fix = (f"workflows/incident/RESOLVE_QUALITY_GATE.md: {refetch} once FINRA has fixed "
-                 f"it, or spine override --tier {tier} --week-start {week} --check ... "
+                 f"it, or spine override --tier {tier} --week-start {week_start} --check ... "
                  f"--reason '...'{spine}")
         return e
-    if _fetched(root, tier, week):
+    if _fetched(root, tier, week_start):
         e.state = "not decided"
         e.detail = "fetched, but no gate verdict recorded (a run interrupted before its gates)"
         e.fix = refetch
         return e
     late = (as_of - due).days
     # within the weekly update's window it is what fetches the week; older weeks, a backfill
-    backfill = (f"snakemake --cores 2 backfill --config start={week} end={week} "
+    backfill = (f"snakemake --cores 2 backfill --config start={week_start} end={week_start} "
                 f"'tiers=[{tier}]'{snake}")
     fix = "snakemake --cores 2" + (f" --config{snake}" if snake else "") if recent else backfill
     if unheld:
         e.state, e.detail = "no source holds it", unheld[0]
         e.fix = f"{unheld[1]}, then {backfill} ({HISTORY_RUNBOOK})"
-    elif source_has is not None and week not in source_has:
+    elif source_has is not None and week_start not in source_has:
         e.state = "overdue at the source"
         e.detail = (f"due {due} ({late} day(s) ago) and FINRA has not published it "
                     "(the source's list of partitions)")

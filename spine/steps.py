@@ -111,9 +111,9 @@ UPSTREAM = {"gate": ("fetch",), "clean": ("gate",), "calc": ("gate", "calc"),
             "revision_report": ("gate", "calc", "gate_report"), "symbol_report": ("gate", "calc")}
 
 
-def upstream(config: dict, step: str, tier: str, weeks: list[str], **overrides) -> None:
+def upstream(config: dict, step: str, tiers: list[str], weeks: list[str], **overrides) -> None:
     """For a notebook opened by hand on its scratch lake: the Snakefile makes what the step
-    reads, as a pipeline run would: `snakemake refetch --until fetch|gate` for the tier and
+    reads, as a pipeline run would: `snakemake refetch --until fetch|gate` for the tiers and
     weeks, then `snakemake reports --until <rules>` for what the gate's verdicts let follow
     (the derive stage is planned after the gate). In a pipeline run, or on a lake named by
     hand, it does nothing: Snakemake ran the steps before, and a missing input must fail loudly
@@ -123,7 +123,7 @@ def upstream(config: dict, step: str, tier: str, weeks: list[str], **overrides) 
         return
     folder = Path(config["lake_root"]).parent
     values = {k: v for k, v in config.items() if k != "by_hand"} | {
-        "tiers": [tier], "weeks": [str(w) for w in weeks], "start": "", "end": ""} | overrides
+        "tiers": list(tiers), "weeks": [str(w) for w in weeks], "start": "", "end": ""} | overrides
     configfile = folder / "config.yaml"
     configfile.write_text(yaml.safe_dump(json.loads(json.dumps(values, default=str))))
     rules = UPSTREAM[step]
@@ -134,7 +134,8 @@ def upstream(config: dict, step: str, tier: str, weeks: list[str], **overrides) 
             if snakemake(["--cores", "2", *run, "--configfile", str(configfile), "--nolock"],
                          log=log):
                 raise RuntimeError(
-                    f"making what step {step} reads ({tier} {', '.join(map(str, weeks))}) "
+                    f"making what step {step} reads ({', '.join(tiers)} "
+                    f"{', '.join(map(str, weeks))}) "
                     f"failed; the Snakemake log is {folder / 'snakemake.log'}")
 
 

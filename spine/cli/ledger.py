@@ -7,12 +7,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from spine import pipeline, plan
+from spine.ingest.ledger import LakeState
+from spine.ingest import decide
 from spine.cli.common import load_config, reports_command
 from spine.ingest.sources import SourceError
 from spine.lake import LakeBusy, lake_lock
 from spine.reports import revision as revisions
 from spine.status import commands as status_commands
+from spine.ingest import ledger
 
 
 def import_file(args: argparse.Namespace) -> int:
@@ -20,7 +22,7 @@ def import_file(args: argparse.Namespace) -> int:
     cfg = load_config(args.lake_root)
     try:
         with lake_lock(cfg["lake_root"], wait=600):  # one writer of the lake at a time
-            receipt, report = pipeline.import_files(cfg, args.paths, args.tier,
+            receipt, report = decide.import_files(cfg, args.paths, args.tier,
                                                     args.week_start, args.summary_type)
     except (SourceError, ValueError, LakeBusy) as err:
         print(f"spine import-file: {err}", file=sys.stderr)
@@ -46,7 +48,7 @@ def regate(args: argparse.Namespace) -> int:
     cfg = load_config(args.lake_root)
     root = cfg["lake_root"]
     if args.all:
-        parts = [(t, w) for t, w in plan.LakeState.read(root).accepted() if t in cfg["tiers"]]
+        parts = [(t, w) for t, w in ledger.LakeState.read(root).accepted() if t in cfg["tiers"]]
     elif args.tier and args.week_start:
         parts = [(args.tier, args.week_start)]
     else:
@@ -56,8 +58,8 @@ def regate(args: argparse.Namespace) -> int:
     try:
         with lake_lock(root, wait=600):
             for tier, week in parts:
-                before = pipeline.partition_state(root, tier, week).held
-                held, report = pipeline.regate(cfg, tier, week, args.capture)
+                before = LakeState.read(root).get(tier, week).held
+                held, report = decide.regate(cfg, tier, week, args.capture)
                 failed = ", ".join(c.check for c in report.failures)
                 changed += held != before
                 print(f"{report.status:4}  {tier:4}  {week}  capture {report.capture_id}"
@@ -81,7 +83,7 @@ def override(args: argparse.Namespace) -> int:
     try:
         with lake_lock(cfg["lake_root"], wait=600):
             checks = [c.strip() for arg in args.check or [] for c in arg.split(",") if c.strip()]
-            held = pipeline.override(cfg, args.tier, args.week_start, checks,
+            held = decide.override(cfg, args.tier, args.week_start, checks,
                                      args.reason, args.capture, revoke=args.revoke)
     except (ValueError, FileNotFoundError, LakeBusy) as err:
         print(f"spine override: {err}", file=sys.stderr)
@@ -97,7 +99,7 @@ def pin(args: argparse.Namespace) -> int:
     cfg = load_config(args.lake_root)
     try:
         with lake_lock(cfg["lake_root"], wait=600):
-            previous = pipeline.pin(cfg, args.tier, args.week_start, args.capture, args.reason)
+            previous = decide.pin(cfg, args.tier, args.week_start, args.capture, args.reason)
     except (ValueError, FileNotFoundError, LakeBusy) as err:
         print(f"spine pin: {err}", file=sys.stderr)
         return 2

@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from spine.ingest import ledger
 from spine.reports import index
+from spine.ingest import decide
 
 
 def gate_report(args: argparse.Namespace) -> int:
-    ledger.write_gate_report(args.event, args.output)
+    decide.write_gate_report(args.event, args.output)
     return 0
 
 

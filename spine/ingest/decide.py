@@ -37,12 +37,12 @@ def _state(config: dict, state: LakeState | None) -> LakeState:
     return state if state is not None else LakeState.read(config["lake_root"])
 
 
-def _record(state: LakeState, tier: str, week: dt.date, event: str, capture_id: str,
+def _record(state: LakeState, tier: str, week_start: dt.date, event: str, capture_id: str,
             **fields) -> None:
     """Record an event in the ledger and fold it into `state`."""
-    row = history.record(state.root, DATASET_WEEKLY, {"tier": tier, "week_start": week.isoformat()},
+    row = history.record(state.root, DATASET_WEEKLY, {"tier": tier, "week_start": week_start.isoformat()},
                         event, capture_id, **fields)
-    state.add(tier, week, row["file"])
+    state.add(tier, week_start, row["file"])
 
 
 def trailing_counts(state: LakeState, tier: str, week_start: dt.date, band_weeks: int

@@ -140,12 +140,12 @@ def fold(events: list[Event]) -> PartitionState:
     return s
 
 
-def ledger_dir(root: str | Path, tier: str, week: dt.date | str) -> Path:
-    return Path(root) / "ledger" / DATASET_WEEKLY / f"tier={tier}" / f"week_start={week}"
+def ledger_dir(root: str | Path, tier: str, week_start: dt.date | str) -> Path:
+    return Path(root) / "ledger" / DATASET_WEEKLY / f"tier={tier}" / f"week_start={week_start}"
 
 
-def list_partition(root: str | Path, tier: str, week: dt.date | str) -> list[str]:
-    folder = ledger_dir(root, tier, week)
+def list_partition(root: str | Path, tier: str, week_start: dt.date | str) -> list[str]:
+    folder = ledger_dir(root, tier, week_start)
     try:
         return sorted(e.name for e in os.scandir(folder)
                       if e.name.endswith(".parquet") and not e.name.startswith("."))
@@ -196,58 +196,58 @@ class LakeState:
         return LakeState({k: sorted(set(self.listing.get(k, [])) | set(listing.get(k, [])))
                           for k in keys}, self.root)
 
-    def add(self, tier: str, week: dt.date | str, event_file: str) -> PartitionState:
+    def add(self, tier: str, week_start: dt.date | str, event_file: str) -> PartitionState:
         """An event just recorded (its file name), folded in as a listing would have it."""
-        key = f"{tier}/{_date(week)}"
+        key = f"{tier}/{_date(week_start)}"
         self.listing[key] = sorted(self.listing.get(key, []) + [event_file])
-        part = self.get(tier, week)
+        part = self.get(tier, week_start)
         part.apply(Event.parse(event_file))
-        self.parts[(tier, _date(week))] = part
+        self.parts[(tier, _date(week_start))] = part
         return part
 
-    def report(self, tier: str, week: dt.date | str, capture: str) -> dict | None:
+    def report(self, tier: str, week_start: dt.date | str, capture: str) -> dict | None:
         """The gate report recorded with a capture's verdict (None if it was never gated): the
         one file of the partition this opens, once."""
-        event = self.get(tier, week).verdicts.get(capture)
+        event = self.get(tier, week_start).verdicts.get(capture)
         if event is None:
             return None
         if event.file not in self._reports:
-            path = ledger_dir(self.root, tier, _date(week)) / event.file
+            path = ledger_dir(self.root, tier, _date(week_start)) / event.file
             self._reports[event.file] = read_event(path)["report"]
         return self._reports[event.file]
 
-    def listed(self, tier: str, week: dt.date | str) -> list[str]:
+    def listed(self, tier: str, week_start: dt.date | str) -> list[str]:
         """The partition's event files, as listed (and added since)."""
-        return self.listing.get(f"{tier}/{_date(week)}", [])
+        return self.listing.get(f"{tier}/{_date(week_start)}", [])
 
-    def get(self, tier: str, week: dt.date | str) -> PartitionState:
-        return self.parts.get((tier, _date(week))) or PartitionState()
+    def get(self, tier: str, week_start: dt.date | str) -> PartitionState:
+        return self.parts.get((tier, _date(week_start))) or PartitionState()
 
-    def held(self, tier: str, week: dt.date | str) -> str | None:
-        return self.get(tier, week).held
+    def held(self, tier: str, week_start: dt.date | str) -> str | None:
+        return self.get(tier, week_start).held
 
-    def must_hold(self, tier: str, week: dt.date | str) -> str:
+    def must_hold(self, tier: str, week_start: dt.date | str) -> str:
         """The capture clean holds; an error if there is none (nothing to derive)."""
-        capture = self.held(tier, week)
+        capture = self.held(tier, week_start)
         if capture is None:
-            raise ValueError(f"{tier} week {week} has no accepted version in the ledger; "
+            raise ValueError(f"{tier} week {week_start} has no accepted version in the ledger; "
                              "nothing to derive")
         return capture
 
-    def verdict_file(self, tier: str, week: dt.date | str, capture: str) -> str:
+    def verdict_file(self, tier: str, week_start: dt.date | str, capture: str) -> str:
         """The ledger event that records a capture's gate verdict."""
-        return self.get(tier, week).verdicts[capture].file
+        return self.get(tier, week_start).verdicts[capture].file
 
-    def week_view(self, week: dt.date | str, regsho: bool) -> dict[str, dict]:
+    def week_view(self, week_start: dt.date | str, regsho: bool) -> dict[str, dict]:
         """What a weekly report shows, per tier with a verdict that week: the captures (clean's,
         then revisions refused since), whether clean holds a version, the calculations it has
         (spine.derive.registry; those reading Reg SHO only when `regsho`), the ledger event of the
         override that lets clean's capture through (if one does), the weeks of its trend
         charts (TREND_WEEKS that clean holds) and its revisions (old, new capture)."""
-        week = _date(week)
+        week_start = _date(week_start)
         out = {}
         for t in TIERS:
-            s = self.get(t, week)
+            s = self.get(t, week_start)
             if s.verdicts:
                 override = s.overrides.get(s.held) if s.held else None
                 out[t] = {"captures": s.shown, "accepted": bool(s.held),
@@ -255,18 +255,18 @@ class LakeState:
                           if s.held else [],
                           "override": override.file if override else None,
                           # the weeks its trend charts show, and the week's revisions
-                          "history": [w.isoformat() for w in self.window(t, week, TREND_WEEKS)]
+                          "history": [w.isoformat() for w in self.window(t, week_start, TREND_WEEKS)]
                           if s.held else [],
                           "revisions": [[old, new] for old, new, _ in s.revisions]}
         return out
 
-    def revision_window(self, tier: str, week: dt.date | str) -> dict[str, list[str]]:
+    def revision_window(self, tier: str, week_start: dt.date | str) -> dict[str, list[str]]:
         """For a revision report: the earlier weeks of the week's rolling window and the later
         weeks whose window contains it, those with a version in clean."""
-        week = _date(week)
-        return {"earlier": [w.isoformat() for w in self.window(tier, week, TREND_WEEKS)
-                            if w != week],
-                "later": [w.isoformat() for w in windows_containing(week)[1:]
+        week_start = _date(week_start)
+        return {"earlier": [w.isoformat() for w in self.window(tier, week_start, TREND_WEEKS)
+                            if w != week_start],
+                "later": [w.isoformat() for w in windows_containing(week_start)[1:]
                           if self.held(tier, w)]}
 
     def accepted(self) -> list[Partition]:
@@ -282,16 +282,16 @@ class LakeState:
         return [[w.isoformat(), {t: self.get(t, w).status() for t in tiers}]
                 for w, tiers in by_week(self.gated()).items()]
 
-    def decisions(self, tier: str, week: dt.date | str, weeks: int) -> list[tuple[dt.date, str]]:
+    def decisions(self, tier: str, week_start: dt.date | str, weeks: int) -> list[tuple[dt.date, str]]:
         """(week, event file) of the ledger events that decided what clean holds in each earlier
         week of the window ending at `week` (held or let go): a change to any of them is newer
         than what the window's calculation made."""
-        return [(w, s.decided_by.file) for w in rolling_window(_date(week), weeks)[:-1]
+        return [(w, s.decided_by.file) for w in rolling_window(_date(week_start), weeks)[:-1]
                 if (s := self.get(tier, w)).decided_by is not None]
 
-    def window(self, tier: str, week: dt.date | str, weeks: int) -> list[dt.date]:
+    def window(self, tier: str, week_start: dt.date | str, weeks: int) -> list[dt.date]:
         """The weeks of the `weeks`-week window ending at `week` that have a version in clean."""
-        return [w for w in rolling_window(_date(week), weeks) if self.held(tier, w)]
+        return [w for w in rolling_window(_date(week_start), weeks) if self.held(tier, w)]
 
     def trailing_verdicts(self, partitions: list[Partition], band_weeks: int
                           ) -> list[tuple[str, dt.date, str]]:
@@ -324,5 +324,5 @@ def read_event(path: str | Path) -> dict:
     return row
 
 
-def _date(week: dt.date | str) -> dt.date:
-    return week if isinstance(week, dt.date) else dt.date.fromisoformat(week)
+def _date(week_start: dt.date | str) -> dt.date:
+    return week_start if isinstance(week_start, dt.date) else dt.date.fromisoformat(week_start)

@@ -16,15 +16,15 @@ import pandas as pd
 import pandera.errors
 import pyarrow.parquet as pq
 
+from spine import calendar as cal
+from spine import lake, plan, steps
 from spine.derive import calcs
 from spine.derive.calc import read_calc
+from spine.ingest import convert, history, ledger
 from spine.ingest.venues import venue_label
-from spine import lake, plan
-from spine.ingest import ledger
-from spine import calendar as cal
-from spine.derive import clean as clean_
 from spine.reports.style import window_label
 from spine.schemas import NATURAL_KEY, CleanWeekly
+from spine.vocabulary import DATASET_WEEKLY
 
 MEASURES = ["shares", "trades", "notional"]
 DECIMALS = 4  # the most a fractional share quantity is printed with (FINRA's 1/10,000 share)
@@ -195,7 +195,7 @@ def load_capture(root: str, tier: str, week_start: dt.date, capture_id: str) -> 
     path = lake.path(root, "capture", tier=tier, week_start=week_start, capture_id=capture_id)
     if not path.exists():
         raise FileNotFoundError(f"no capture {capture_id} of {tier} week {week_start} in {root}")
-    return clean_.to_clean(pq.read_table(path).to_pandas(), capture_id)[0]
+    return convert.to_clean(pq.read_table(path).to_pandas(), capture_id)[0]
 
 
 def diff(root: str, tier: str, week_start: dt.date | str, old: str | None = None,
@@ -203,7 +203,7 @@ def diff(root: str, tier: str, week_start: dt.date | str, old: str | None = None
     """Compare two captures (default: the two most recent distinct captures fetched)."""
     week_start = cal.check_week_start(week_start)
     if old is None or new is None:
-        ev = ledger.events(root, lake.DATASET, tier=tier, week_start=week_start.isoformat())
+        ev = history.events(root, DATASET_WEEKLY, tier=tier, week_start=week_start.isoformat())
         order = ev[ev["event"].isin(["captured", "seen_again"])]["capture_id"]
         distinct = list(dict.fromkeys(reversed(order.tolist())))  # newest first, unique
         if len(distinct) < 2:
@@ -246,10 +246,10 @@ def title(root: str, d: Diff) -> str:
         failed = [c["check"] for c in verdict.get("checks", []) if c["status"] == "FAIL"]
         outcome = (f"**refused** by its gates ({', '.join(failed)}): clean stays on "
                    f"{d.old_capture}")
-        state = plan.fold([plan.Event.parse(f) for f in plan.list_partition(
+        state = ledger.fold([ledger.Event.parse(f) for f in ledger.list_partition(
             root, d.tier, d.week_start)])
         if d.new_capture in state.overrides:
-            event = ledger.read_event(plan.ledger_dir(root, d.tier, d.week_start)
+            event = ledger.read_event(ledger.ledger_dir(root, d.tier, d.week_start)
                                       / state.overrides[d.new_capture].file)
             outcome = (f"**refused** by its gates ({', '.join(failed)}), then **let through by "
                        f"an override** of {event['report']['by']} on "
@@ -268,7 +268,7 @@ def window_weeks(root: str, d: Diff, earlier: list[str] | None, later: list[str]
     the later weeks whose window contains it: as the plan passed them, or (by hand) from the
     ledger."""
     if earlier is None or later is None:
-        st = plan.LakeState.read(root)
+        st = ledger.LakeState.read(root)
         earlier = [w for w in st.window(d.tier, d.week_start, plan.TREND_WEEKS)
                    if w != d.week_start]
         later = [w for w in plan.windows_containing(d.week_start)[1:] if st.held(d.tier, w)]
@@ -322,7 +322,7 @@ def links_markdown(root: str, d: Diff, later: list[dt.date]) -> str:
     rolling outputs recomputed. Links are relative to the report."""
     report_dir = lake.path(root, "revision_report", tier=d.tier, week_start=d.week_start,
                            old=d.old_capture, new=d.new_capture).parent
-    ev = ledger.events(root, lake.DATASET, tier=d.tier, week_start=d.week_start.isoformat())
+    ev = history.events(root, DATASET_WEEKLY, tier=d.tier, week_start=d.week_start.isoformat())
     lines = []
     for label, capture in (("old", d.old_capture), ("new", d.new_capture)):
         mine = ev[ev["capture_id"] == capture]
@@ -346,21 +346,16 @@ def _relpath(target: Path, start: Path) -> str:
 
 def notebook_lake(config: dict, tier: str, week_start: str) -> dict:
     """The config a revision notebook runs with. With a `lake_root` (the pipeline), that lake;
-    by hand, a small temporary lake where the synthetic source restates the week on 2025-08-15,
-    fetched before and after."""
-    from spine import pipeline
-
+    by hand, a small temporary lake in which the synthetic source restates the week 31 days
+    after its publication: the Snakefile fetches, gates and derives it the day before and the
+    day of the restatement, as two weekly runs would."""
     if config.get("lake_root"):
-        return pipeline.notebook_config(config, "revision_report")
+        return steps.notebook_config(config, "revision_report")
     week = cal.check_week_start(week_start)
     published = cal.publication_date(tier, week) + dt.timedelta(days=30)
-    before = pipeline.notebook_config({"as_of": published.isoformat(), "synthetic": {
-        "revisions": [{"tier": tier, "week_start": week.isoformat(),
-                       "published": (published + dt.timedelta(days=1)).isoformat()}]}})
-    after = dict(before, as_of=(published + dt.timedelta(days=1)).isoformat())
-    for cfg in (before, after):
-        receipt = pipeline.fetch(cfg, tier, week)
-        pipeline.gate(cfg, tier, week, receipt["capture_id"])
-        pipeline.derive(cfg, tier, week)
-        pipeline.gate_reports(cfg, tier, week)
-    return after
+    restated = (published + dt.timedelta(days=1)).isoformat()
+    cfg = steps.notebook_config({"as_of": published.isoformat(), "synthetic": {
+        "revisions": [{"tier": tier, "week_start": week.isoformat(), "published": restated}]}})
+    steps.upstream(cfg, "revision_report", [tier], [week])
+    steps.upstream(cfg, "revision_report", [tier], [week], as_of=restated)
+    return dict(cfg, as_of=restated)

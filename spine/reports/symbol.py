@@ -110,7 +110,7 @@ def symbol_plan(config: dict, tier: str, symbol: str, weeks: list[str],
     cfg = steps.notebook_config(config, "symbol_report")
     if cfg.get("by_hand") and not weeks:
         last = cal.latest_published_week(tier, cfg["as_of"])
-        steps.upstream(cfg, "symbol_report", tier, plan.rolling_window(last, 6))
+        steps.upstream(cfg, "symbol_report", [tier], plan.rolling_window(last, 6))
     if not weeks:
         st = ledger.LakeState.read(cfg["lake_root"])
         weeks = [w.isoformat() for t, w in st.accepted() if t == tier]
@@ -154,10 +154,10 @@ def load_symbol(config: dict, tier: str, symbol: str, weeks: list[str],
                                               "rows_after", "report"]))
 
 
-def _capture_rows(root: str, tier: str, week: str, capture: str, symbol: str
+def _capture_rows(root: str, tier: str, week_start: str, capture: str, symbol: str
                   ) -> tuple[float, int]:
     """A symbol's total shares and row count in one raw capture."""
-    table = pq.read_table(lake.path(root, "capture", tier=tier, week_start=week,
+    table = pq.read_table(lake.path(root, "capture", tier=tier, week_start=week_start,
                                     capture_id=capture),
                           columns=["issueSymbolIdentifier", "totalWeeklyShareQuantity"],
                           filters=[("issueSymbolIdentifier", "=", symbol)])
