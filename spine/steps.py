@@ -25,6 +25,7 @@ import yaml
 
 from spine import config as config_
 from spine import lake
+from spine.vocabulary import REPORTS
 
 REPO = Path(__file__).resolve().parents[1]  # the Snakefile, when not run from a repository
 
@@ -105,17 +106,19 @@ def snakemake(args: list[str], log=None, cwd: Path | None = None) -> int:
                           stderr=subprocess.STDOUT).returncode
 
 
-# what a notebook opened by hand reads, as the Snakefile's rules that make it (`--until`)
-UPSTREAM = {"gate": ("fetch",), "clean": ("gate",), "calc": ("gate", "calc"),
-            "weekly_report": ("gate", "calc", "gate_report"),
-            "revision_report": ("gate", "calc", "gate_report"), "symbol_report": ("gate", "calc")}
+# what a notebook opened by hand reads: the ingest up to the rule named (`refetch --until`);
+# for the steps after clean, also the derive stage short of the reports (`reports --omit-from`:
+# `--until calc` would stop at the calculations that read no other calculation)
+UPSTREAM = {"gate": "fetch", "clean": "gate", "calc": "gate", "weekly_report": "gate",
+            "revision_report": "gate", "symbol_report": "gate"}
+DERIVED_FIRST = ("calc", "weekly_report", "revision_report", "symbol_report")
 
 
 def upstream(config: dict, step: str, tiers: list[str], weeks: list[str], **overrides) -> None:
     """For a notebook opened by hand on its scratch lake: the Snakefile makes what the step
     reads, as a pipeline run would: `snakemake refetch --until fetch|gate` for the tiers and
-    weeks, then `snakemake reports --until <rules>` for what the gate's verdicts let follow
-    (the derive stage is planned after the gate). In a pipeline run, or on a lake named by
+    weeks, then, for a step after clean, `snakemake reports --omit-from <the reports>` for
+    what the gate's verdicts let follow (the derive stage is planned after the gate). In a pipeline run, or on a lake named by
     hand, it does nothing: Snakemake ran the steps before, and a missing input must fail loudly
     rather than be made behind the DAG's back. `overrides`: config keys for this run (a later
     `as_of`, to see a revision)."""
@@ -126,9 +129,9 @@ def upstream(config: dict, step: str, tiers: list[str], weeks: list[str], **over
         "tiers": list(tiers), "weeks": [str(w) for w in weeks], "start": "", "end": ""} | overrides
     configfile = folder / "config.yaml"
     configfile.write_text(yaml.safe_dump(json.loads(json.dumps(values, default=str))))
-    rules = UPSTREAM[step]
-    runs = [["refetch", "--until", rules[0]]] + ([["reports", "--until", *rules[1:]]]
-                                                 if rules[1:] else [])
+    runs = [["refetch", "--until", UPSTREAM[step]]]
+    if step in DERIVED_FIRST:
+        runs.append(["reports", "--omit-from", *REPORTS, "revision_index"])
     with open(folder / "snakemake.log", "a") as log:
         for run in runs:
             if snakemake(["--cores", "2", *run, "--configfile", str(configfile), "--nolock"],
