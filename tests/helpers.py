@@ -14,6 +14,17 @@ import yaml
 from spine.schemas import CLEAN_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
+TEST_CONFIGS = REPO / ".test" / "config"
+
+
+def scenario_config(name: str = "small", **overrides) -> dict:
+    """A configuration of .test/config/<name>.yaml with `overrides` (nested dicts merged), as
+    `--configfile .test/config/<name>.yaml --config ...` would give it."""
+    config = yaml.safe_load((TEST_CONFIGS / f"{name}.yaml").read_text())
+    for key, value in overrides.items():
+        config[key] = ({**config[key], **value} if isinstance(value, dict)
+                       and isinstance(config.get(key), dict) else value)
+    return config
 
 
 def run_snakemake(tmp_path: Path, config: dict, *args: str, check: bool = True,

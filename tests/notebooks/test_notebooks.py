@@ -7,7 +7,7 @@ import pytest
 
 from spine import lake
 from spine.derive import registry
-from tests.helpers import REPO
+from tests.helpers import REPO, scenario_config
 
 PARAMS = {"tier": "OTCE", "week_start": "2025-06-02"}
 
@@ -15,7 +15,7 @@ PARAMS = {"tier": "OTCE", "week_start": "2025-06-02"}
 @pytest.fixture(scope="module")
 def lake_config(tmp_path_factory):
     root = tmp_path_factory.mktemp("nb") / "lake"
-    return {"lake_root": str(root), "as_of": "2025-08-01", "synthetic": {"size": "small"}}
+    return scenario_config(lake_root=str(root), as_of="2025-08-01")
 
 
 def step_config(lake_config, step, **extra):

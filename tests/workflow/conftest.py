@@ -8,18 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_snakemake
+from tests.helpers import run_snakemake, scenario_config
 
 RESTATED = "2025-06-16"  # T2 week restated on 2025-08-15, in the middle of the 8 weeks
 AS_OF = {"initial": "2025-08-14", "revised": "2025-08-15", "identical": "2025-08-16"}
 
 
 def revision_config(root: Path) -> dict:
-    return {"lake_root": str(root), "tiers": ["T2"], "revision_lookback_weeks": 8,
-            "regsho": {"enabled": False},
-            "synthetic": {"size": "small", "restate": {"every_nth_week": 0},
-                          "revisions": [{"tier": "T2", "week_start": RESTATED,
-                                         "published": AS_OF["revised"]}]}}
+    config = scenario_config("revision", lake_root=str(root))
+    assert config["synthetic"]["revisions"] == [
+        {"tier": "T2", "week_start": RESTATED, "published": AS_OF["revised"]}]
+    return config
 
 
 @dataclass

@@ -5,7 +5,7 @@ import pytest
 
 from spine import lake
 from spine.schemas import CLEAN_COLUMNS
-from tests.helpers import run_snakemake
+from tests.helpers import run_snakemake, scenario_config
 
 pytestmark = pytest.mark.e2e
 
@@ -14,8 +14,8 @@ TIERS = ["T1", "OTCE"]
 
 
 def base_config(tmp_path, **extra):
-    return {"lake_root": str(tmp_path / "lake"), "as_of": "2025-08-01", "tiers": TIERS,
-            "synthetic": {"seed": 7, "size": "small", "revisions": []}, **extra}
+    return scenario_config(lake_root=str(tmp_path / "lake"), as_of="2025-08-01", tiers=TIERS,
+                           synthetic={"seed": 7, "revisions": []}, **extra)
 
 
 def test_backfill_three_weeks_two_tiers_then_nothing_to_do(tmp_path):

@@ -174,7 +174,7 @@ def test_every_file_a_runbook_names_ships_in_the_repo():
         for block in bash_blocks(path):
             named |= set(re.findall(r"(?<![\w/.])((?:workflows|tests/data)/[\w./-]+)", block))
     assert "workflows/examples/T2_2025-07-07_ats.txt" in named
-    assert "workflows/examples/held-back.yaml" in named
+    assert ".test/config/held-back.yaml" in named
     missing = sorted(p for p in named if not (REPO / p).exists())
     assert not missing, f"runbook commands name files the repository does not have: {missing}"
 
@@ -307,7 +307,7 @@ GATE_REPORT = ('for f in "$LAKE"/reports/weekly/*.html; do '
 
 
 def test_resolve_quality_gate_runbook(tmp_path):
-    """The practice (a gate setting wrong on purpose, from workflows/examples/held-back.yaml)
+    """The practice (a gate setting wrong on purpose, from .test/config/held-back.yaml)
     holds the latest OTCE week back by values_finite on a demonstration lake; the runbook
     overrides it, revokes that, then decides it again under config/config.yaml."""
     path = RUNBOOKS / "incident" / "RESOLVE_QUALITY_GATE.md"

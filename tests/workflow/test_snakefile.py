@@ -8,7 +8,7 @@ import pytest
 
 from spine import calendar as cal
 from spine import steps
-from tests.helpers import REPO, planned, run_snakemake
+from tests.helpers import REPO, planned, run_snakemake, scenario_config
 
 pytestmark = pytest.mark.e2e
 
@@ -23,8 +23,8 @@ def test_lint_leaves_only_the_per_rule_conda_advice():
 
 
 def test_weekly_default_target_covers_recently_published_weeks(tmp_path):
-    config = {"lake_root": str(tmp_path / "lake"), "as_of": "2025-08-01", "tiers": ["T1", "T2"],
-              "revision_lookback_weeks": 2, "synthetic": {"size": "small"}}
+    config = scenario_config(lake_root=str(tmp_path / "lake"), as_of="2025-08-01",
+                             tiers=["T1", "T2"], revision_lookback_weeks=2)
     proc = run_snakemake(tmp_path, config, "--dry-run")
     counts = planned(proc)
     expected = sum(len(cal.recent_weeks(t, "2025-08-01", 2)) for t in ("T1", "T2"))
@@ -43,8 +43,7 @@ def test_notebook_defaults_use_a_temporary_lake():
 
 def test_refetch_target_as_documented(tmp_path):
     """The HANDLE_REVISION runbook's command: re-fetch named weeks now."""
-    config = {"lake_root": str(tmp_path / "lake"), "as_of": "2025-08-01",
-              "synthetic": {"size": "small"}}
+    config = scenario_config(lake_root=str(tmp_path / "lake"), as_of="2025-08-01")
     proc = run_snakemake(tmp_path, config, "refetch", "--dry-run", "--config",
                          "weeks=[2025-06-02]", "tiers=[T2]")
     assert planned(proc).get("fetch") == 1

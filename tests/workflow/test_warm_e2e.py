@@ -15,12 +15,11 @@ import pytest
 import yaml
 
 from spine import warm
-from tests.helpers import REPO, alive, planned, run_snakemake
+from tests.helpers import REPO, alive, planned, run_snakemake, scenario_config
 
 pytestmark = pytest.mark.e2e
 
-CONFIG = {"tiers": ["T2"], "as_of": "2025-08-14", "revision_lookback_weeks": 2,
-          "synthetic": {"size": "small"}}
+CONFIG = scenario_config(tiers=["T2"], as_of="2025-08-14", revision_lookback_weeks=2)
 
 
 def parquet_data(lake: Path) -> dict[str, object]:
