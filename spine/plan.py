@@ -52,6 +52,8 @@ def regsho_as_of(week_start: dt.date, as_of: str | dt.date) -> str:
 
 
 # --- what a run covers -------------------------------------------------------------------------
+# The publication calendar and the sources import pandas; the ledger's state, which imports this
+# module for its week arithmetic, must not (tests/unit/test_house.py): they are imported here.
 
 def weekly(config: dict) -> list[Partition]:
     """The weekly update: every week first published within `revision_lookback_weeks`."""

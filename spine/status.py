@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shlex
 from dataclasses import asdict, dataclass, field
 
 from spine import calendar as cal
+from spine import config as config_
 from spine import lake, plan
-from spine.ingest import ledger, reconcile
-from spine.ingest.sources import HISTORY_RUNBOOK
+from spine.ingest import ledger, reconcile, sources
+from spine.ingest.sources import HISTORY_RUNBOOK, catalog, finra_files
 
 GRACE_DAYS = 3  # a week still missing this long after its publication date is stale
 
@@ -104,8 +106,6 @@ def status(config: dict, as_of=None, tiers: list[str] | None = None,
 
 def _unheld(config: dict, tier: str, week_start: dt.date, as_of: dt.date) -> tuple[str, str] | None:
     """(why, what would serve it) when no configured source serves the week; None when one does."""
-    from spine.ingest.sources import catalog, finra_files
-
     source, reasons = catalog.for_partition(config, tier, week_start, as_of)
     return None if source else ("; ".join(reasons), finra_files.remedy(config))
 
@@ -113,8 +113,6 @@ def _unheld(config: dict, tier: str, week_start: dt.date, as_of: dt.date) -> tup
 def commands(root: str) -> tuple[str, str]:
     """How a printed command names this lake: (` lake_root=...` for snakemake's --config,
     ` --lake-root ...` for spine), empty for the configured default lake."""
-    from spine import config as config_
-
     try:
         default = config_.load()["lake_root"]
     except Exception:  # noqa: BLE001 - no readable default config: always name the lake
@@ -203,9 +201,6 @@ def _when(at: str) -> str:
 def source_weeks(config: dict, tiers: list[str]) -> dict[str, set[dt.date]] | None:
     """The weeks the configured sources say they have published, per tier (None: none of them
     can say)."""
-    from spine.ingest import sources
-    from spine.ingest.sources import catalog
-
     asked = [s for s in (catalog.get(name, config) for name in sources.configured(config))
              if hasattr(s, "available")]
     if not asked:
@@ -294,8 +289,6 @@ def first(entries: list[Entry]) -> str | None:
     """The first week that needs an operator, as shell assignments (`eval "$(spine status
     --first)"`): TIER, WEEK, STATE, CHECKS (the failed checks, for a week held back) and FIX.
     For a run of consecutive missing weeks, FIX fetches the whole run at once."""
-    import shlex
-
     need = [e for e in entries if e.needs_operator]
     if not need:
         return None

@@ -1,7 +1,9 @@
-"""One vocabulary, declared once in spine/vocabulary.py: what is spelled elsewhere comes from it."""
+"""The rules of the house (docs/architecture.md): one vocabulary, declared once in
+spine/vocabulary.py; the ledger's state read without pandas."""
 
 import re
 import subprocess
+import sys
 
 from spine import config, steps, vocabulary
 from tests.helpers import REPO
@@ -41,3 +43,15 @@ def test_the_dataset_names_are_written_once():
     code = [f for f in found if not f.startswith("spine/vocabulary.py:")
             and not f.split(":", 2)[2].lstrip().startswith("#")]
     assert code == []
+
+
+def test_the_ledgers_state_loads_no_pandas():
+    """spine.ingest.ledger (the fold, LakeState) and the plan's week arithmetic it uses import
+    no pandas: the plan's publication calendar and sources are imported where a run's
+    partitions are asked for (spine/plan.py), not at the top."""
+    probe = ("import sys; import spine.ingest.ledger; "
+             "print(sorted(m for m in ('pandas', 'pyarrow.parquet') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "['pyarrow.parquet']\n", \
+        done.stdout + done.stderr
