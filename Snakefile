@@ -44,11 +44,11 @@ except (spine_config.ConfigError, ValueError) as err:
 ROOT = CFG["lake_root"]
 
 # The plan, computed once: what this run covers and what the lake holds at the start.
-RUN = "refetch" if CFG["weeks"] else "backfill" if CFG["start"] else "weekly"
+RUN_KIND = "refetch" if CFG["weeks"] else "backfill" if CFG["start"] else "weekly"
 try:
     # per partition, the first configured source that serves it (`source:`, in preference
     # order); those none serves are not fetched, and the run's summary names them (onsuccess)
-    COVERAGE = plan.coverage(CFG, getattr(plan, RUN)(CFG))
+    COVERAGE = plan.coverage(CFG, getattr(plan, RUN_KIND)(CFG))
 except RuntimeError as err:  # spine.ingest.sources.SourceError: a source cannot be set up
     raise WorkflowError(str(err)) from None
 PARTS = COVERAGE.parts
@@ -115,7 +115,7 @@ onsuccess:
     # Weeks no configured source holds are named in it, also when the run had nothing else to do.
     from spine.reports.summary import run_summary
 
-    summary = L("gate_summary", run=RUN)
+    summary = L("gate_summary", run_kind=RUN_KIND)
     if ingesting() and os.path.exists(summary):
         with open(summary) as handle:
             verdicts = handle.read()
@@ -124,10 +124,10 @@ onsuccess:
         if failing:
             print(f"{refused} capture(s) refused by a gate were not advanced to clean (the "
                   f"verdicts: {summary}).", file=sys.stderr)
-        print(run_summary(ROOT, RUN, CFG["as_of"], ingest_record(), state(), verdicts,
+        print(run_summary(ROOT, RUN_KIND, CFG["as_of"], ingest_record(), state(), verdicts,
                           COVERAGE), file=sys.stderr)
         if failing:
             raise SystemExit(1)
     elif run_asked() and COVERAGE.unheld:
-        print(run_summary(ROOT, RUN, CFG["as_of"], None, STATE0, None, COVERAGE),
+        print(run_summary(ROOT, RUN_KIND, CFG["as_of"], None, STATE0, None, COVERAGE),
               file=sys.stderr)

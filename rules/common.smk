@@ -20,7 +20,7 @@ def L(kind, **keys):
 def J(step, **keys):
     """A job's executed notebook, log and benchmark record."""
     job = lake.job(step, **keys)
-    return {"notebook": L("run", step=step, job=job), "stderr": L("log", step=step, job=job),
+    return {"notebook": L("executed", step=step, job=job), "stderr": L("log", step=step, job=job),
             "bench": L("bench", step=step, job=job)}
 
 
@@ -35,7 +35,8 @@ wildcard_constraints:
     new=r"[0-9a-f]{16}",
     fetch_key=r"(asof|at)-[0-9A-Za-z-]+",
     fingerprint=r"[0-9a-f]{16}",
-    run=r"[0-9A-Za-z-]+",
+    run_key=r"[0-9A-Za-z-]+",
+    run_kind="|".join(vocabulary.RUN_KINDS),
 
 
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
@@ -43,7 +44,7 @@ os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.g
 
 # --- what the derive stage plans from ----------------------------------------------------------
 
-INGEST_TARGETS = {"weekly", "backfill", "refetch"}
+INGEST_TARGETS = set(vocabulary.RUN_KINDS)
 _STATE = {}
 
 
@@ -69,7 +70,7 @@ def state():
     run's ingest decided (its checkpoint record lists the ledger of every partition it gated)."""
     if not ingesting():
         return STATE0
-    record = checkpoints.gate.get(run=RUN_KEY).output.record
+    record = checkpoints.gate.get(run_key=RUN_KEY).output.record
     key = (record, os.stat(record).st_mtime_ns)
     if key not in _STATE:
         _STATE.clear()
@@ -80,7 +81,7 @@ def state():
 
 def ingest_record():
     state()  # after the checkpoint
-    with open(checkpoints.gate.get(run=RUN_KEY).output.record) as handle:
+    with open(checkpoints.gate.get(run_key=RUN_KEY).output.record) as handle:
         return json.load(handle)
 
 
@@ -211,21 +212,21 @@ def symbol_targets():
 
 def run_targets(name):
     """A run's targets: its ingest, then what it touches, then its gate summary."""
-    if name != RUN:
+    if name != RUN_KIND:
         hint = {"backfill": "config key 'start' (snakemake --cores 2 backfill --config "
                             "start=2025-01-06 end=2025-06-30)",
                 "refetch": "config key 'weeks' (snakemake --cores 2 refetch --config "
                            "'weeks=[2025-06-02]')",
                 "weekly": "neither 'start' nor 'weeks' (they select backfill and refetch)"}
-        raise WorkflowError(f"`{name}` needs {hint[name]}; this config describes a {RUN}")
+        raise WorkflowError(f"`{name}` needs {hint[name]}; this config describes a {RUN_KIND}")
     if not PARTS:
         return []
     # every partition the ledger holds, not only those the run fetched: a week the ledger
     # changed by hand since (a pin, an override, a regate) and the windows that read it are
     # brought in line by any run (what is current costs a look at its files)
     st = state()
-    return ([L("ingest", run=RUN_KEY)] + derive_targets(st, st.gated())
-            + [L("gate_summary", run=RUN)])
+    return ([L("ingest", run_key=RUN_KEY)] + derive_targets(st, st.gated())
+            + [L("gate_summary", run_kind=RUN_KIND)])
 
 
 # --- one run at a time per lake ----------------------------------------------------------------

@@ -35,7 +35,7 @@ rule gate_report:
     output:
         report=L("gate", tier="{tier}", week_start="{week_start}", capture_id="{capture_id}"),
     log:
-        J("gate_report", tier="{tier}", week_start="{week_start}", run="{capture_id}")["stderr"],
+        J("gate_report", tier="{tier}", week_start="{week_start}", capture_id="{capture_id}")["stderr"],
     shell:
         "python -m spine.cli gate-report {input.event:q} {output.report:q} > {log:q} 2>&1"
 
@@ -197,9 +197,9 @@ rule gate_summary:
         reports=ancient(lambda wc: [L("weekly_report", week_start=w)
                                     for w in plan.by_week(PARTS)]),
     output:
-        summary=L("gate_summary", run="{run}"),
+        summary=L("gate_summary", run_kind="{run_kind}"),
     log:
-        L("log", step="gate_summary", job="{run}"),
+        L("log", step="gate_summary", job="{run_kind}"),
     shell:
         # the summary is kept; the Snakefile's onsuccess prints the run's summary as its last
         # lines and ends the run non-zero when it counts a refusal

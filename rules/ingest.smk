@@ -34,9 +34,9 @@ checkpoint gate:
                              for t, w, f in STATE0.trailing_verdicts(
                                  PARTS, CFG["gates"]["band_weeks"])],
     output:
-        record=L("ingest", run="{run}"),
+        record=L("ingest", run_key="{run_key}"),
     log:
-        **J("gate", run="{run}"),
+        **J("gate", run_key="{run_key}"),
     params:
         step="gate",
         json=lambda wc, input, output: steps.parameters(

@@ -25,9 +25,9 @@ NOTEBOOK_SHELL = (
 
 rule notebook:
     output:
-        L("run", step="template", job="{name}.never"),
+        L("executed", step="template", job="{name}.never"),
     log:
-        notebook=L("run", step="template", job="{name}.ipynb"),
+        notebook=L("executed", step="template", job="{name}.ipynb"),
         stderr=L("log", step="template", job="{name}"),
         bench=L("bench", step="template", job="{name}"),
     params:

@@ -31,5 +31,7 @@ SUMMARY_TYPES = DETAIL_SUMMARY_TYPES + AGGREGATE_SUMMARY_TYPES
 # spine.notebooks.STEPS each, in the order a week goes through them
 STEPS = ("fetch", "gate", "clean", "calc", "fetch_regsho", "weekly_report", "revision_report",
          "symbol_report")
+# the kinds of run, the Snakefile's targets that fetch (spine.plan has a function of each name)
+RUN_KINDS = ("weekly", "backfill", "refetch")
 # the kinds of report a reviewer reads (the last three steps) and the index over them
 REPORTS = ("weekly_report", "revision_report", "symbol_report", "report_index")

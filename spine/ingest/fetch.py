@@ -85,7 +85,7 @@ def fetch(config: dict, tier: str, week_start: dt.date | str, fetch_key: str | N
     capture = source.fetch(WEEKLY.name, {"tier": tier, "week_start": week_start.isoformat()})
     root = config["lake_root"]
     keys = {"tier": tier, "week_start": week_start, "fetch_key": fetch_key}
-    run = lake.LAYOUT["run"].format(step="fetch", job=lake.job("fetch", **keys))
+    run = lake.LAYOUT["executed"].format(step="fetch", job=lake.job("fetch", **keys))
     return store_capture(root, capture, lake.path(root, "fetch", **keys), run=run)
 
 

@@ -350,7 +350,7 @@ LAYOUT = {
     # the payload exactly as received (API pages, download files), outside the dataset folders
     "payload": "payloads/{dataset}/{partition}/{capture_id}.zip",
     "ledger_event": "ledger/" + _WEEK + "/{event_file}",
-    "ingest": "ingest/{run}.json",
+    "ingest": "ingest/{run_key}.json",
     "gate": "gates/" + _WEEK + "/capture_id={capture_id}.json",
     "clean": "clean/" + _WEEK + "/" + PART_FILE,
     "calc": "calc/{calc}/tier={tier}/week_start={week_start}/" + PART_FILE,
@@ -364,12 +364,12 @@ LAYOUT = {
     "regsho_fetch": "fetches/" + _DAY + "/fetch.json",
     "regsho_clean": "clean/" + _DAY + "/" + PART_FILE,
     "regsho_week": "fetches/" + DATASET_REGSHO + "/weeks/week_start={week_start}.json",
-    "gate_summary": "gates/summary/{run}.txt",
+    "gate_summary": "gates/summary/{run_kind}.txt",
     # each sweep of derived files the ledger no longer accounts for (spine.lake.repair.retract),
     # named by the fingerprint of what the ledger held: a new one is due when that changes
     "retracted": "quarantine/sweeps/{fingerprint}.json",
     # executed notebooks, logs and Snakemake benchmark records, per job
-    "run": "runs/{step}/{job}.ipynb",
+    "executed": "runs/{step}/{job}.ipynb",
     "log": "logs/{step}/{job}.log",
     "bench": "benchmarks/{step}/{job}.tsv",
 }
@@ -377,15 +377,13 @@ LAYOUT = {
 
 def job(step: str, **keys: object) -> str:
     """The name of one job of a step, for its executed notebook, log and benchmark record:
-    its partition keys as `key=value` folders (a fetch key or capture pair as the file)."""
+    its partition keys as `key=value` folders (a fetch key, capture, run key or capture pair as
+    the file)."""
     parts = [f"{k}={key_value(v)}" for k, v in keys.items()
              if k in ("calc", "symbol", "tier", "week_start", "trade_date")]
-    if "fetch_key" in keys:
-        parts.append(key_value(keys["fetch_key"]))
+    parts += [key_value(keys[k]) for k in ("fetch_key", "capture_id", "run_key") if k in keys]
     if "old" in keys:
         parts.append(f"{keys['old']}_to_{keys['new']}")
-    if "run" in keys:
-        parts.append(key_value(keys["run"]))
     return "/".join(parts) or step
 
 

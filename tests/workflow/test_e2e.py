@@ -14,8 +14,8 @@ TIERS = ["T1", "OTCE"]
 
 
 def base_config(tmp_path, **extra):
-    return scenario_config(lake_root=str(tmp_path / "lake"), as_of="2025-08-01", tiers=TIERS,
-                           synthetic={"seed": 7, "revisions": []}, **extra)
+    return scenario_config(**{"lake_root": str(tmp_path / "lake"), "as_of": "2025-08-01",
+                              "tiers": TIERS, "synthetic": {"seed": 7, "revisions": []}, **extra})
 
 
 def test_backfill_three_weeks_two_tiers_then_nothing_to_do(tmp_path):
@@ -56,11 +56,11 @@ def test_backfill_three_weeks_two_tiers_then_nothing_to_do(tmp_path):
     for week in WEEKS:
         html = lake.path(root, "weekly_report", week_start=week).read_text()
         assert "data:image/png;base64" in html and "OTCN" in html
-        assert lake.path(root, "run", step="weekly_report", job=f"week_start={week}").exists()
-    assert lake.path(root, "run", step="fetch", job=lake.job(
+        assert lake.path(root, "executed", step="weekly_report", job=f"week_start={week}").exists()
+    assert lake.path(root, "executed", step="fetch", job=lake.job(
         "fetch", tier="T1", week_start=WEEKS[0], fetch_key="asof-2025-08-01")).exists()
-    assert lake.path(root, "run", step="clean", job=f"tier=T1/week_start={WEEKS[0]}").exists()
-    assert list(lake.path(root, "run", step="gate", job="x").parent.glob("*.ipynb"))
+    assert lake.path(root, "executed", step="clean", job=f"tier=T1/week_start={WEEKS[0]}").exists()
+    assert list(lake.path(root, "executed", step="gate", job="x").parent.glob("*.ipynb"))
     # every layer is a dataset pandas, pyarrow and DuckDB read without glue
     import pandas as pd
     import pyarrow.dataset as pads
@@ -93,7 +93,7 @@ def test_a_week_that_fails_its_gate_is_held_back_and_the_run_fails(tmp_path):
     html = lake.path(root, "weekly_report", week_start=WEEKS[1]).read_text()
     assert "Refused by a gate: OTCE" in html and "rows_in_band" in html
     assert "Gate summary: 1 passed, 1 failed" in lake.path(
-        root, "gate_summary", run="backfill").read_text()
+        root, "gate_summary", run_kind="backfill").read_text()
     assert lake.path(root, "weekly_report", week_start=WEEKS[0]).exists()
     # the run is complete: the verdict is kept, and a dry run has nothing to do
     again = run_snakemake(tmp_path, config, "backfill", "--config", f"start={WEEKS[0]}",
