@@ -55,3 +55,46 @@ def test_the_ledgers_state_loads_no_pandas():
                           text=True, timeout=60)
     assert done.returncode == 0 and done.stdout == "['pyarrow.parquet']\n", \
         done.stdout + done.stderr
+
+
+def _modules() -> dict[str, "Path"]:
+    return {".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): p
+            for p in sorted((REPO / "spine").rglob("*.py"))}
+
+
+def test_no_module_over_400_lines():
+    long = {m: n for m, p in _modules().items() if (n := len(p.read_text().splitlines())) > 400}
+    assert long == {}, "split it along what it does (docs/architecture.md draws the house)"
+
+
+def test_no_import_circles():
+    """Module-level imports between spine's modules form no circle (the house's floors)."""
+    import ast
+
+    modules = _modules()
+    graph = {}
+    for name, path in modules.items():
+        deps = set()
+        for node in ast.parse(path.read_text()).body:  # module level only
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                base = node.module
+                deps |= {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
+                         for a in node.names}
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names}
+        graph[name] = {d for d in deps if d in modules and d != name}
+    done, path = set(), []
+
+    def visit(m):
+        if m in path:
+            raise AssertionError("import circle: " + " -> ".join(path[path.index(m):] + [m]))
+        if m in done:
+            return
+        path.append(m)
+        for d in sorted(graph[m]):
+            visit(d)
+        path.pop()
+        done.add(m)
+
+    for m in sorted(graph):
+        visit(m)
