@@ -57,6 +57,17 @@ def test_the_ledgers_state_loads_no_pandas():
         done.stdout + done.stderr
 
 
+def test_a_jobs_command_loads_no_step_code():
+    """`python -m spine.notebooks ...` is each job's thin client (the warm server runs the
+    step): spine.notebooks imports papermill, the engine and the lake only inside its
+    functions, where the server has them loaded already."""
+    probe = ("import sys; import spine.notebooks; print(sorted(m for m in ('pandas', "
+             "'papermill', 'nbformat', 'spine.lake') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "[]\n", done.stdout + done.stderr
+
+
 def _modules() -> dict[str, "Path"]:
     return {".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): p
             for p in sorted((REPO / "spine").rglob("*.py"))}
