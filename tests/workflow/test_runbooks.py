@@ -168,11 +168,12 @@ def test_example_download_files_are_finras_layout():
 
 
 def test_every_file_a_runbook_names_ships_in_the_repo():
-    """Every repository path a runbook command names (workflows/..., tests/data/...) exists."""
+    """Every repository path a runbook command names (workflows/..., .test/..., tests/data/...)
+    exists."""
     named = set()
     for path in runbooks():
         for block in bash_blocks(path):
-            named |= set(re.findall(r"(?<![\w/.])((?:workflows|tests/data)/[\w./-]+)", block))
+            named |= set(re.findall(r"(?<![\w/])((?:workflows|\.test|tests/data)/[\w./-]+)", block))
     assert "workflows/examples/T2_2025-07-07_ats.txt" in named
     assert ".test/config/held-back.yaml" in named
     missing = sorted(p for p in named if not (REPO / p).exists())
