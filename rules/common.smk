@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from spine import lake, steps, vocabulary, warm
-from spine.lake import verify
+from spine.lake import stamp, verify
 from spine.derive import registry
 
 
@@ -40,6 +40,9 @@ wildcard_constraints:
 
 
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+# the code version and requirements.lock's hash every manifest record carries, computed once
+# for all the run's jobs (spine/lake/stamp.py)
+os.environ.update(stamp.environment())
 
 
 # --- what the derive stage plans from ----------------------------------------------------------

@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from spine.vocabulary import STEPS
+from spine.vocabulary import REPORTS, STEPS
 
 # Standard library only at the top: `python -m spine.notebooks` is each job's thin client
 # (tests/unit/test_warm.py); what a step needs is imported by the warm server that runs it.
@@ -29,9 +29,10 @@ from spine.vocabulary import STEPS
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-def render_html(notebook: str | Path, html: str | Path) -> None:
+def render_html(notebook: str | Path, html: str | Path, inputs: dict | None = None) -> None:
     """Executed notebook -> a self-contained HTML report: input cells hidden, plots embedded as
-    PNG data, and no script loaded from the network, so the file opens offline."""
+    PNG data, and no script loaded from the network, so the file opens offline. `inputs`: what
+    the report was made from, for the manifest (lake-relative path -> SHA-256)."""
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -50,7 +51,7 @@ def render_html(notebook: str | Path, html: str | Path) -> None:
     # wide tables scroll inside the page instead of being cut off at its edge
     body = body.replace("</head>", "<style>.jp-OutputArea-output{overflow-x:auto}"
                         ".jp-RenderedHTMLCommon table{font-size:12px}</style></head>", 1)
-    lake.write_file_atomic(Path(html), body.encode())
+    lake.write_file_atomic(Path(html), body.encode(), inputs=inputs)
 
 
 def _title(nb) -> str:
@@ -124,6 +125,7 @@ def _engine() -> str:
                 return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
             finally:
                 del nb_man.save
+                nb_man.nb.metadata["spine"] = _made()  # what made it, and what it wrote
                 for cell in nb_man.nb.cells:
                     cell.metadata.setdefault("papermill", {
                         "exception": False, "start_time": None, "end_time": None,
@@ -133,17 +135,43 @@ def _engine() -> str:
     return "spine"
 
 
+# What the running step's executed notebook says made it (its metadata's `spine`): the report
+# steps' declared inputs (spine.steps.report_inputs), hashed before the step reads them.
+_INPUTS: dict[str, str] = {}
+
+
+def _made() -> dict:
+    """The stamp of the running step (spine/lake/stamp.py), its inputs (a report's declared
+    ones, and those of every file it wrote) and the files it wrote."""
+    from spine import lake
+    from spine.lake import stamp
+
+    wrote = stamp.written()
+    inputs = dict(_INPUTS)
+    for w in wrote:
+        inputs |= w.get("inputs") or {}
+    return {"made": stamp.stamp(lake.producer()), "inputs": inputs,
+            "wrote": {w["path"]: w["sha256"] for w in wrote}}
+
+
 def _run(step: str, executed: str | Path, params: dict, html: str | Path | None) -> None:
     import papermill
+
+    from spine import lake, steps
 
     if step not in STEPS:
         raise ValueError(f"unknown step {step!r}; one of {', '.join(STEPS)}")
     Path(executed).parent.mkdir(parents=True, exist_ok=True)
+    root = params.get("config", {}).get("lake_root")
+    _INPUTS.clear()
+    if root and step in REPORTS:  # the reports: what the Snakefile declares they read
+        _INPUTS.update(lake.made_from(root, *[p for p in steps.report_inputs(step, root, params)
+                                              if p.exists()]))
     papermill.execute_notebook(str(NOTEBOOKS / f"{step}.ipynb"), str(executed),
                                parameters=params, engine_name=_engine(), progress_bar=False,
                                cwd=None)  # the job's own (Snakemake's) directory: a relative lake_root works
     if html:
-        render_html(executed, html)
+        render_html(executed, html, inputs=dict(_INPUTS))
 
 
 def _cell_error(executed: str | Path) -> tuple[str, str] | None:

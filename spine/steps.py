@@ -25,7 +25,10 @@ import yaml
 
 from spine import config as config_
 from spine import lake
-from spine.vocabulary import REPORTS
+from spine.ingest.ledger import LakeState
+from spine.lake import stamp
+from spine.plan import HISTORY_CALCS
+from spine.vocabulary import NMS_TIERS, REPORTS
 
 REPO = Path(__file__).resolve().parents[1]  # the Snakefile, when not run from a repository
 
@@ -58,6 +61,7 @@ class StepConfig(dict):
                                   f"spine/steps.py STEPS declares {sorted(declared)}")
         super().__init__(values)
         self.step = step
+        stamp.note_step(step, values)  # what the files it writes say made them
 
     def _check(self, key: str) -> None:
         if key not in self and key != "by_hand":
@@ -147,3 +151,50 @@ def parameters(step: str, config: dict, **params) -> str:
     declared part of the config, keys sorted so that equal parameters compare equal."""
     return json.dumps({**params, "config": {k: config[k] for k in STEPS[step]}}, sort_keys=True,
                       default=str)
+
+
+def report_inputs(step: str, root: str | Path, params: dict) -> list[Path]:
+    """The files a report step reads, as rules/derive.smk declares them (its rule's `input:`),
+    from the step's parameters: what the report's manifest record says it was made from. A
+    weekly report: per tier the gate reports of the captures it shows, the override event that
+    lets clean's capture through, the week's calculations and the trend charts' weeks'. A
+    revision report: both captures, the new one's gate report, `symbol_week` of the earlier
+    weeks, the override that let the new one in. A symbol report: clean, `symbol_week` and
+    `symbol_trend` of each held week (and `short_volume_weekly`, for an NMS tier, where Reg SHO
+    made it), both captures of each revision."""
+    def at(kind: str, **keys) -> Path:
+        return lake.path(root, kind, **keys)
+
+    files: list[Path] = []
+    if step == "weekly_report":
+        week = params["week_start"]
+        for tier, v in params["tiers"].items():
+            files += [at("gate", tier=tier, week_start=week, capture_id=c) for c in v["captures"]]
+            if v["override"]:
+                files.append(at("ledger_event", tier=tier, week_start=week,
+                                event_file=v["override"]))
+            files += [at("calc", calc=n, tier=tier, week_start=week) for n in v["calcs"]]
+            files += [at("calc", calc=n, tier=tier, week_start=w) for w in v["history"]
+                      for n in HISTORY_CALCS]
+    elif step == "revision_report":
+        tier, week, new = params["tier"], params["week_start"], params["new"]
+        files += [at("capture", tier=tier, week_start=week, capture_id=c)
+                  for c in (params["old"], new)]
+        files.append(at("gate", tier=tier, week_start=week, capture_id=new))
+        files += [at("calc", calc="symbol_week", tier=tier, week_start=w)
+                  for w in params["earlier"]]
+        override = LakeState.read(root).get(tier, week).overrides.get(new)
+        if override:
+            files.append(at("ledger_event", tier=tier, week_start=week, event_file=override.file))
+    elif step == "symbol_report":
+        tier = params["tier"]
+        for w in params["weeks"]:
+            files.append(at("clean", tier=tier, week_start=w))
+            files += [at("calc", calc=n, tier=tier, week_start=w)
+                      for n in ("symbol_week", "symbol_trend")]
+            short = at("calc", calc="short_volume_weekly", tier=tier, week_start=w)
+            if tier in NMS_TIERS and short.exists():
+                files.append(short)
+        files += [at("capture", tier=tier, week_start=w, capture_id=c)
+                  for w, old, new in params["revisions"] for c in (old, new)]
+    return files

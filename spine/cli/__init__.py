@@ -130,6 +130,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--learned", action="store_true", help="the ATSs FINRA listed in this lake's "
                    "captures that the list lacked, with the week each was first seen")
     p.add_argument("--lake-root", help=lake)
+    p = sub.add_parser("explain", help="what made a lake file: step, code version, config, "
+                       "inputs, back to the fetches")
+    p.add_argument("path", help="a file of a lake (clean, calc, a report, a raw capture, an "
+                   "executed notebook under runs/, ...)")
+    p.add_argument("--json", action="store_true", help="print the tree as JSON")
     p = sub.add_parser("verify", help="check the lake against its manifest and ledger")
     p = sub.add_parser("repair", help="rebuild damaged files from raw and the ledger")
     p.add_argument("--backup", help="a backup (folder or URL) to take damaged records from")

@@ -15,7 +15,7 @@ from spine.lake import LakeBusy
 
 COMMANDS = {"import-file": ledger.import_file, "diff": ledger.diff, "pin": ledger.pin,
             "regate": ledger.regate, "override": ledger.override,
-            "status": lake.status, "retract": lake.retract,
+            "status": lake.status, "retract": lake.retract, "explain": lake.explain,
             "ats-list": reference.ats_list, "contract": reference.contract,
             "emulator": reference.emulator,
             "gate-report": reports.gate_report, "gate-summary": reports.gate_summary,

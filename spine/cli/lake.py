@@ -1,6 +1,7 @@
 """The commands about the lake as a whole: what it holds and what is missing (status), its
-files against the manifest and the ledger (verify, repair), its backups (backup, restore), and
-the run's sweep of derived files the ledger no longer accounts for (retract)."""
+files against the manifest and the ledger (verify, repair), what made a file (explain), its
+backups (backup, restore), and the run's sweep of derived files the ledger no longer accounts
+for (retract)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from spine import config as config_
 from spine import status as status_
 from spine.cli.common import configfile, lake_root, regsho_enabled
 from spine.lake import backup as backup_
+from spine.lake import provenance
 from spine.lake import repair as repair_
 from spine.lake import verify as verify_
 
@@ -104,4 +106,17 @@ def retract(args: argparse.Namespace) -> int:
     moved = repair_.retract(args.lake_root, not args.no_regsho, args.fingerprint)
     print(f"{len(moved)} derived file(s) the ledger no longer accounts for moved to quarantine"
           if moved else "every derived file is accounted for by the ledger")
+    return 0
+
+
+def explain(args: argparse.Namespace) -> int:
+    """What made a file: its step, code version, lock hash, config and inputs, back to the
+    fetches (spine/lake/provenance.py)."""
+    try:
+        tree = provenance.explain(args.path)
+    except provenance.NotInLake as err:
+        print(f"spine explain: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(tree, indent=1, sort_keys=True) if args.json else provenance.render(tree),
+          end="\n" if args.json else "")
     return 0

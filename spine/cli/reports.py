@@ -6,17 +6,26 @@ from __future__ import annotations
 import argparse
 import json
 
-from spine.reports import index
+from spine import lake
 from spine.ingest import decide
+from spine.lake import stamp
+from spine.reports import index
+
+
+def _made_from(paths: list) -> dict[str, str]:
+    """What the files a command writes are made from, for the manifest (its lake's files)."""
+    root = lake.root_of(paths[0]) if paths else None
+    return lake.made_from(root, *paths) if root is not None else {}
 
 
 def gate_report(args: argparse.Namespace) -> int:
-    decide.write_gate_report(args.event, args.output)
+    with stamp.reading(_made_from([args.event])):  # the verdict event it is written from
+        decide.write_gate_report(args.event, args.output)
     return 0
 
 
 def gate_summary(args: argparse.Namespace) -> int:
-    index.gate_summary([str(p) for p in args.gates], str(args.output))
+    index.gate_summary([str(p) for p in args.gates], str(args.output))  # a record: no inputs
     return 0
 
 

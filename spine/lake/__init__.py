@@ -12,7 +12,7 @@ half-written one, and two writers never interleave. Raw captures are written wit
 
 Every file written under a lake is recorded in its manifest (`<root>/manifest/*.jsonl`, one
 append-only file per writing process): path, bytes, SHA-256, when, by which step, from which
-inputs. `spine verify` (spine/lake/verify.py) checks the lake against it.
+inputs, what made it (`made`: spine/lake/stamp.py). `spine verify` checks the lake against it.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from spine.lake import stamp
 from spine.vocabulary import DATASET_REGSHO, DATASET_WEEKLY
 
 PART_FILE = "part-0.parquet"
@@ -168,7 +169,7 @@ def write_file_atomic(path: Path, data: bytes, *, overwrite: bool = True,
     root = root_of(path)
     if root is not None:
         record(root, path, {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                            "inputs": inputs or {}})
+                            "inputs": stamp.inputs_now() if inputs is None else inputs})
     return True
 
 
@@ -213,6 +214,7 @@ def record(root: str | Path, path: str | Path, entry: dict) -> None:
         _manifests[key] = fd
     line = {"path": Path(path).absolute().relative_to(root).as_posix(), "at": time.time_ns(),
             "by": producer(), **entry}
+    line["made"] = stamp.made(line)  # and kept: what this process wrote (spine.notebooks)
     os.write(fd, (json.dumps(line, sort_keys=True) + "\n").encode())
     os.fsync(fd)
 
