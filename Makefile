@@ -13,7 +13,7 @@ RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 # Jupyter refuses to start as root (containers, CI machines) without --allow-root.
 ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: venv run test test-fast lab bench faults lint clean-lake lock help
+.PHONY: venv run test test-fast lab sync-notebooks bench faults lint clean-lake lock help
 
 ## venv: build .venv from requirements.lock (plain `make` does this; every target below does it first)
 venv: $(BIN)/snakemake
@@ -51,6 +51,10 @@ test-fast: $(BIN)/snakemake
 ## lab: JupyterLab on the notebooks (LAB_ARGS="--no-browser --port 8890" passes options on)
 lab: $(BIN)/snakemake
 	$(RUN) $(BIN)/jupyter lab notebooks/ $(ALLOW_ROOT) $(LAB_ARGS)
+
+## sync-notebooks: re-sync each notebook with its py:percent text in notebooks/text/ (the newer of the two wins; JupyterLab does this on save)
+sync-notebooks: $(BIN)/snakemake
+	$(BIN)/jupytext --sync notebooks/*.ipynb
 
 ## bench: the year: a week and a 52-week backfill of three tiers from empty lakes, the warm runner's per-step overhead, Snakemake's floor, a version bump, no-op and dry runs, the first `make run`, peak memory; on 52 weeks: spine verify, every calculation in process; the reconciliation's share of a full week's gate
 bench: $(BIN)/snakemake
@@ -103,4 +107,4 @@ lock:
 
 ## help: this list
 help:
-	@awk 'sub(/^## /, "") { i = index($$0, ": "); printf "  make %-11s %s\n", substr($$0, 1, i - 1), substr($$0, i + 2) }' $(MAKEFILE_LIST)
+	@awk 'sub(/^## /, "") { i = index($$0, ": "); printf "  make %-14s %s\n", substr($$0, 1, i - 1), substr($$0, i + 2) }' $(MAKEFILE_LIST)

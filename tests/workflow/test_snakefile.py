@@ -64,8 +64,8 @@ def test_make_lint_help_and_clean_lake(tmp_path):
     lint = subprocess.run(["make", "lint"], cwd=REPO, capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     helped = subprocess.run(["make", "help"], cwd=REPO, capture_output=True, text=True)
-    for target in ("run", "test", "test-fast", "lab", "bench", "faults", "lint", "lock",
-                   "clean-lake"):
+    for target in ("run", "test", "test-fast", "lab", "sync-notebooks", "bench", "faults", "lint",
+                   "lock", "clean-lake"):
         assert f"make {target} " in helped.stdout
     # test-fast selects the tests that do not start Snakemake (the whole suite is CI's)
     fast = subprocess.run(["make", "test-fast", "PYTEST_ARGS=--collect-only -q"], cwd=REPO,
