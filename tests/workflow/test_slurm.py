@@ -90,7 +90,7 @@ def logs(root: Path) -> str:
                      for p in sorted(root.glob("*.log")) + sorted(root.glob("munge/*.log")))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session, as revision_runs, so a skip comes before it runs
 def cluster(tmp_path_factory):
     """A running one-node cluster: the environment that points SLURM's clients at it."""
     bins = binaries()
