@@ -122,8 +122,8 @@ def upstream(config: dict, step: str, tiers: list[str], weeks: list[str], **over
     """For a notebook opened by hand on its scratch lake: the Snakefile makes what the step
     reads, as a pipeline run would: `snakemake refetch --until fetch|gate` for the tiers and
     weeks, then, for a step after clean, `snakemake reports --omit-from <the reports>` for
-    what the gate's verdicts let follow (the derive stage is planned after the gate). In a pipeline run, or on a lake named by
-    hand, it does nothing: Snakemake ran the steps before, and a missing input must fail loudly
+    what the gate's verdicts let follow (the derive stage is planned after the gate). In a
+    pipeline run, or on a lake named by hand, it does nothing: Snakemake ran the steps before, and a missing input must fail loudly
     rather than be made behind the DAG's back. `overrides`: config keys for this run (a later
     `as_of`, to see a revision)."""
     if not config.get("by_hand"):
@@ -158,8 +158,8 @@ def report_inputs(step: str, root: str | Path, params: dict) -> list[Path]:
     from the step's parameters: what the report's manifest record says it was made from. A
     weekly report: per tier the gate reports of the captures it shows, the override event that
     lets clean's capture through, the week's calculations and the trend charts' weeks'. A
-    revision report: both captures, the new one's gate report, `symbol_week` of the earlier
-    weeks, the override that let the new one in. A symbol report: clean, `symbol_week` and
+    revision report: both captures, the new one's gate report, the override that let the new one
+    in (not the earlier weeks' `symbol_week`: see below). A symbol report: clean, `symbol_week` and
     `symbol_trend` of each held week (and `short_volume_weekly`, for an NMS tier, where Reg SHO
     made it), both captures of each revision."""
     def at(kind: str, **keys) -> Path:
@@ -181,8 +181,10 @@ def report_inputs(step: str, root: str | Path, params: dict) -> list[Path]:
         files += [at("capture", tier=tier, week_start=week, capture_id=c)
                   for c in (params["old"], new)]
         files.append(at("gate", tier=tier, week_start=week, capture_id=new))
-        files += [at("calc", calc="symbol_week", tier=tier, week_start=w)
-                  for w in params["earlier"]]
+        # not the earlier weeks' symbol_week it also reads: which weeks those are is a param, so
+        # a change of the window reruns the report through Snakemake's params trigger, which a
+        # copied lake (no Snakemake metadata) does not have; `spine verify` would then call the
+        # report stale over context weeks, not over what it reports (tests/workflow/test_core.py)
         override = LakeState.read(root).get(tier, week).overrides.get(new)
         if override:
             files.append(at("ledger_event", tier=tier, week_start=week, event_file=override.file))
