@@ -124,8 +124,8 @@ def upstream(config: dict, step: str, tiers: list[str], weeks: list[str], **over
     weeks, then, for a step after clean, `snakemake reports --omit-from <the reports>` for
     what the gate's verdicts let follow (the derive stage is planned after the gate). In a
     pipeline run, or on a lake named by hand, it does nothing: Snakemake ran the steps before,
-    and a missing input must fail loudly rather than be made behind the DAG's back. `overrides`: config keys for this run (a later
-    `as_of`, to see a revision)."""
+    and a missing input must fail loudly rather than be made behind the DAG's back.
+    `overrides`: config keys for this run (a later `as_of`, to see a revision)."""
     if not config.get("by_hand"):
         return
     folder = Path(config["lake_root"]).parent
