@@ -26,6 +26,7 @@ from snakemake.exceptions import WorkflowError
 from spine import config as spine_config
 from spine import plan
 from spine.ingest import ledger
+from spine.lake import LakeBusy, store
 from spine.derive import registry
 
 
@@ -42,6 +43,14 @@ try:
 except (spine_config.ConfigError, ValueError) as err:
     raise WorkflowError(str(err)) from None
 ROOT = CFG["lake_root"]
+
+# The lake of record in an object store (`lake_store`): this run takes the store's lock, pulls
+# its working copy (lake_root) now and pushes it when the run ends (onsuccess, onerror, or the
+# process's exit), spine/lake/store.py. A job on a cluster reads this file again: it never syncs.
+try:
+    STORE = store.begin(CFG, write=True) if workflow.is_main_process else None
+except (LakeBusy, store.StoreConflict) as err:
+    raise WorkflowError(str(err)) from None
 
 # The plan, computed once: what this run covers and what the lake holds at the start.
 RUN_KIND = "refetch" if CFG["weeks"] else "backfill" if CFG["start"] else "weekly"
@@ -100,6 +109,7 @@ rule symbol:
 
 onerror:
     warm.stop()
+    store.end(STORE, ROOT)  # what the finished jobs wrote is kept: pushed like any run's
     print("The run stopped before it finished. A failed step says above what went wrong "
           "(step, partition, cause, full log): fix that, then run the same command; an "
           "interrupted run needs nothing fixed. The same command resumes where it stopped.",
@@ -108,6 +118,7 @@ onerror:
 
 onsuccess:
     warm.stop()
+    store.end(STORE, ROOT)
     # The run's summary, as its last lines (spine.reports.summary.run_summary). The operator's verdict:
     # a run whose gates refused a capture ends non-zero, once: when this invocation wrote the
     # run's gate summary (it is kept, so the lake is complete and a dry run then has nothing to

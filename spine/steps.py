@@ -90,6 +90,7 @@ def notebook_config(overrides: dict, step: str | None = None) -> dict:
     by_hand = not overrides.get("lake_root")
     if by_hand:
         overrides["lake_root"] = str(Path(tempfile.mkdtemp(prefix="market-spine-")) / "lake")
+        overrides["lake_store"] = ""  # a scratch lake is nobody's working copy
         overrides["synthetic"] = {"size": "small", **overrides.get("synthetic", {})}
     cfg = config_.load(**overrides) | {"by_hand": by_hand}
     if not by_hand:  # a lake named by hand (the real one, to look at): read, never written

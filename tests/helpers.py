@@ -175,3 +175,45 @@ def derive(config: dict, tier: str, week_start, capture_id: str | None = None) -
     make_clean(config, tier, week, capture_id)
     regsho = lake.path(config["lake_root"], "regsho_week", week_start=week).exists()
     return {c.name: make_calc(config, c.name, tier, week) for c in registry.for_tier(tier, regsho)}
+
+
+class S3Server:
+    """moto's S3 server on loopback (a thread of this process), with the environment that points
+    boto3, s3fs and pandas at it, counting the requests it answers by HTTP method."""
+
+    def __init__(self, bucket: str):
+        import logging
+        import threading
+
+        from moto.moto_server.threaded_moto_server import MotoRequestHandler
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
+        self.requests: Counter[str] = Counter()
+        app = DomainDispatcherApplication(create_backend_app)
+
+        def counting(environ, start_response):
+            self.requests[environ["REQUEST_METHOD"]] += 1
+            return app(environ, start_response)
+
+        self.server = make_server("127.0.0.1", 0, counting, True,
+                                  request_handler=MotoRequestHandler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": self.endpoint}
+        self.bucket = bucket
+        import boto3
+
+        boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                     aws_access_key_id="testing",
+                     aws_secret_access_key="testing").create_bucket(Bucket=bucket)
+
+    def count(self) -> int:
+        return sum(self.requests.values())
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join()

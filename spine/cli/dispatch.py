@@ -4,14 +4,16 @@ and how it ends (a reader gone away, Ctrl-C, a config error: one line, never a t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
 
+from spine import config as config_
 from spine.cli import lake, ledger, reference, reports
-from spine.cli.common import lake_root, load_config
+from spine.cli.common import configfile, lake_root, load_config
 from spine.config import ConfigError
-from spine.lake import LakeBusy
+from spine.lake import LakeBusy, store
 
 COMMANDS = {"import-file": ledger.import_file, "diff": ledger.diff, "pin": ledger.pin,
             "regate": ledger.regate, "override": ledger.override,
@@ -23,6 +25,11 @@ COMMANDS = {"import-file": ledger.import_file, "diff": ledger.diff, "pin": ledge
 # the lake's files against its manifest and ledger: run by _integrity
 INTEGRITY = {"verify": lake.verify, "repair": lake.repair, "backup": lake.backup,
              "restore": lake.restore}
+# the commands that read (False) or write (True) a lake: with `lake_store` in the config they
+# pull its working copy first, and the writers push it after, holding the store's lock
+LAKE_COMMANDS = {"diff": False, "status": False, "verify": False, "backup": False,
+                 "import-file": True, "pin": True, "regate": True, "override": True,
+                 "retract": True, "repair": True, "restore": True}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,22 +50,38 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    refused = _refused(args)
-    if refused:
-        print(f"spine {args.command}: {refused}", file=sys.stderr)
+    config = getattr(args, "configfile", None)
+    if config and not Path(config).is_file():
+        print(f"spine {args.command}: no config file {config}; --configfile names the run's "
+              "config (default: config/config.yaml)", file=sys.stderr)
         return 2
-    if args.command in INTEGRITY:
-        return _integrity(args)
-    return COMMANDS[args.command](args)
+    try:
+        with _store(args):
+            refused = _refused(args)
+            if refused:
+                print(f"spine {args.command}: {refused}", file=sys.stderr)
+                return 2
+            if args.command in INTEGRITY:
+                return _integrity(args)
+            return COMMANDS[args.command](args)
+    except (LakeBusy, store.StoreConflict) as err:  # the lake store's lock or working copy
+        print(f"spine {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+def _store(args: argparse.Namespace):
+    """The lake store's session for a command that reads or writes the lake (spine/lake/store.py);
+    nothing for the others, or when the config names no `lake_store`."""
+    if args.command not in LAKE_COMMANDS or store.held_by_parent():
+        return contextlib.nullcontext()
+    overrides = {"lake_root": args.lake_root} if getattr(args, "lake_root", None) else {}
+    cfg = config_.load(configfile(args), **overrides)
+    return store.session(cfg, write=LAKE_COMMANDS[args.command])
 
 
 def _refused(args: argparse.Namespace) -> str | None:
-    """What is wrong with the command's files before it starts: a config that is not there, or
-    a lake that is not (the commands that change or compare what a lake holds never create one)."""
-    configfile = getattr(args, "configfile", None)
-    if configfile and not Path(configfile).is_file():
-        return (f"no config file {configfile}; --configfile names the run's config (default: "
-                "config/config.yaml)")
+    """What is wrong with the command's lake before it starts: a lake that is not there (the
+    commands that change or compare what a lake holds never create one)."""
     if args.command in ("diff", "pin", "regate", "override"):
         root = load_config(args.lake_root)["lake_root"]
         if not Path(root).is_dir():

@@ -5,7 +5,6 @@ replacements, two concurrent imports of one week, and raw read as a plain datase
 import datetime as dt
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from spine import config as config_
 from spine import lake
 from spine.ingest.ledger import LakeState
 from spine.ingest import decide
-from tests.helpers import derive
+from tests.helpers import S3Server, derive
 from spine.ingest import fetch
 from spine.derive.calc import read_calc
 from spine.derive.clean import read_clean
@@ -217,21 +216,9 @@ def test_restore_refuses_a_damaged_backup_copy(cfg, tmp_path):
 
 @pytest.fixture
 def s3(monkeypatch):
-    from moto.server import ThreadedMotoServer
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                 "AWS_DEFAULT_REGION": "us-east-1",
-                 "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}.items():
+    server = S3Server("spine-backup")
+    for k, v in server.env.items():
         monkeypatch.setenv(k, v)
-    import boto3
-
-    boto3.client("s3").create_bucket(Bucket="spine-backup")
     yield "s3://spine-backup/lake"
     server.stop()
 
