@@ -60,16 +60,19 @@ def test_the_scenario_with_the_lake_in_a_store(s3, revision_runs, tmp_path, monk
     _, dry = snake(AS_OF["initial"], "-n")  # a new working copy: pulled whole, nothing to do
     assert planned(dry) == {}, dry.stdout[-2000:]
     pulled = dict(s3.requests)
+    later = {}
     for as_of in ("revised", "identical"):
+        s3.requests.clear()
         last, proc = snake(AS_OF[as_of])
+        later[as_of] = dict(s3.requests)
         assert "pulled" in proc.stderr
     before = s3.count()
     _, dry = snake(AS_OF["identical"], "-n", root=last)  # the same copy: one GET, two for the lock
     assert planned(dry) == {}
     lookup = s3.count() - before
     print(f"lake store: the weekly update of {weeks} weeks asked {asked} ({per_week:.1f} a "
-          f"week); a dry run pulling a new working copy {pulled}; a dry run on a current one "
-          f"{lookup}", file=sys.stderr)
+          f"week); a dry run pulling a new working copy {pulled}; the next updates, each pulling a new "
+          f"working copy, {later}; a dry run on a current one {lookup}", file=sys.stderr)
     assert lookup <= 3
 
     # every Parquet file's data as the local run's; spine status and verify on the store
