@@ -122,8 +122,8 @@ class Store:
             raise StoreConflict(
                 f"the working copy {root} has changes it has not pushed ({_some(changed)}) and "
                 f"the lake store {self.url} changed since they last synced. Move {root} aside "
-                "and run again: the run pulls a fresh working copy (derived files rebuild; a "
-                "record named above that the store lacks is imported again from its fetch)")
+                "and run again: the run pulls a fresh working copy. Keep the moved copy: a raw "
+                "capture or ledger event named above is only there")
         want = remote["files"]
         foreign = [rel for rel in changed if rel in local
                    and (rel not in want or want[rel]["bytes"] != local[rel][0]
@@ -135,32 +135,44 @@ class Store:
                 f"lake_store at the store {root} was pushed to")
         fetch = [rel for rel, entry in want.items()
                  if local.get(rel) != (entry["bytes"], entry["mtime_ns"])]
-        self._download(root, fetch, want)
+        damaged = self._download(root, fetch, want)
         gone = [rel for rel in old if rel not in want and rel in local]
         for rel in gone:  # the store removed them (a later run's retraction)
             (root / rel).unlink()
-        _write_synced(root, self.url, remote)
-        size = sum(want[rel]["bytes"] for rel in fetch)
-        return (f"lake store {self.url}: pulled {len(fetch)} files ({size / 1e6:.1f} MB) into "
-                f"{root}, removed {len(gone)}")
+        # a damaged object is left out of the working copy and of what it synced with, so the
+        # repaired or rebuilt file is pushed over it
+        _write_synced(root, self.url, {**remote, "files": {
+            rel: entry for rel, entry in want.items() if rel not in damaged}})
+        size = sum(want[rel]["bytes"] for rel in fetch if rel not in damaged)
+        line = (f"lake store {self.url}: pulled {len(fetch) - len(damaged)} files "
+                f"({size / 1e6:.1f} MB) into {root}, removed {len(gone)}")
+        if damaged:
+            line += (f"; {len(damaged)} damaged in the store (SHA-256 not its index's), left "
+                     f"out: {_some(damaged)}. `spine verify` names them in the working copy, "
+                     "`spine repair` rebuilds them or puts them back from a backup, and the "
+                     "push replaces them")
+        return line
 
-    def _download(self, root: Path, rels: list[str], want: dict) -> None:
+    def _download(self, root: Path, rels: list[str], want: dict) -> list[str]:
+        """Download `rels` into the working copy, each checked against the index and given its
+        mtime; returns those whose bytes do not match the index (not written)."""
         if not rels:
-            return
+            return []
         tmps = [root / str(Path(rel).parent) / f".{Path(rel).name}.pull" for rel in rels]
         for tmp in tmps:
             tmp.parent.mkdir(parents=True, exist_ok=True)
         self.requests["GET"] += len(rels)
         self.fs.get([self._p(rel) for rel in rels], [str(t) for t in tmps])
+        damaged = []
         for rel, tmp in zip(rels, tmps, strict=True):
             entry = want[rel]
             if sha256_file(tmp) != entry["sha256"]:
                 tmp.unlink()
-                raise StoreConflict(f"the lake store's copy of {rel} ({self._p(rel)}) does not "
-                                    "match its index's SHA-256: the store is damaged; restore "
-                                    "that object from a backup (spine restore)")
+                damaged.append(rel)
+                continue
             os.utime(tmp, ns=(entry["mtime_ns"], entry["mtime_ns"]))
             os.replace(tmp, root / rel)
+        return damaged
 
     def push(self, root: str | Path) -> str:
         """Send what the working copy changed since it last synced; then the new index. Returns
