@@ -51,7 +51,8 @@ class Store:
 
     def __init__(self, url: str):
         self.url = str(url).rstrip("/")
-        self.fs, base = fsspec.core.url_to_fs(self.url)
+        # a new client each time: fsspec's cached one keeps the endpoint it was made with
+        self.fs, base = fsspec.core.url_to_fs(self.url, skip_instance_cache=True)
         self.base = base.rstrip("/")
         self.requests: Counter[str] = Counter()  # what this process asked the store, by kind
         self.held = False
