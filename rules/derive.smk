@@ -165,7 +165,7 @@ rule report_index:
         listing=lambda wc: json.dumps(index_listing()),
     shell:
         "python -m spine.cli report-index {output.html:q} --listing {params.listing:q} "
-        "> {log:q} 2>&1"
+        "--inputs {input:q} > {log:q} 2>&1"
 
 
 rule revision_index:
@@ -181,7 +181,7 @@ rule revision_index:
         revisions=lambda wc: json.dumps(state().revision_list()),
     shell:
         "python -m spine.cli revision-index {output.html:q} --revisions {params.revisions:q} "
-        "> {log:q} 2>&1"
+        "--inputs {input:q} > {log:q} 2>&1"
 
 
 rule gate_summary:

@@ -75,6 +75,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("output", type=Path, help="the HTML page to write")
     p.add_argument("--revisions", required=True,
                    help="JSON list of [tier, week_start, old, new, outcome, ledger time]")
+    p.add_argument("--inputs", nargs="*", default=[], help="the revision reports it links (its "
+                   "rule's inputs), recorded in the manifest as what it was made from")
     p = sub.add_parser("contract", help="write the calculation sections of docs/data-contract.md "
                        "from spine/derive/registry.py and the schemas")
     p.add_argument("--check", action="store_true",
@@ -86,6 +88,8 @@ def parser() -> argparse.ArgumentParser:
                    help='JSON {"weekly": [[week_start, {tier: [status, ...]}]], "revisions": '
                         '[[tier, week_start, old, new, outcome, ledger time]], "symbols": '
                         '[[tier, symbol]]}')
+    p.add_argument("--inputs", nargs="*", default=[], help="the reports it links (its rule's "
+                   "inputs), recorded in the manifest as what it was made from")
     p = sub.add_parser("status", help="what the lake holds, each gap, why, and the fix")
     p.add_argument("--as-of", help="the day to judge from, YYYY-MM-DD (default: as_of of the "
                    "config; empty there means today)")

@@ -30,12 +30,15 @@ def gate_summary(args: argparse.Namespace) -> int:
 
 
 def revision_index(args: argparse.Namespace) -> int:
-    index.revision_index(json.loads(args.revisions), str(args.output))
+    with stamp.reading(_made_from(args.inputs)):  # the revision reports it links
+        index.revision_index(json.loads(args.revisions), str(args.output))
     return 0
 
 
 def report_index(args: argparse.Namespace) -> int:
     listing = json.loads(args.listing)
-    index.report_index(listing["weekly"], listing["revisions"], listing["symbols"],
-                       str(args.output))
+    with stamp.reading(_made_from(args.inputs)):  # the reports it links
+        index.report_index(listing["weekly"], listing["revisions"], listing["symbols"],
+                           str(args.output))
     return 0
+

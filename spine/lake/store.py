@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
 import socket
@@ -33,9 +34,12 @@ from typing import Iterator
 
 import fsspec
 
-from spine.lake import LakeBusy, sha256_file
+from spine.lake import LakeBusy, sha256_file, triggers
 
 INDEX = "_spine/index.json"
+# Snakemake's rerun-trigger records of the lake's outputs (spine/lake/triggers.py), in one object:
+# a run in a new working copy reruns what a run in the old one would
+METADATA = "_spine/snakemake-metadata.zip"
 LOCK = "_spine/run.lock"
 IMMUTABLE = ("raw/", "payloads/", "ledger/")  # written once, never replaced (spine/lake/__init__.py)
 SYNCED = ".store.json"  # in the working copy: the index it last synced with
@@ -142,6 +146,7 @@ class Store:
             (root / rel).unlink()
         # a damaged object is left out of the working copy and of what it synced with, so the
         # repaired or rebuilt file is pushed over it
+        self._pull_metadata(root, remote, synced)
         _write_synced(root, self.url, {**remote, "files": {
             rel: entry for rel, entry in want.items() if rel not in damaged}})
         size = sum(want[rel]["bytes"] for rel in fetch if rel not in damaged)
@@ -153,6 +158,17 @@ class Store:
                      "`spine repair` rebuilds them or puts them back from a backup, and the "
                      "push replaces them")
         return line
+
+    def _pull_metadata(self, root: Path, remote: dict, synced: dict | None) -> None:
+        """Snakemake's metadata of the lake's outputs, as the run that pushed last left it."""
+        want = remote.get("metadata")
+        if not want or (synced or {}).get("metadata") == want:
+            return
+        self.requests["GET"] += 1
+        data = self.fs.cat_file(self._p(METADATA), max_concurrency=1)
+        if hashlib.sha256(data).hexdigest() != want["sha256"]:
+            return  # damaged: the run goes on without it, as on a lake copied by hand
+        triggers.unpack(root, data)
 
     def _download(self, root: Path, rels: list[str], want: dict) -> list[str]:
         """Download `rels` into the working copy, each checked against the index and given its
@@ -197,7 +213,11 @@ class Store:
             if not entry or entry["sha256"] != digest:
                 send.append(rel)
         removed = sorted(set(old) - set(local))
-        if not send and not removed and synced:
+        metadata = triggers.pack(root)
+        meta = ({"bytes": len(metadata), "sha256": hashlib.sha256(metadata).hexdigest()}
+                if metadata else (synced or {}).get("metadata"))  # none here: keep the store's
+        same_meta = (synced or {}).get("metadata") == meta
+        if not send and not removed and synced and same_meta:
             return ""
         if send:
             self.requests["PUT"] += len(send)
@@ -205,7 +225,10 @@ class Store:
         if removed:
             self.requests["DELETE"] += -(-len(removed) // 1000)  # DeleteObjects: 1,000 a call
             self.fs.rm([self._p(rel) for rel in removed])
-        index = {"generation": uuid.uuid4().hex, "files": files,
+        if not same_meta:
+            self.requests["PUT"] += 1
+            self.fs.pipe_file(self._p(METADATA), metadata)
+        index = {"generation": uuid.uuid4().hex, "files": files, "metadata": meta,
                  "written": dt.datetime.now(dt.timezone.utc).isoformat()}
         self.requests["PUT"] += 1
         self.fs.pipe_file(self._p(INDEX), json.dumps(index, sort_keys=True).encode())

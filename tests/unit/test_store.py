@@ -160,3 +160,33 @@ def test_a_spine_command_on_a_held_store_says_so_in_one_line(s3, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("spine verify: the lake store s3://") and "Traceback" not in \
         proc.stderr and len(proc.stderr.splitlines()) == 1
+
+
+def test_trigger_records_move_to_a_working_copy_at_another_path(tmp_path, monkeypatch):
+    """Snakemake's records of a lake's outputs, packed under one root and unpacked under another:
+    names and contents follow the root; records of other lakes stay out; a long path's record
+    is split into folders as Snakemake splits it."""
+    from spine.lake import triggers
+
+    (tmp_path / "Snakefile").write_text("")
+    monkeypatch.chdir(tmp_path)
+
+    def record(root: str, rel: str) -> bytes:
+        params = json.dumps({"config": {"lake_root": root}, "week_start": "2025-06-02"})
+        return json.dumps({"params": [params], "input": [f"{root}/clean/part-0.parquet"],
+                           "shellcmd": f"python -m spine.notebooks calc {root}/runs/{rel}"}
+                          ).encode()
+
+    rels = ["calc/venue_share/part-0.parquet", "reports/" + "x" * 300 + "/part-0.parquet"]
+    for root in ("data", "elsewhere"):
+        for rel in rels:
+            path = triggers.folder() / triggers._name(f"{root}/{rel}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(record(root, rel))
+    assert any(p.name.startswith("@") for p in triggers.folder().rglob("*"))  # the long one
+    packed = triggers.pack("data")
+    assert packed == triggers.pack("data") and b"elsewhere" not in packed
+    assert triggers.unpack("/scratch/lake", packed) == 2
+    for rel in rels:
+        got = (triggers.folder() / triggers._name(f"/scratch/lake/{rel}")).read_bytes()
+        assert got == record("/scratch/lake", rel)

@@ -4,7 +4,9 @@ run in a fresh working copy, as on a new machine; the store's lake read back wit
 pyarrow, DuckDB and Polars; `spine status` and `spine verify` against the store; and the
 requests a week costs."""
 
+import base64
 import os
+import shutil
 import subprocess
 import sys
 
@@ -37,15 +39,26 @@ def spine(*args: str, env: dict) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+def forget_metadata(root) -> None:
+    """Remove Snakemake's metadata records of the outputs under `root` (named by the URL-safe
+    base64 of the output's path, long ones split into `@`-marked folders)."""
+    folder = REPO / ".snakemake" / "metadata"
+    for path in [p for p in folder.rglob("*") if p.is_file()]:
+        key = "".join(part.removeprefix("@") for part in path.relative_to(folder).parts)
+        name = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4)).decode(errors="replace")
+        if name.startswith(f"{root}/"):
+            path.unlink()
+
+
 def test_the_scenario_with_the_lake_in_a_store(s3, revision_runs, tmp_path, monkeypatch):
     for key, value in s3.env.items():
         monkeypatch.setenv(key, value)
     config = dict(revision_runs.config, lake_store=URL)
     copies = iter(tmp_path / f"copy{n}" for n in range(10))  # each run on a "new machine"
 
-    def snake(as_of: str, *args: str, root=None):
+    def snake(as_of: str, *args: str, root=None, **changes):
         root = root or next(copies)
-        return root, run_snakemake(tmp_path, dict(config, lake_root=str(root)),
+        return root, run_snakemake(tmp_path, dict(config, lake_root=str(root), **changes),
                                    "--config", f"as_of={as_of}", *args)
 
     s3.requests.clear()
@@ -74,6 +87,12 @@ def test_the_scenario_with_the_lake_in_a_store(s3, revision_runs, tmp_path, monk
           f"week); a dry run pulling a new working copy {pulled}; the next updates, each pulling a new "
           f"working copy, {later}; a dry run on a current one {lookup}", file=sys.stderr)
     assert lookup <= 3
+    # a new machine with the same lake_root: no working copy, no Snakemake metadata here. A
+    # changed param (the reports' top_n) reruns the reports, as on the machine that ran them
+    shutil.rmtree(last)
+    forget_metadata(last)
+    _, dry = snake(AS_OF["identical"], "-n", root=last, report={"top_n": 16})
+    assert planned(dry).get("weekly_report") == weeks, dry.stdout[-2000:]
 
     # every Parquet file's data as the local run's; spine status and verify on the store
     env = {**os.environ, **s3.env}
