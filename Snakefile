@@ -49,7 +49,7 @@ ROOT = CFG["lake_root"]
 # process's exit), spine/lake/store.py. A job on a cluster reads this file again: it never syncs.
 try:
     STORE = store.begin(CFG, write=True) if workflow.is_main_process else None
-except (LakeBusy, store.StoreConflict) as err:
+except (LakeBusy, store.StoreError) as err:
     raise WorkflowError(str(err)) from None
 
 # The plan, computed once: what this run covers and what the lake holds at the start.

@@ -64,7 +64,7 @@ def _run(args: argparse.Namespace) -> int:
             if args.command in INTEGRITY:
                 return _integrity(args)
             return COMMANDS[args.command](args)
-    except (LakeBusy, store.StoreConflict) as err:  # the lake store's lock or working copy
+    except (LakeBusy, store.StoreError) as err:  # the lake store's lock or working copy
         print(f"spine {args.command}: {err}", file=sys.stderr)
         return 2
 

@@ -46,8 +46,19 @@ SYNCED = ".store.json"  # in the working copy: the index it last synced with
 HELD = "SPINE_STORE_HELD"  # set while this process (or its parent run) holds the store
 
 
-class StoreConflict(RuntimeError):
+class StoreError(RuntimeError):
+    """The lake store cannot be used as asked (unreachable, refused, or in conflict)."""
+
+
+class StoreConflict(StoreError):
     """The working copy and the store both changed, or a record would be replaced."""
+
+
+def _unusable(store: "Store", err: Exception, doing: str) -> StoreError:
+    return StoreError(f"the lake store {store.url} cannot be used ({doing}: "
+                      f"{type(err).__name__}: {err}). Check lake_store in the config, the "
+                      "store's address (AWS_ENDPOINT_URL) and its credentials (AWS_ACCESS_KEY_ID, "
+                      "AWS_SECRET_ACCESS_KEY)")
 
 
 class Store:
@@ -256,12 +267,20 @@ def begin(cfg: dict, *, write: bool, out=sys.stderr) -> Store | None:
     if not url or held_by_parent():
         return None
     store = Store(url)
-    store.lock()
+    try:
+        store.lock()
+    except (LakeBusy, StoreError):
+        raise
+    except Exception as err:  # an address, a bucket or credentials that do not work
+        raise _unusable(store, err, "taking its lock") from None
     try:
         _say(store.pull(cfg["lake_root"]), out)
-    except BaseException:
+    except StoreError:
         store.unlock()
         raise
+    except Exception as err:
+        store.unlock()
+        raise _unusable(store, err, "pulling the working copy") from None
     if write:
         atexit.register(end, store, cfg["lake_root"], out)
     else:
@@ -275,6 +294,11 @@ def end(store: Store | None, root: str | Path, out=sys.stderr) -> None:
         return
     try:
         pushed = store.push(root)
+    except StoreError:
+        raise
+    except Exception as err:  # the working copy keeps the run's work; the next run pushes it
+        raise _unusable(store, err, f"pushing {root}, which keeps what this run wrote; the "
+                        "next run from it pushes it") from None
     finally:
         store.unlock()
     if pushed:  # quiet when there was nothing to send (a dry run, a run with nothing to do)

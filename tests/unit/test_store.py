@@ -190,3 +190,14 @@ def test_trigger_records_move_to_a_working_copy_at_another_path(tmp_path, monkey
     for rel in rels:
         got = (triggers.folder() / triggers._name(f"/scratch/lake/{rel}")).read_bytes()
         assert got == record("/scratch/lake", rel)
+
+
+def test_a_store_that_cannot_be_reached_is_named_in_one_line(s3, tmp_path, monkeypatch):
+    cfg = {"lake_root": str(tmp_path / "copy"), "lake_store": "s3://no-such-bucket/lake"}
+    with pytest.raises(store.StoreError, match=r"the lake store s3://no-such-bucket/lake cannot "
+                       r"be used \(taking its lock: FileNotFoundError.*AWS_ENDPOINT_URL"):
+        store.begin(cfg, write=True)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")  # nothing listens there
+    with pytest.raises(store.StoreError, match="EndpointConnectionError"):
+        store.begin(dict(cfg, lake_store=s3.url), write=False)
+    assert store.HELD not in os.environ
