@@ -109,7 +109,7 @@ rule symbol:
 
 onerror:
     warm.stop()
-    store.end(STORE, ROOT)  # what the finished jobs wrote is kept: pushed like any run's
+    store.end(STORE, ROOT, raising=False)  # what the finished jobs wrote is kept: pushed
     print("The run stopped before it finished. A failed step says above what went wrong "
           "(step, partition, cause, full log): fix that, then run the same command; an "
           "interrupted run needs nothing fixed. The same command resumes where it stopped.",
@@ -118,7 +118,11 @@ onerror:
 
 onsuccess:
     warm.stop()
-    store.end(STORE, ROOT)
+    try:
+        store.end(STORE, ROOT)
+    except store.StoreError as err:
+        print(err, file=sys.stderr)
+        raise SystemExit(1)
     # The run's summary, as its last lines (spine.reports.summary.run_summary). The operator's verdict:
     # a run whose gates refused a capture ends non-zero, once: when this invocation wrote the
     # run's gate summary (it is kept, so the lake is complete and a dry run then has nothing to

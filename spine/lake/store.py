@@ -120,7 +120,9 @@ class Store:
             self.held = False
             os.environ.pop(HELD, None)
             self.requests["DELETE"] += 1
-            with contextlib.suppress(FileNotFoundError):
+            # gone already, or the store unreachable: the next run on this host takes over a
+            # lock whose process is gone, and names it otherwise
+            with contextlib.suppress(Exception):
                 self.fs.rm_file(self._p(LOCK))
 
     # -- pull and push ----------------------------------------------------------------------
@@ -282,23 +284,27 @@ def begin(cfg: dict, *, write: bool, out=sys.stderr) -> Store | None:
         store.unlock()
         raise _unusable(store, err, "pulling the working copy") from None
     if write:
-        atexit.register(end, store, cfg["lake_root"], out)
+        atexit.register(end, store, cfg["lake_root"], out, raising=False)
     else:
         store.unlock()
     return store
 
 
-def end(store: Store | None, root: str | Path, out=sys.stderr) -> None:
-    """Push what the working copy changed and release the lock (once; also at exit)."""
+def end(store: Store | None, root: str | Path, out=sys.stderr, *, raising: bool = True) -> None:
+    """Push what the working copy changed and release the lock (once; also at exit, where a
+    failed push is said, not raised)."""
     if store is None or not store.held:
         return
     try:
         pushed = store.push(root)
-    except StoreError:
-        raise
     except Exception as err:  # the working copy keeps the run's work; the next run pushes it
-        raise _unusable(store, err, f"pushing {root}, which keeps what this run wrote; the "
-                        "next run from it pushes it") from None
+        failed = err if isinstance(err, StoreError) else _unusable(
+            store, err, f"pushing {root}, which keeps what this run wrote; the next run from "
+            "it pushes it")
+        if raising:
+            raise failed from None
+        _say(str(failed), out)
+        return
     finally:
         store.unlock()
     if pushed:  # quiet when there was nothing to send (a dry run, a run with nothing to do)

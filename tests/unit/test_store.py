@@ -201,3 +201,23 @@ def test_a_store_that_cannot_be_reached_is_named_in_one_line(s3, tmp_path, monke
     with pytest.raises(store.StoreError, match="EndpointConnectionError"):
         store.begin(dict(cfg, lake_store=s3.url), write=False)
     assert store.HELD not in os.environ
+
+
+def test_a_failed_push_is_said_and_the_lock_released(s3, tmp_path, monkeypatch):
+    import io
+
+    out = io.StringIO()
+    root = lake(tmp_path / "copy", FILES)
+    held = store.begin({"lake_root": str(root), "lake_store": s3.url}, write=True, out=out)
+
+    def down(root):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(held, "push", down)
+    store.end(held, root, out, raising=False)  # as at the process's exit
+    assert "cannot be used (pushing" in out.getvalue() and "keeps what this run wrote" in \
+        out.getvalue() and "network is unreachable" in out.getvalue()
+    assert not held.held and store.HELD not in os.environ
+    again = store.Store(s3.url)
+    again.lock()  # free again
+    again.unlock()
