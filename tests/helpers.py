@@ -204,7 +204,6 @@ class S3Server:
         self.thread.start()
         self.env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": self.endpoint}
-        self.bucket = bucket
         import boto3
 
         boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",

@@ -41,4 +41,3 @@ def report_index(args: argparse.Namespace) -> int:
         index.report_index(listing["weekly"], listing["revisions"], listing["symbols"],
                            str(args.output))
     return 0
-

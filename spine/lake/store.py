@@ -41,7 +41,8 @@ INDEX = "_spine/index.json"
 # a run in a new working copy reruns what a run in the old one would
 METADATA = "_spine/snakemake-metadata.zip"
 LOCK = "_spine/run.lock"
-IMMUTABLE = ("raw/", "payloads/", "ledger/")  # written once, never replaced (spine/lake/__init__.py)
+# written once and never replaced (spine/lake/__init__.py writes them with overwrite=False)
+IMMUTABLE = ("raw/", "payloads/", "ledger/")
 SYNCED = ".store.json"  # in the working copy: the index it last synced with
 HELD = "SPINE_STORE_HELD"  # set while this process (or its parent run) holds the store
 
@@ -220,8 +221,9 @@ class Store:
             digest = sha256_file(root / rel)
             if entry and entry["sha256"] != digest and rel.startswith(IMMUTABLE):
                 raise StoreConflict(f"{root / rel} differs from the lake store's copy, and it "
-                                    "is never replaced (a raw capture, payload or ledger event): run `spine verify` "
-                                    "on the working copy; spine repair puts the record back")
+                                    "is never replaced (a raw capture, payload or ledger "
+                                    "event): run `spine verify` on the working copy; spine "
+                                    "repair puts the record back")
             files[rel] = {"bytes": size, "sha256": digest, "mtime_ns": mtime}
             if not entry or entry["sha256"] != digest:
                 send.append(rel)
@@ -363,7 +365,6 @@ def _write_synced(root: Path, url: str, index: dict) -> None:
     tmp = root / f"{SYNCED}.tmp"
     tmp.write_text(json.dumps({**index, "url": url}, sort_keys=True))
     os.replace(tmp, root / SYNCED)
-
 
 
 def _some(rels: list[str]) -> str:

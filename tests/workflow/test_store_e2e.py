@@ -84,8 +84,8 @@ def test_the_scenario_with_the_lake_in_a_store(s3, revision_runs, tmp_path, monk
     assert planned(dry) == {}
     lookup = s3.count() - before
     print(f"lake store: the weekly update of {weeks} weeks asked {asked} ({per_week:.1f} a "
-          f"week); a dry run pulling a new working copy {pulled}; the next updates, each pulling a new "
-          f"working copy, {later}; a dry run on a current one {lookup}", file=sys.stderr)
+          f"week); a dry run pulling a new working copy {pulled}; the next updates, each pulling "
+          f"a new working copy, {later}; a dry run on a current one {lookup}", file=sys.stderr)
     assert lookup <= 3
     # a new machine with the same lake_root: no working copy, no Snakemake metadata here. A
     # changed param (the reports' top_n) reruns the reports, as on the machine that ran them
